@@ -1,0 +1,231 @@
+//! Combining the outcomes of the policies run on one request into the single
+//! `AdmissionResponse` the API server receives.
+
+use kube::core::admission::AdmissionResponse;
+use serde_json::Value;
+
+use super::review::Request;
+use crate::policy::{Mutation, Outcome, PolicyError};
+
+/// Whether a policy's denials are enforced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A denial refuses the request.
+    #[default]
+    Enforce,
+    /// A denial becomes a warning `"<policy>: <message>"`; the request is allowed.
+    Monitor,
+}
+
+/// What a policy's own failure (trap, deadline, bad verdict) means for the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureMode {
+    /// Refuse the request with a message naming the policy and the failure.
+    #[default]
+    Closed,
+    /// Allow the request with a warning.
+    Open,
+}
+
+/// The HTTP code of a denial when the policy gives none.
+pub const DEFAULT_DENY_CODE: u16 = 403;
+/// The HTTP code of a denial caused by a policy failing (failure mode closed).
+pub const POLICY_FAILURE_CODE: u16 = 500;
+
+/// What one policy did with the request, as recorded by [`Decision::record`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Allowed, object unchanged.
+    Allowed,
+    /// Allowed, and the object was changed.
+    Mutated,
+    /// Denied (enforced).
+    Denied,
+    /// Denied, but in monitor mode: a warning only.
+    Warned,
+    /// The policy failed; the failure mode decided.
+    Failed,
+}
+
+/// One enforced denial.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The policy that denied.
+    pub policy: String,
+    /// Its message.
+    pub message: String,
+    /// The HTTP code.
+    pub code: u16,
+}
+
+/// The running verdict on one request, fed policy by policy in configuration order.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    original: Option<Value>,
+    current: Option<Value>,
+    denials: Vec<Denial>,
+    warnings: Vec<String>,
+}
+
+impl Decision {
+    /// Starts a decision on a request whose object (as JSON) is `original`.
+    pub fn new(original: Option<Value>) -> Self {
+        Self {
+            current: original.clone(),
+            original,
+            denials: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The object as patched by the mutating policies recorded so far.
+    pub fn current_object(&self) -> Option<&Value> {
+        self.current.as_ref()
+    }
+
+    /// The enforced denials so far, in order.
+    pub fn denials(&self) -> &[Denial] {
+        &self.denials
+    }
+
+    /// The warnings so far, in order.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// True when a mutating policy changed the object.
+    pub fn is_mutated(&self) -> bool {
+        self.current != self.original
+    }
+
+    /// Records what `policy` returned. Mutations are applied only when `mutate` is
+    /// true (the mutating endpoint), so a validating call never patches.
+    pub fn record(
+        &mut self,
+        policy: &str,
+        mode: Mode,
+        failure: FailureMode,
+        result: Result<Outcome, PolicyError>,
+        mutate: bool,
+    ) -> Effect {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(error) => return self.record_failure(policy, failure, &error.to_string()),
+        };
+        self.warnings
+            .extend(outcome.warnings.iter().map(|w| format!("{policy}: {w}")));
+        if !outcome.allowed {
+            let message = outcome.message.unwrap_or_default();
+            return match mode {
+                Mode::Monitor => {
+                    self.warnings.push(format!("{policy}: {message}"));
+                    Effect::Warned
+                }
+                Mode::Enforce => {
+                    self.denials.push(Denial {
+                        policy: policy.to_owned(),
+                        message,
+                        code: outcome.code.unwrap_or(DEFAULT_DENY_CODE),
+                    });
+                    Effect::Denied
+                }
+            };
+        }
+        match outcome.mutation {
+            Some(mutation) if mutate => match self.apply(&mutation) {
+                Ok(true) => Effect::Mutated,
+                Ok(false) => Effect::Allowed,
+                Err(reason) => self.record_failure(
+                    policy,
+                    failure,
+                    &format!("policy `{policy}` returned an unusable verdict: {reason}"),
+                ),
+            },
+            _ => Effect::Allowed,
+        }
+    }
+
+    fn record_failure(&mut self, policy: &str, failure: FailureMode, error: &str) -> Effect {
+        match failure {
+            FailureMode::Closed => self.denials.push(Denial {
+                policy: policy.to_owned(),
+                message: format!("{error} (failure mode: closed)"),
+                code: POLICY_FAILURE_CODE,
+            }),
+            FailureMode::Open => self.warnings.push(format!(
+                "{policy}: {error}; request allowed (failure mode: open)"
+            )),
+        }
+        Effect::Failed
+    }
+
+    /// Applies a mutation to the current object; `Ok(false)` when nothing changed.
+    fn apply(&mut self, mutation: &Mutation) -> Result<bool, String> {
+        let Some(current) = self.current.as_mut() else {
+            return Err("it mutated a request that has no object".into());
+        };
+        let before = current.clone();
+        match mutation {
+            Mutation::Object(object) => *current = object.clone(),
+            Mutation::Patch(patch) => {
+                if let Err(error) = json_patch::patch(current, patch) {
+                    *current = before;
+                    return Err(format!("its JSON patch does not apply: {error}"));
+                }
+            }
+        }
+        Ok(*current != before)
+    }
+
+    /// The response for `request`: denied with every enforced denial, or allowed
+    /// with one JSONPatch from the original object to the final one.
+    pub fn into_response(self, request: &Request) -> AdmissionResponse {
+        let mut response = AdmissionResponse::from(request);
+        if !self.warnings.is_empty() {
+            response.warnings = Some(self.warnings);
+        }
+        if let Some(first) = self.denials.first() {
+            let code = first.code;
+            let message = self
+                .denials
+                .iter()
+                .map(|d| format!("{}: {}", d.policy, d.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let mut response = response.deny(message);
+            response.result.code = code;
+            response.result.status = Some(kube::core::response::StatusSummary::Failure);
+            response.result.reason = reason_for(code).to_owned();
+            return response;
+        }
+        if let (Some(original), Some(current)) = (&self.original, &self.current) {
+            let patch = json_patch::diff(original, current);
+            if !patch.0.is_empty() {
+                // Serialising a patch of JSON values cannot fail.
+                if let Ok(patched) = response.clone().with_patch(patch) {
+                    return patched;
+                }
+            }
+        }
+        response
+    }
+}
+
+/// The Kubernetes `Status.reason` matching an HTTP code.
+fn reason_for(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "",
+    }
+}

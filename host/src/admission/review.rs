@@ -1,0 +1,103 @@
+//! Decoding `AdmissionReview` bodies, strictly: what the API server sends and nothing else.
+
+use base64::Engine as _;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
+use kube::core::{DynamicObject, TypeMeta};
+
+/// The admission request type bouncer works with: any kind, as dynamic JSON.
+pub type Request = AdmissionRequest<DynamicObject>;
+
+/// The only review version bouncer speaks.
+pub const API_VERSION: &str = "admission.k8s.io/v1";
+/// The kind of a review.
+pub const KIND: &str = "AdmissionReview";
+
+/// Why a review body could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// Not JSON, or JSON not shaped like an AdmissionReview.
+    #[error("not a valid AdmissionReview")]
+    Json(#[source] serde_json::Error),
+    /// Not YAML or JSON at all (files given to the CLI).
+    #[error("not valid YAML or JSON")]
+    Yaml(#[source] serde_yaml::Error),
+    /// `apiVersion`/`kind` are not `admission.k8s.io/v1` `AdmissionReview`.
+    #[error(
+        "expected apiVersion `{API_VERSION}` and kind `{KIND}`, got apiVersion `{api_version}` and kind `{kind}`"
+    )]
+    WrongType {
+        /// The apiVersion found.
+        api_version: String,
+        /// The kind found.
+        kind: String,
+    },
+    /// The review has no `request`.
+    #[error("the AdmissionReview has no `request`")]
+    MissingRequest,
+    /// The request has an empty `uid`.
+    #[error("the admission request has an empty `uid`")]
+    MissingUid,
+}
+
+/// Decodes an `AdmissionReview` JSON body as the API server sends it.
+pub fn decode(body: &[u8]) -> Result<Request, ReviewError> {
+    let review: AdmissionReview<DynamicObject> =
+        serde_json::from_slice(body).map_err(ReviewError::Json)?;
+    from_review(review)
+}
+
+/// Decodes a file given by a person: an `AdmissionReview` or a bare
+/// `AdmissionRequest`, in JSON or YAML.
+pub fn decode_document(text: &str) -> Result<Request, ReviewError> {
+    let value: serde_json::Value = serde_yaml::from_str(text).map_err(ReviewError::Yaml)?;
+    let is_review = value.get("kind").is_some() || value.get("apiVersion").is_some();
+    if is_review {
+        let review: AdmissionReview<DynamicObject> =
+            serde_json::from_value(value).map_err(ReviewError::Json)?;
+        return from_review(review);
+    }
+    let mut request: Request = serde_json::from_value(value).map_err(ReviewError::Json)?;
+    request.types = review_type();
+    check_uid(request)
+}
+
+fn from_review(review: AdmissionReview<DynamicObject>) -> Result<Request, ReviewError> {
+    if review.types.api_version != API_VERSION || review.types.kind != KIND {
+        return Err(ReviewError::WrongType {
+            api_version: review.types.api_version,
+            kind: review.types.kind,
+        });
+    }
+    let request: Request = review.try_into().map_err(|_| ReviewError::MissingRequest)?;
+    check_uid(request)
+}
+
+fn check_uid(request: Request) -> Result<Request, ReviewError> {
+    if request.uid.trim().is_empty() {
+        return Err(ReviewError::MissingUid);
+    }
+    Ok(request)
+}
+
+/// The `TypeMeta` of a v1 review, for responses to bare requests.
+pub fn review_type() -> TypeMeta {
+    TypeMeta {
+        api_version: API_VERSION.to_owned(),
+        kind: KIND.to_owned(),
+    }
+}
+
+/// Encodes the response review the API server expects.
+///
+/// kube's `AdmissionResponse` serialises `patch` as an array of numbers; the
+/// API's wire form (and what every webhook sends) is a base64 string, so it is
+/// re-encoded here.
+pub fn encode(response: AdmissionResponse) -> serde_json::Value {
+    let patch = response.patch.clone();
+    let mut review = serde_json::to_value(response.into_review())
+        .unwrap_or_else(|_| serde_json::json!({"apiVersion": API_VERSION, "kind": KIND}));
+    if let (Some(patch), Some(slot)) = (patch, review.pointer_mut("/response/patch")) {
+        *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+    }
+    review
+}

@@ -1,0 +1,92 @@
+//! The `bouncer` command line: parsing, logging set-up, and exit codes.
+//!
+//! Exit codes are fixed across subcommands: 0 success/allowed, 1 denied (or
+//! test failures), 2 usage, input or load errors.
+
+mod eval;
+mod policies;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a denial.
+pub const EXIT_DENIED: u8 = 1;
+/// Exit code for bad usage, unreadable input or a policy that cannot load.
+pub const EXIT_ERROR: u8 = 2;
+
+/// Kubernetes admission webhook: house rules for EKS as sandboxed WebAssembly policies.
+#[derive(Debug, Parser)]
+#[command(name = "bouncer", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Log format on stderr.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "BOUNCER_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+    /// Where compiled policies are cached (default: the user cache directory).
+    #[arg(long, global = true, env = "BOUNCER_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Evaluate one policy on one admission request and print the AdmissionReview response.
+    ///
+    /// The request file may be a full AdmissionReview (as the API server sends it) or a bare
+    /// AdmissionRequest, in JSON or YAML. Exit code: 0 allowed, 1 denied, 2 usage or load error.
+    ///
+    /// Example: bouncer eval --policy alb-target-type-ip --request ingress-review.json
+    Eval(eval::EvalArgs),
+    /// List the built-in policies.
+    Policies,
+}
+
+/// Parses the command line, runs it, and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let engine_config = crate::policy::EngineConfig {
+        cache_dir: cli
+            .cache_dir
+            .clone()
+            .or_else(crate::policy::default_cache_dir),
+        ..Default::default()
+    };
+    let result = match cli.command {
+        Command::Eval(args) => eval::run(&args, &engine_config),
+        Command::Policies => Ok(policies::run()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BOUNCER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}

@@ -1,0 +1,17 @@
+//! bouncer: a Kubernetes admission webhook whose rules are sandboxed
+//! WebAssembly components.
+//!
+//! The data flows one way: an `AdmissionReview` is decoded
+//! ([`admission::review`]), turned into the WIT request a policy sees
+//! ([`admission::wit`]), evaluated by each policy in a fresh wasmtime instance
+//! ([`policy::Policy::evaluate`]), and the outcomes are combined into one
+//! response ([`admission::Decision`]).
+//!
+//! Types to start from:
+//! - [`policy::PolicyEngine`]: loads components (built-in or `.wasm`), with a compile cache;
+//! - [`policy::Policy`]: a loaded policy with its settings and limits;
+//! - [`admission::Decision`]: many policy outcomes → one `AdmissionResponse`.
+
+pub mod admission;
+pub mod cli;
+pub mod policy;

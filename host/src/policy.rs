@@ -1,0 +1,24 @@
+//! The policy runtime: loading WebAssembly policy components and evaluating them
+//! in sandboxed, fresh instances.
+//!
+//! Start from [`PolicyEngine`] (one per process), [`Source`] (where a component
+//! comes from), and [`Policy`] (a loaded policy with its settings and [`Limits`]),
+//! whose [`Policy::evaluate`] turns a WIT [`bindings::Request`] into an [`Outcome`]
+//! or a [`PolicyError`].
+
+pub mod bindings;
+mod builtin;
+mod cache;
+mod engine;
+mod error;
+mod evaluate;
+mod imports;
+mod limits;
+mod source;
+
+pub use builtin::{BUILTINS, Builtin};
+pub use engine::{EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
+pub use error::{ErrorKind, PolicyError};
+pub use evaluate::{Mutation, Outcome, Policy};
+pub use limits::Limits;
+pub use source::{Source, UnknownBuiltin};

@@ -1,0 +1,226 @@
+//! The policy engine: one wasmtime engine, its compile cache, and the set of
+//! prepared components.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings::{Policy as PolicyWorld, PolicyPre};
+use super::cache::ArtifactCache;
+use super::error::PolicyError;
+use super::evaluate::Policy;
+use super::imports::StoreState;
+use super::limits::Limits;
+use super::source::Source;
+
+/// How often the epoch advances. Deadlines are rounded up to whole ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// Settings of a [`PolicyEngine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Where compiled policies are cached; `None` compiles on every start.
+    pub cache_dir: Option<PathBuf>,
+    /// How many policy instances may exist at once (concurrent evaluations).
+    pub max_instances: u32,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: default_cache_dir(),
+            max_instances: 256,
+        }
+    }
+}
+
+/// The default compile cache: `$XDG_CACHE_HOME/bouncer/compiled` or the platform equivalent.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    dirs::cache_dir().map(|d| d.join("bouncer").join("compiled"))
+}
+
+/// Counters of how components were obtained, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Components compiled with Cranelift.
+    pub compiled: AtomicU64,
+    /// Components loaded from the on-disk cache.
+    pub cache_hits: AtomicU64,
+    /// Components already prepared in this engine and shared.
+    pub reused: AtomicU64,
+}
+
+/// Loads policies and hosts their evaluations.
+///
+/// # Sandbox
+/// Policies are linked against the `bouncer:policy/host` interface only:
+/// - no filesystem, network, environment variables, clocks, randomness or stdin;
+/// - an import the host does not provide (such as WASI from a `wasm32-wasip2`
+///   build) links, but traps if called;
+/// - every evaluation runs in a fresh instance from a pooled slot, with its own
+///   deadline (epoch interruption) and memory cap.
+pub struct PolicyEngine {
+    engine: wasmtime::Engine,
+    linker: Linker<StoreState>,
+    cache: Option<ArtifactCache>,
+    prepared: Mutex<HashMap<String, PolicyPre<StoreState>>>,
+    stats: EngineStats,
+}
+
+impl PolicyEngine {
+    /// Creates an engine with the pooling allocator and starts its epoch ticker.
+    ///
+    /// # Errors
+    /// wasmtime cannot reserve the instance pool, or the cache directory cannot be created.
+    pub fn new(config: &EngineConfig) -> Result<Arc<Self>, PolicyError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(config.max_instances)
+            .total_memories(config.max_instances)
+            .total_tables(config.max_instances)
+            .total_core_instances(config.max_instances.saturating_mul(4))
+            .max_memory_size(Limits::MAX_MEMORY)
+            // Keeping the first pages of a reused slot resident saves page
+            // faults on every instantiation (about a third of the call cost).
+            .linear_memory_keep_resident(2 * 1024 * 1024)
+            .table_keep_resident(64 * 1024);
+        let mut wasm = Config::new();
+        wasm.wasm_component_model(true)
+            .epoch_interruption(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&wasm)
+            .map_err(|e| engine_error("cannot create the wasmtime engine", e))?;
+
+        let mut linker = Linker::new(&engine);
+        PolicyWorld::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)
+            .map_err(|e| engine_error("cannot link the host interface", e))?;
+
+        let cache = match &config.cache_dir {
+            Some(dir) => match ArtifactCache::open(dir, &engine) {
+                Ok(cache) => Some(cache),
+                Err(error) => {
+                    tracing::warn!(dir = %dir.display(), %error, "compiled-policy cache disabled");
+                    None
+                }
+            },
+            None => None,
+        };
+        start_epoch_ticker(&engine);
+        Ok(Arc::new(Self {
+            engine,
+            linker,
+            cache,
+            prepared: Mutex::new(HashMap::new()),
+            stats: EngineStats::default(),
+        }))
+    }
+
+    /// How components were obtained so far.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+
+    /// Loads a policy: compiles (or reuses) its component, then checks its settings
+    /// with the policy's own `validate-settings`.
+    ///
+    /// # Errors
+    /// The source cannot be read, is not a policy component, or refuses `settings`.
+    pub fn load(
+        self: &Arc<Self>,
+        name: &str,
+        source: &Source,
+        settings: &serde_json::Value,
+        limits: Limits,
+    ) -> Result<Policy, PolicyError> {
+        let bytes = source.bytes(name)?;
+        let pre = self.prepare(name, &bytes)?;
+        let policy = Policy::new(name, pre, settings.to_string(), limits, self.engine.clone());
+        policy.validate_settings()?;
+        Ok(policy)
+    }
+
+    /// Returns the prepared instance factory for a component, compiling at most once.
+    fn prepare(&self, name: &str, bytes: &[u8]) -> Result<PolicyPre<StoreState>, PolicyError> {
+        let digest = hex::encode(Sha256::digest(bytes));
+        if let Some(pre) = self.lock_prepared().get(&digest) {
+            self.stats.reused.fetch_add(1, Ordering::Relaxed);
+            return Ok(pre.clone());
+        }
+        let component = self.component(name, &digest, bytes)?;
+        let contract = |e: wasmtime::Error| PolicyError::Contract {
+            policy: name.to_owned(),
+            source: e.into(),
+        };
+        let mut linker = self.linker.clone();
+        linker
+            .define_unknown_imports_as_traps(&component)
+            .map_err(contract)?;
+        let pre = linker.instantiate_pre(&component).map_err(contract)?;
+        let pre = PolicyPre::new(pre).map_err(contract)?;
+        self.lock_prepared().insert(digest, pre.clone());
+        Ok(pre)
+    }
+
+    fn component(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component, PolicyError> {
+        if let Some(component) = self
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&self.engine, digest))
+        {
+            self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(component);
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| PolicyError::Compile {
+            policy: name.to_owned(),
+            source: e.into(),
+        })?;
+        self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        if let Some(cache) = &self.cache {
+            match component.serialize() {
+                Ok(artifact) => cache.store(digest, &artifact),
+                Err(error) => {
+                    tracing::warn!(policy = name, %error, "cannot serialise compiled policy")
+                }
+            }
+        }
+        Ok(component)
+    }
+
+    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, PolicyPre<StoreState>>> {
+        // A panic while holding this lock cannot leave the map inconsistent
+        // (single inserts), so a poisoned lock is still usable.
+        self.prepared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn engine_error(message: &str, error: wasmtime::Error) -> PolicyError {
+    PolicyError::Engine {
+        message: message.to_owned(),
+        source: error.into(),
+    }
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &wasmtime::Engine) {
+    let weak = engine.weak();
+    let spawned = thread::Builder::new()
+        .name("bouncer-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                thread::sleep(EPOCH_TICK);
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::error!(%error, "cannot start the epoch ticker; policy deadlines will not fire");
+    }
+}

@@ -1,0 +1,157 @@
+//! What can go wrong loading or running a policy.
+//!
+//! A policy's *denial* is not an error. These are failures of the policy
+//! itself, which the admission layer answers according to the policy's failure
+//! mode.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A boxed cause from wasmtime or the file system.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A policy failed to load or to evaluate.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The component file could not be read.
+    #[error("policy `{policy}`: cannot read {}", path.display())]
+    Read {
+        /// Policy name.
+        policy: String,
+        /// The file that failed.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid WebAssembly component.
+    #[error("policy `{policy}`: not a valid WebAssembly component")]
+    Compile {
+        /// Policy name.
+        policy: String,
+        /// What wasmtime reported.
+        #[source]
+        source: Cause,
+    },
+    /// The component does not implement the `bouncer:policy` world.
+    #[error("policy `{policy}`: does not implement the bouncer:policy world (wit/policy.wit)")]
+    Contract {
+        /// Policy name.
+        policy: String,
+        /// What wasmtime reported.
+        #[source]
+        source: Cause,
+    },
+    /// `validate-settings` refused the settings.
+    #[error("policy `{policy}` rejected its settings: {message}")]
+    Settings {
+        /// Policy name.
+        policy: String,
+        /// The policy's own message.
+        message: String,
+    },
+    /// The evaluation ran past its deadline.
+    #[error("policy `{policy}` did not answer within its {}ms deadline", timeout.as_millis())]
+    Deadline {
+        /// Policy name.
+        policy: String,
+        /// The deadline it missed.
+        timeout: Duration,
+    },
+    /// The evaluation tried to grow memory past its cap.
+    #[error("policy `{policy}` tried to use more than its {} MiB memory limit", limit / (1024 * 1024))]
+    Memory {
+        /// Policy name.
+        policy: String,
+        /// The cap in bytes.
+        limit: usize,
+    },
+    /// The guest trapped (a panic, an abort, an illegal operation).
+    #[error("policy `{policy}` crashed: {reason}")]
+    Trap {
+        /// Policy name.
+        policy: String,
+        /// The guest's last error log line (its panic message) or the trap.
+        reason: String,
+    },
+    /// The verdict could not be used (for example a patch that is not JSON).
+    #[error("policy `{policy}` returned an unusable verdict: {reason}")]
+    BadVerdict {
+        /// Policy name.
+        policy: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The engine could not be set up or could not host another instance.
+    #[error("policy engine: {message}")]
+    Engine {
+        /// What failed.
+        message: String,
+        /// What wasmtime reported.
+        #[source]
+        source: Cause,
+    },
+}
+
+/// A coarse class of [`PolicyError`], stable for metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// Could not read, compile or link the component, or settings refused.
+    Load,
+    /// Ran past the deadline.
+    Deadline,
+    /// Ran out of memory.
+    Memory,
+    /// Trapped.
+    Trap,
+    /// Returned an unusable verdict.
+    BadVerdict,
+    /// Host-side engine failure.
+    Engine,
+}
+
+impl ErrorKind {
+    /// The label used in metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Load => "load",
+            Self::Deadline => "deadline",
+            Self::Memory => "memory",
+            Self::Trap => "trap",
+            Self::BadVerdict => "bad_verdict",
+            Self::Engine => "engine",
+        }
+    }
+}
+
+impl PolicyError {
+    /// The coarse class of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Read { .. }
+            | Self::Compile { .. }
+            | Self::Contract { .. }
+            | Self::Settings { .. } => ErrorKind::Load,
+            Self::Deadline { .. } => ErrorKind::Deadline,
+            Self::Memory { .. } => ErrorKind::Memory,
+            Self::Trap { .. } => ErrorKind::Trap,
+            Self::BadVerdict { .. } => ErrorKind::BadVerdict,
+            Self::Engine { .. } => ErrorKind::Engine,
+        }
+    }
+
+    /// The name of the policy concerned, when there is one.
+    pub fn policy(&self) -> Option<&str> {
+        match self {
+            Self::Read { policy, .. }
+            | Self::Compile { policy, .. }
+            | Self::Contract { policy, .. }
+            | Self::Settings { policy, .. }
+            | Self::Deadline { policy, .. }
+            | Self::Memory { policy, .. }
+            | Self::Trap { policy, .. }
+            | Self::BadVerdict { policy, .. } => Some(policy),
+            Self::Engine { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! A loaded policy, and one evaluation of it in a fresh, limited instance.
+
+use std::sync::Arc;
+
+use wasmtime::{Store, Trap};
+
+use super::bindings::{Mutation as WitMutation, PolicyPre, Request, Verdict};
+use super::engine::EPOCH_TICK;
+use super::error::PolicyError;
+use super::imports::StoreState;
+use super::limits::Limits;
+
+/// A policy ready to evaluate requests: its component, settings and limits.
+///
+/// Cheap to clone; clones share the prepared component.
+#[derive(Clone)]
+pub struct Policy {
+    name: Arc<str>,
+    pre: PolicyPre<StoreState>,
+    settings: Arc<str>,
+    limits: Limits,
+    engine: wasmtime::Engine,
+}
+
+/// What a policy decided about one request, checked by the host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// Whether the request may proceed.
+    pub allowed: bool,
+    /// Why it was denied (always set when denied).
+    pub message: Option<String>,
+    /// HTTP status code of a denial, 400–599, when the policy chose one.
+    pub code: Option<u16>,
+    /// Warnings for the client.
+    pub warnings: Vec<String>,
+    /// How the policy changed the object, when allowed and it did.
+    pub mutation: Option<Mutation>,
+}
+
+/// A policy's change to the object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Mutation {
+    /// The whole object after the change.
+    Object(serde_json::Value),
+    /// A JSON Patch to apply to the object.
+    Patch(json_patch::Patch),
+}
+
+impl Policy {
+    pub(crate) fn new(
+        name: &str,
+        pre: PolicyPre<StoreState>,
+        settings: String,
+        limits: Limits,
+        engine: wasmtime::Engine,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            pre,
+            settings: settings.into(),
+            limits,
+            engine,
+        }
+    }
+
+    /// The policy's name from the configuration.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The policy's limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Runs the policy's `validate-settings` on its settings.
+    ///
+    /// # Errors
+    /// [`PolicyError::Settings`] with the policy's message, or a failure of the call.
+    pub fn validate_settings(&self) -> Result<(), PolicyError> {
+        self.call("validate-settings", |world, store| {
+            world.call_validate_settings(store, &self.settings)
+        })?
+        .map_err(|message| PolicyError::Settings {
+            policy: self.name.to_string(),
+            message,
+        })
+    }
+
+    /// Evaluates one request in a fresh instance.
+    ///
+    /// # Guarantees
+    /// Nothing survives the call: the instance and its memory are discarded, so
+    /// no state leaks between requests and a trapped instance never runs again.
+    ///
+    /// # Errors
+    /// The policy ran past its deadline or memory cap, trapped, or returned a
+    /// verdict the host cannot use. Never panics, whatever the guest does.
+    pub fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
+        let verdict = self.call(&request.uid, |world, store| {
+            world.call_validate(store, request, &self.settings)
+        })?;
+        self.check(verdict)
+    }
+
+    /// Instantiates the component in a fresh store with this policy's limits and runs `f`.
+    fn call<R>(
+        &self,
+        uid: &str,
+        f: impl FnOnce(&super::bindings::Policy, &mut Store<StoreState>) -> wasmtime::Result<R>,
+    ) -> Result<R, PolicyError> {
+        let state = StoreState::new(self.name.clone(), uid.to_owned(), self.limits.memory);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        // One extra tick: the ticker may advance the epoch right after we read it.
+        let ticks = self
+            .limits
+            .timeout
+            .as_micros()
+            .div_ceil(EPOCH_TICK.as_micros())
+            + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        let result = self
+            .pre
+            .instantiate(&mut store)
+            .and_then(|world| f(&world, &mut store));
+        result.map_err(|error| self.classify(error, store.data()))
+    }
+
+    /// Turns a wasmtime error into the [`PolicyError`] that says what happened.
+    fn classify(&self, error: wasmtime::Error, state: &StoreState) -> PolicyError {
+        let policy = self.name.to_string();
+        if state.limiter.exceeded {
+            return PolicyError::Memory {
+                policy,
+                limit: self.limits.memory,
+            };
+        }
+        match error.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => PolicyError::Deadline {
+                policy,
+                timeout: self.limits.timeout,
+            },
+            Some(trap) => PolicyError::Trap {
+                policy,
+                reason: state.last_error.clone().unwrap_or_else(|| trap.to_string()),
+            },
+            None if error
+                .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+                .is_some() =>
+            {
+                PolicyError::Engine {
+                    message: format!("no free instance slot to run policy `{policy}`"),
+                    source: error.into(),
+                }
+            }
+            None => PolicyError::Trap {
+                policy,
+                reason: format!("{error:#}"),
+            },
+        }
+    }
+
+    /// Checks a verdict the guest returned; guests are untrusted.
+    fn check(&self, verdict: Verdict) -> Result<Outcome, PolicyError> {
+        let bad = |reason: String| PolicyError::BadVerdict {
+            policy: self.name.to_string(),
+            reason,
+        };
+        if let Some(code) = verdict.code {
+            if !(400..=599).contains(&code) {
+                return Err(bad(format!(
+                    "status code {code} is not an HTTP error code (400-599)"
+                )));
+            }
+        }
+        let message = match verdict.message {
+            Some(m) if !m.trim().is_empty() => Some(m),
+            _ if !verdict.allowed => Some(format!("denied by policy `{}`", self.name)),
+            _ => None,
+        };
+        let mutation = match verdict.mutation {
+            Some(_) if !verdict.allowed => None,
+            None => None,
+            Some(WitMutation::PatchedObject(text)) => match serde_json::from_str(&text) {
+                Ok(object @ serde_json::Value::Object(_)) => Some(Mutation::Object(object)),
+                Ok(_) => return Err(bad("the patched object is not a JSON object".into())),
+                Err(e) => return Err(bad(format!("the patched object is not JSON: {e}"))),
+            },
+            Some(WitMutation::JsonPatch(text)) => match serde_json::from_str(&text) {
+                Ok(patch) => Some(Mutation::Patch(patch)),
+                Err(e) => return Err(bad(format!("the JSON patch is not an RFC 6902 patch: {e}"))),
+            },
+        };
+        Ok(Outcome {
+            allowed: verdict.allowed,
+            message,
+            code: verdict.code,
+            warnings: verdict.warnings,
+            mutation,
+        })
+    }
+}
+
+impl std::fmt::Debug for Policy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Policy")
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}

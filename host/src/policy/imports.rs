@@ -1,0 +1,80 @@
+//! What the host gives a policy instance: its store state and the `host` WIT interface.
+
+use std::sync::Arc;
+
+use super::bindings::bouncer::policy::host::{self, Field, Level};
+use super::limits::MemoryLimiter;
+
+/// Log lines one evaluation may write before the rest are dropped.
+const MAX_LOG_LINES: u32 = 64;
+/// Longest log message kept, in bytes.
+const MAX_LOG_BYTES: usize = 4096;
+
+/// The state of one store, which lives for exactly one evaluation.
+pub(crate) struct StoreState {
+    pub(crate) policy: Arc<str>,
+    pub(crate) request_uid: String,
+    pub(crate) limiter: MemoryLimiter,
+    log_lines: u32,
+    /// The last error-level line, which is usually a panic message: it explains a trap.
+    pub(crate) last_error: Option<String>,
+}
+
+impl StoreState {
+    pub(crate) fn new(policy: Arc<str>, request_uid: String, memory_limit: usize) -> Self {
+        Self {
+            policy,
+            request_uid,
+            limiter: MemoryLimiter::new(memory_limit),
+            log_lines: 0,
+            last_error: None,
+        }
+    }
+}
+
+/// The shared types interface has no functions; the bindings still want it implemented.
+impl super::bindings::bouncer::policy::types::Host for StoreState {}
+
+impl host::Host for StoreState {
+    fn log(&mut self, level: Level, message: String, fields: Vec<Field>) {
+        let message = truncate(message);
+        if level == Level::Error {
+            self.last_error = Some(message.clone());
+        }
+        self.log_lines += 1;
+        if self.log_lines > MAX_LOG_LINES {
+            if self.log_lines == MAX_LOG_LINES + 1 {
+                tracing::warn!(policy = %self.policy, uid = %self.request_uid, "policy log limit reached; dropping further lines");
+            }
+            return;
+        }
+        let fields: Vec<(String, String)> = fields.into_iter().map(|f| (f.key, f.value)).collect();
+        let (policy, uid) = (&*self.policy, &self.request_uid);
+        match level {
+            Level::Debug => {
+                tracing::debug!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+            }
+            Level::Info => {
+                tracing::info!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+            }
+            Level::Warn => {
+                tracing::warn!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+            }
+            Level::Error => {
+                tracing::error!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+            }
+        }
+    }
+}
+
+fn truncate(mut message: String) -> String {
+    if message.len() > MAX_LOG_BYTES {
+        let mut end = MAX_LOG_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push('…');
+    }
+    message
+}

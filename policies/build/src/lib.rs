@@ -1,0 +1,173 @@
+//! Builds bouncer policy crates into WebAssembly components, from a build script.
+//!
+//! Policies are compiled for `wasm32-unknown-unknown` and then wrapped into a
+//! component with [`wit_component`]. That gives a component whose only imports
+//! are the ones in `wit/` (no WASI at all), which is both smaller and a tighter
+//! sandbox than a `wasm32-wasip2` build (see `policies/README.md`).
+//!
+//! The start is [`PolicyBuild`]: name the packages, call [`PolicyBuild::build`],
+//! get one component file per package.
+//!
+//! A build script that calls this runs a nested `cargo build`. It uses its own
+//! target directory (`<target>/policies`), because the outer cargo holds the lock
+//! on the main one for as long as build scripts run.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The compilation target of policy crates.
+pub const TARGET: &str = "wasm32-unknown-unknown";
+
+/// The cargo profile policies are built with (defined in the workspace `Cargo.toml`).
+pub const PROFILE: &str = "policy";
+
+/// A set of policy packages to build into components.
+#[derive(Debug, Clone)]
+pub struct PolicyBuild {
+    workspace: PathBuf,
+    packages: Vec<String>,
+    out_dir: PathBuf,
+}
+
+/// One component produced by [`PolicyBuild::build`].
+#[derive(Debug, Clone)]
+pub struct BuiltComponent {
+    /// The cargo package name, such as `alb-target-type-ip`.
+    pub package: String,
+    /// Where the component was written.
+    pub path: PathBuf,
+}
+
+impl PolicyBuild {
+    /// Builds `packages` of the workspace at `workspace`, writing components to `out_dir`.
+    pub fn new(workspace: impl Into<PathBuf>, out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            workspace: workspace.into(),
+            packages: Vec::new(),
+            out_dir: out_dir.into(),
+        }
+    }
+
+    /// Adds a package to build.
+    pub fn package(mut self, name: impl Into<String>) -> Self {
+        self.packages.push(name.into());
+        self
+    }
+
+    /// Compiles every package and wraps each into a component.
+    ///
+    /// # Errors
+    /// The wasm target is missing and cannot be installed, cargo fails, or a
+    /// module is not a valid policy (its WIT world does not encode).
+    pub fn build(&self) -> Result<Vec<BuiltComponent>> {
+        if self.packages.is_empty() {
+            return Ok(Vec::new());
+        }
+        ensure_target_installed()?;
+        let target_dir = policy_target_dir(&self.workspace);
+        let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(&self.workspace)
+            .args([
+                "build",
+                "--locked",
+                "--target",
+                TARGET,
+                "--profile",
+                PROFILE,
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir);
+        for package in &self.packages {
+            cmd.args(["-p", package]);
+        }
+        // The outer cargo passes flags meant for the host target and wrappers
+        // (clippy) meant for the outer crate; neither belongs to this build.
+        for var in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTC_WRAPPER",
+            "CARGO_BUILD_TARGET",
+            "CARGO_TARGET_DIR",
+            "CARGO_PRIMARY_PACKAGE",
+            "CARGO_MANIFEST_DIR",
+            "CARGO_PKG_NAME",
+        ] {
+            cmd.env_remove(var);
+        }
+        let status = cmd
+            .status()
+            .with_context(|| format!("running `cargo build --target {TARGET}` for policies"))?;
+        if !status.success() {
+            bail!(
+                "building policies {:?} for {TARGET} failed ({status})",
+                self.packages
+            );
+        }
+
+        fs::create_dir_all(&self.out_dir)
+            .with_context(|| format!("creating {}", self.out_dir.display()))?;
+        let module_dir = target_dir.join(TARGET).join(PROFILE);
+        self.packages
+            .iter()
+            .map(|package| {
+                let module = module_dir.join(format!("{}.wasm", package.replace('-', "_")));
+                let path = self.out_dir.join(format!("{package}.wasm"));
+                componentize(&module, &path)
+                    .with_context(|| format!("wrapping policy `{package}` into a component"))?;
+                Ok(BuiltComponent {
+                    package: package.clone(),
+                    path,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Wraps the core module at `module` into a component written to `out`.
+pub fn componentize(module: &Path, out: &Path) -> Result<()> {
+    let bytes = fs::read(module).with_context(|| format!("reading {}", module.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&bytes)?
+        .validate(true)
+        .encode()?;
+    fs::write(out, component).with_context(|| format!("writing {}", out.display()))
+}
+
+/// The target directory for nested policy builds: next to the main one.
+pub fn policy_target_dir(workspace: &Path) -> PathBuf {
+    env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace.join("target"))
+        .join("policies")
+}
+
+/// Installs the wasm target through rustup when the sysroot lacks it, so a
+/// fresh machine needs no separate set-up step.
+fn ensure_target_installed() -> Result<()> {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .context("running `rustc --print sysroot`")?;
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
+    if sysroot.join("lib/rustlib").join(TARGET).exists() {
+        return Ok(());
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()
+        .with_context(|| {
+            format!("the {TARGET} target is missing and rustup could not be run to add it")
+        })?;
+    if !status.success() {
+        bail!("`rustup target add {TARGET}` failed ({status}); install the target and retry");
+    }
+    Ok(())
+}
