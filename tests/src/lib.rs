@@ -1,1 +1,103 @@
+//! Shared helpers for bouncer's cross-crate tests: the test guest components,
+//! the captured API server fixtures, and a one-call way to run a policy on a
+//! review and get the response the API server would receive.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bouncer::admission::{Decision, FailureMode, Mode, review, wit};
+use bouncer::policy::{EngineConfig, Limits, Policy, PolicyEngine, PolicyError, Source};
+use serde_json::Value;
+
+/// The hostile test policy component (`tests/guests/hostile`).
+pub const HOSTILE_POLICY: &str = concat!(env!("OUT_DIR"), "/guests/hostile-policy.wasm");
+
+/// The directory of AdmissionReview bodies captured from a real kube-apiserver v1.36.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/apiserver-v1.36")
+}
+
+/// A captured review, as JSON.
+pub fn fixture(name: &str) -> Value {
+    let path = fixtures_dir().join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// An engine whose compile cache is shared by the tests of one build (compiling
+/// once per test would dominate the run); the cache tests use their own.
+pub fn engine() -> Arc<PolicyEngine> {
+    PolicyEngine::new(&EngineConfig {
+        cache_dir: Some(Path::new(env!("OUT_DIR")).join("compiled-cache")),
+        max_instances: 64,
+    })
+    .expect("engine")
+}
+
+/// Loads `source` (`builtin:<name>` or a path) with `settings` and default limits.
+pub fn load(
+    engine: &Arc<PolicyEngine>,
+    name: &str,
+    source: &str,
+    settings: Value,
+) -> Result<Policy, PolicyError> {
+    let source = Source::parse(source).expect("known source");
+    engine.load(name, &source, &settings, Limits::default())
+}
+
+/// Runs one policy on a review the way the webhook does and returns the encoded
+/// response review (`response.patch` base64, as on the wire).
+pub fn run(
+    policy: &Policy,
+    review_json: &Value,
+    mode: Mode,
+    failure: FailureMode,
+    mutate: bool,
+) -> Value {
+    let body = serde_json::to_vec(review_json).expect("encode review");
+    let request = review::decode(&body).expect("decode review");
+    let original = wit::object_json(&request).expect("object");
+    let wit_request = wit::to_wit(&request, original.as_ref()).expect("wit request");
+    let mut decision = Decision::new(original);
+    decision.record(
+        policy.name(),
+        mode,
+        failure,
+        policy.evaluate(&wit_request),
+        mutate,
+    );
+    review::encode(decision.into_response(&request))
+}
+
+/// Decodes `response.patch` (base64 JSONPatch) and applies it to `object`.
+pub fn apply_patch(response: &Value, object: &Value) -> Value {
+    use base64::Engine as _;
+    let encoded = response["response"]["patch"]
+        .as_str()
+        .expect("response has a patch");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("base64 patch");
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).expect("JSONPatch");
+    let mut patched = object.clone();
+    json_patch::patch(&mut patched, &patch).expect("patch applies");
+    patched
+}
+
+/// Sets (or with `None`, removes) an annotation on `review.request.object`.
+pub fn set_annotation(review: &mut Value, key: &str, value: Option<&str>) {
+    let annotations = review
+        .pointer_mut("/request/object/metadata")
+        .expect("object metadata")
+        .as_object_mut()
+        .expect("metadata is an object")
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()))
+        .as_object_mut()
+        .expect("annotations is an object");
+    match value {
+        Some(value) => annotations.insert(key.to_owned(), Value::String(value.to_owned())),
+        None => annotations.remove(key),
+    };
+}

@@ -47,6 +47,7 @@ pub use serde_json;
 pub use request::{GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo};
 pub use verdict::Verdict;
 
+pub use runner::install_panic_hook;
 #[doc(hidden)]
 pub use runner::{run_validate, run_validate_settings};
 

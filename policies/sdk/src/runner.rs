@@ -40,12 +40,11 @@ fn fail(message: &str) -> ! {
 }
 
 /// Routes panic messages to the host log, so a trap is reported with its cause
-/// rather than as a bare `unreachable`.
-fn install_panic_hook() {
+/// rather than as a bare `unreachable`. The SDK's exports call it; a policy that
+/// implements the WIT world by hand should call it first thing.
+pub fn install_panic_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            log::error(&format!("policy panicked: {info}"))
-        }));
+        std::panic::set_hook(Box::new(|info| log::error(&format!("policy {info}"))));
     });
 }

@@ -1,1 +1,100 @@
+//! A policy that misbehaves on purpose, to prove the host survives it.
+//!
+//! Its settings pick the misbehaviour: `{"behaviour": "<name>"}`, one of
+//! `loop`, `alloc`, `panic`, `pry`, `garbage`, `bad-code`, `bad-patch`,
+//! `count`, `reject-settings`, or `allow` (behave).
+//! It implements the WIT world directly (not through the SDK's `Policy` trait)
+//! because some of its answers are ones the SDK would never let a policy build.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bouncer_sdk::bindings::bouncer::policy::types::{Mutation, Request, Verdict};
+use bouncer_sdk::bindings::{Guest, export};
+
+/// Evaluations this instance has served; a fresh instance per call keeps it at 1.
+static CALLS: AtomicU32 = AtomicU32::new(0);
+
+struct Hostile;
+
+fn behaviour(settings: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(settings)
+        .ok()
+        .and_then(|v| v.get("behaviour")?.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "allow".to_owned())
+}
+
+fn verdict(allowed: bool, message: Option<String>) -> Verdict {
+    Verdict {
+        allowed,
+        message,
+        code: None,
+        warnings: Vec::new(),
+        mutation: None,
+    }
+}
+
+impl Guest for Hostile {
+    fn validate(_request: Request, settings: String) -> Verdict {
+        bouncer_sdk::install_panic_hook();
+        match behaviour(&settings).as_str() {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "alloc" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "panic" => panic!("hostile policy panicked on purpose"),
+            // Listing the environment is unsupported without WASI: it traps.
+            "list-env" => verdict(false, Some(format!("{} vars", std::env::vars().count()))),
+            "pry" => {
+                let file = std::fs::read_to_string("/etc/passwd")
+                    .map(|text| format!("read {} bytes", text.len()))
+                    .unwrap_or_else(|_| "nothing".into());
+                let home = std::env::var("HOME").unwrap_or_else(|_| "nothing".into());
+                let args = std::env::args().count();
+                verdict(
+                    false,
+                    Some(format!("file: {file}; HOME: {home}; args: {args}")),
+                )
+            }
+            "garbage" => Verdict {
+                mutation: Some(Mutation::PatchedObject("}{ this is not json".into())),
+                ..verdict(true, None)
+            },
+            "bad-code" => Verdict {
+                code: Some(200),
+                ..verdict(false, Some("denied with a success code".into()))
+            },
+            "bad-patch" => Verdict {
+                mutation: Some(Mutation::JsonPatch(
+                    r#"[{"op":"remove","path":"/no/such/field"}]"#.into(),
+                )),
+                ..verdict(true, None)
+            },
+            "count" => {
+                let calls = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+                Verdict {
+                    warnings: vec![format!("calls: {calls}")],
+                    ..verdict(true, None)
+                }
+            }
+            _ => verdict(true, None),
+        }
+    }
+
+    fn validate_settings(settings: String) -> Result<(), String> {
+        match behaviour(&settings).as_str() {
+            "reject-settings" => Err("hostile policy refuses these settings".into()),
+            _ => Ok(()),
+        }
+    }
+}
+
+export!(Hostile with_types_in bouncer_sdk::bindings);
