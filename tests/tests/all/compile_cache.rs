@@ -39,7 +39,8 @@ fn a_restarted_engine_loads_from_the_cache_without_compiling() {
 
 #[test]
 fn the_same_component_under_two_names_is_prepared_once() {
-    let engine = bouncer_tests::engine();
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine_with_cache(dir.path());
     let source = Source::parse("builtin:alb-target-type-ip").unwrap();
     engine
         .load("a", &source, &json!({}), Limits::default())
