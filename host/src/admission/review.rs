@@ -50,7 +50,10 @@ pub fn decode(body: &[u8]) -> Result<Request, ReviewError> {
 /// `AdmissionRequest`, in JSON or YAML.
 pub fn decode_document(text: &str) -> Result<Request, ReviewError> {
     let value: serde_json::Value = serde_yaml::from_str(text).map_err(ReviewError::Yaml)?;
-    let is_review = value.get("kind").is_some() || value.get("apiVersion").is_some();
+    // A bare request's `kind` is a group/version/kind map; a review's is a string.
+    let is_review = value.get("apiVersion").is_some()
+        || value.get("kind").is_some_and(serde_json::Value::is_string)
+        || value.get("request").is_some();
     if is_review {
         let review: AdmissionReview<DynamicObject> =
             serde_json::from_value(value).map_err(ReviewError::Json)?;

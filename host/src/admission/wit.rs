@@ -3,7 +3,8 @@
 use kube::core::admission::Operation as KubeOperation;
 
 use super::review::Request;
-use crate::policy::bindings as wit;
+use crate::policy::bindings::Request as WitRequest;
+use crate::policy::bindings::bouncer::policy::types as wit;
 
 /// Builds the WIT request for `request`, with `object` in place of the request's
 /// object (the object as patched by earlier mutating policies, or the original).
@@ -14,7 +15,7 @@ use crate::policy::bindings as wit;
 pub fn to_wit(
     request: &Request,
     object: Option<&serde_json::Value>,
-) -> Result<wit::Request, serde_json::Error> {
+) -> Result<WitRequest, serde_json::Error> {
     let object = object.map(serde_json::to_string).transpose()?;
     let old_object = request
         .old_object
@@ -22,7 +23,7 @@ pub fn to_wit(
         .map(serde_json::to_string)
         .transpose()?;
     let user = &request.user_info;
-    Ok(wit::Request {
+    Ok(WitRequest {
         uid: request.uid.clone(),
         kind: wit::GroupVersionKind {
             group: request.kind.group.clone(),

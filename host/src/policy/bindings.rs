@@ -4,7 +4,3 @@ wasmtime::component::bindgen!({
     world: "policy",
     path: "../wit",
 });
-
-pub use bouncer::policy::types::{
-    GroupVersionKind, GroupVersionResource, Mutation, Operation, UserExtra, UserInfo,
-};

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use wasmtime::{Store, Trap};
 
-use super::bindings::{Mutation as WitMutation, PolicyPre, Request, Verdict};
+use super::bindings::bouncer::policy::types::Mutation as WitMutation;
+use super::bindings::{PolicyPre, Request, Verdict};
 use super::engine::EPOCH_TICK;
 use super::error::PolicyError;
 use super::imports::StoreState;
@@ -168,12 +169,10 @@ impl Policy {
             policy: self.name.to_string(),
             reason,
         };
-        if let Some(code) = verdict.code {
-            if !(400..=599).contains(&code) {
-                return Err(bad(format!(
-                    "status code {code} is not an HTTP error code (400-599)"
-                )));
-            }
+        if let Some(code) = verdict.code.filter(|c| !(400..=599).contains(c)) {
+            return Err(bad(format!(
+                "status code {code} is not an HTTP error code (400-599)"
+            )));
         }
         let message = match verdict.message {
             Some(m) if !m.trim().is_empty() => Some(m),

@@ -147,14 +147,12 @@ impl Target {
 /// Why an Ingress belongs to the ALB controller, or `None` when it does not.
 fn alb_class(ingress: &Ingress, settings: &Settings) -> Option<String> {
     let is_alb = |class: &str| settings.alb_class_names.iter().any(|c| c == class);
-    if let Some(class) = ingress
+    let class_name = ingress
         .spec
         .as_ref()
-        .and_then(|s| s.ingress_class_name.as_deref())
-    {
-        if is_alb(class) {
-            return Some(format!("ingressClassName `{class}`"));
-        }
+        .and_then(|s| s.ingress_class_name.as_deref());
+    if let Some(class) = class_name.filter(|c| is_alb(c)) {
+        return Some(format!("ingressClassName `{class}`"));
     }
     match annotation(&ingress.metadata.annotations, LEGACY_INGRESS_CLASS) {
         Some(class) if is_alb(class) => {

@@ -1,0 +1,226 @@
+//! The `bouncer` binary as a user runs it: exit codes, stdout, stderr.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn bouncer(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+        .args(args)
+        .current_dir(workspace())
+        .env(
+            "BOUNCER_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("bouncer runs");
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const MISSING: &str = "examples/requests/alb-ingress-missing-target-type.yaml";
+
+#[test]
+fn eval_denies_an_alb_ingress_without_target_type_in_plain_words() {
+    let output = bouncer(
+        &[
+            "eval",
+            "--policy",
+            "alb-target-type-ip",
+            "--request",
+            MISSING,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let review = stdout_json(&output);
+    assert_eq!(review["apiVersion"], "admission.k8s.io/v1");
+    assert_eq!(review["kind"], "AdmissionReview");
+    let response = &review["response"];
+    assert_eq!(response["uid"], "6f1c2a4e-0000-4000-8000-000000000001");
+    assert_eq!(response["allowed"], false);
+    assert_eq!(response["status"]["code"], 403);
+    assert_eq!(
+        response["status"]["message"],
+        "alb-target-type-ip: Ingress web/webapp-ingress is handled by the AWS Load Balancer Controller \
+         (ingressClassName `alb`) but has no `alb.ingress.kubernetes.io/target-type` annotation, so the \
+         controller defaults to `instance` and routes traffic through node ports; set the annotation \
+         `alb.ingress.kubernetes.io/target-type: ip`"
+    );
+    assert!(
+        stderr(&output)
+            .starts_with("denied (403) by alb-target-type-ip: Ingress web/webapp-ingress")
+    );
+}
+
+#[test]
+fn eval_allows_a_captured_compliant_review() {
+    let output = bouncer(
+        &[
+            "eval",
+            "-p",
+            "builtin:alb-target-type-ip",
+            "-r",
+            "tests/fixtures/apiserver-v1.36/ingress-create.json",
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout_json(&output)["response"]["allowed"], true);
+}
+
+#[test]
+fn eval_mutates_with_settings_and_reads_stdin() {
+    let request = std::fs::read_to_string(workspace().join(MISSING)).unwrap();
+    let output = bouncer(
+        &[
+            "eval",
+            "-p",
+            "alb-target-type-ip",
+            "-r",
+            "-",
+            "-s",
+            "examples/requests/mutate-settings.yaml",
+        ],
+        Some(&request),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let response = &stdout_json(&output)["response"];
+    assert_eq!(response["patchType"], "JSONPatch");
+    assert!(
+        response["patch"].is_string(),
+        "patch is base64 text: {response}"
+    );
+    assert!(
+        stderr(&output)
+            .contains("warning: alb-target-type-ip: Ingress web/webapp-ingress: bouncer added")
+    );
+}
+
+#[test]
+fn eval_usage_and_load_errors_exit_2_with_the_reason() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["eval", "-p", "nope", "-r", MISSING],
+            "error: unknown built-in policy `nope`; `bouncer policies` lists them (known: alb-target-type-ip",
+        ),
+        (
+            &["eval", "-p", "alb-target-type-ip", "-r", "Cargo.toml"],
+            "error: reading the request from Cargo.toml: not valid YAML or JSON",
+        ),
+        (
+            &[
+                "eval",
+                "-p",
+                "alb-target-type-ip",
+                "-r",
+                "/no/such/file.json",
+            ],
+            "error: reading /no/such/file.json:",
+        ),
+        (
+            &["eval", "-p", "/no/such/policy.wasm", "-r", MISSING],
+            "error: loading policy /no/such/policy.wasm: policy `policy`: cannot read /no/such/policy.wasm:",
+        ),
+        (
+            &["eval", "--policy"],
+            "error: a value is required for '--policy <POLICY>'",
+        ),
+    ];
+    for (args, expected) in cases {
+        let output = bouncer(args, None);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(
+            stderr(&output).starts_with(expected),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(output.stdout.is_empty(), "{args:?}: nothing on stdout");
+    }
+}
+
+#[test]
+fn eval_refuses_settings_the_policy_rejects() {
+    let output = bouncer(
+        &[
+            "eval",
+            "-p",
+            "alb-target-type-ip",
+            "-r",
+            MISSING,
+            "-s",
+            "/dev/stdin",
+        ],
+        Some("albClassNames: []\n"),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(
+            "policy `alb-target-type-ip` rejected its settings: albClassNames must name at least one ingress class"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn eval_rejects_a_review_of_the_wrong_version() {
+    let output = bouncer(
+        &["eval", "-p", "alb-target-type-ip", "-r", "-"],
+        Some(r#"{"apiVersion":"admission.k8s.io/v1beta1","kind":"AdmissionReview","request":{}}"#),
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("missing field"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn policies_lists_every_builtin_with_its_description() {
+    let output = bouncer(&["policies"], None);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("alb-target-type-ip  ALB Ingresses and NLB Services"),
+        "{text}"
+    );
+}
