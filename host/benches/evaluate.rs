@@ -1,1 +1,87 @@
-fn main() {}
+//! One evaluation of `alb-target-type-ip` on a ~4 KB Ingress AdmissionReview
+//! captured from a real API server: fresh instance + validate + drop.
+//!
+//! Run with: `cargo bench -p bouncer --bench evaluate`
+//! Figures and how to read them: `host/benches/README.md`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use bouncer::admission::{Decision, FailureMode, Mode, review, wit};
+use bouncer::policy::{EngineConfig, Limits, PolicyEngine, Source};
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn review_body() -> Vec<u8> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/fixtures/apiserver-v1.36/ingress-update.json"
+    );
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(path).expect("fixture")).expect("json");
+    serde_json::to_vec(&value).expect("compact")
+}
+
+fn bench(c: &mut Criterion) {
+    let engine = PolicyEngine::new(&EngineConfig::default()).expect("engine");
+    let source = Source::parse("builtin:alb-target-type-ip").expect("builtin");
+    let policy = engine
+        .load(
+            "alb-target-type-ip",
+            &source,
+            &serde_json::json!({}),
+            Limits::default(),
+        )
+        .expect("policy");
+    let body = review_body();
+    let request = review::decode(&body).expect("review");
+    let object = wit::object_json(&request).expect("object");
+    let wit_request = wit::to_wit(&request, object.as_ref()).expect("wit");
+
+    let mut group = c.benchmark_group("alb-target-type-ip");
+    group.throughput(criterion::Throughput::Bytes(body.len() as u64));
+    group.bench_function("evaluate (instantiate + validate + drop)", |b| {
+        b.iter(|| black_box(policy.evaluate(black_box(&wit_request)).expect("evaluates")))
+    });
+    group.bench_function("review (decode + evaluate + respond)", |b| {
+        b.iter(|| {
+            let request = review::decode(black_box(&body)).expect("review");
+            let object = wit::object_json(&request).expect("object");
+            let wit_request = wit::to_wit(&request, object.as_ref()).expect("wit");
+            let mut decision = Decision::new(object);
+            decision.record(
+                policy.name(),
+                Mode::Enforce,
+                FailureMode::Closed,
+                policy.evaluate(&wit_request),
+                true,
+            );
+            black_box(serde_json::to_vec(&review::encode(
+                decision.into_response(&request),
+            )))
+        })
+    });
+    group.finish();
+
+    // Criterion reports means and medians; the p99 of single evaluations is
+    // measured here directly.
+    let mut samples: Vec<Duration> = (0..20_000)
+        .map(|_| {
+            let start = Instant::now();
+            black_box(policy.evaluate(&wit_request).expect("evaluates"));
+            start.elapsed()
+        })
+        .collect();
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    println!(
+        "alb-target-type-ip evaluate over {} samples ({} byte review): median {:?}, p99 {:?}, max {:?}",
+        samples.len(),
+        body.len(),
+        at(0.5),
+        at(0.99),
+        samples[samples.len() - 1]
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -6,8 +6,8 @@
 //! on a random node, source IPs are lost, and health checks see nodes rather
 //! than pods. With VPC CNI pods have real VPC addresses, so `ip` is the way.
 
-use bouncer_sdk::k8s_openapi::api::core::v1::Service;
-use bouncer_sdk::k8s_openapi::api::networking::v1::Ingress;
+use std::collections::BTreeMap;
+
 use bouncer_sdk::object::{annotation, set_annotation};
 use bouncer_sdk::{Error, Operation, Policy, Request, Result, Verdict, export_policy};
 use serde::Deserialize;
@@ -43,6 +43,31 @@ impl Default for Settings {
     }
 }
 
+/// The fields of an Ingress or Service this rule reads.
+///
+/// Decoding only these (serde skips the rest without allocating) is about twice
+/// as fast as decoding a whole k8s-openapi object with its `managedFields`.
+#[derive(Debug, Deserialize)]
+struct Object {
+    metadata: Metadata,
+    #[serde(default)]
+    spec: Spec,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    annotations: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Spec {
+    ingress_class_name: Option<String>,
+    #[serde(rename = "type")]
+    type_: Option<String>,
+    load_balancer_class: Option<String>,
+}
+
 /// The policy.
 pub struct AlbTargetTypeIp;
 
@@ -66,7 +91,7 @@ impl Policy for AlbTargetTypeIp {
             return Ok(Verdict::allow());
         }
         let target = if request.is_kind("networking.k8s.io", "Ingress") {
-            let Some(ingress) = request.object::<Ingress>()? else {
+            let Some(ingress) = request.object::<Object>()? else {
                 return Ok(Verdict::allow());
             };
             match alb_class(&ingress, settings) {
@@ -80,7 +105,7 @@ impl Policy for AlbTargetTypeIp {
                 None => return Ok(Verdict::allow()),
             }
         } else if request.is_kind("", "Service") {
-            let Some(service) = request.object::<Service>()? else {
+            let Some(service) = request.object::<Object>()? else {
                 return Ok(Verdict::allow());
             };
             match controller_service(&service) {
@@ -145,12 +170,9 @@ impl Target {
 }
 
 /// Why an Ingress belongs to the ALB controller, or `None` when it does not.
-fn alb_class(ingress: &Ingress, settings: &Settings) -> Option<String> {
+fn alb_class(ingress: &Object, settings: &Settings) -> Option<String> {
     let is_alb = |class: &str| settings.alb_class_names.iter().any(|c| c == class);
-    let class_name = ingress
-        .spec
-        .as_ref()
-        .and_then(|s| s.ingress_class_name.as_deref());
+    let class_name = ingress.spec.ingress_class_name.as_deref();
     if let Some(class) = class_name.filter(|c| is_alb(c)) {
         return Some(format!("ingressClassName `{class}`"));
     }
@@ -163,8 +185,8 @@ fn alb_class(ingress: &Ingress, settings: &Settings) -> Option<String> {
 }
 
 /// Why a Service belongs to the controller's NLB support, or `None`.
-fn controller_service(service: &Service) -> Option<String> {
-    let spec = service.spec.as_ref()?;
+fn controller_service(service: &Object) -> Option<String> {
+    let spec = &service.spec;
     if spec.type_.as_deref() != Some("LoadBalancer") {
         return None;
     }
