@@ -34,8 +34,7 @@ fn bench(c: &mut Criterion) {
         .expect("policy");
     let body = review_body();
     let request = review::decode(&body).expect("review");
-    let object = wit::object_json(&request).expect("object");
-    let wit_request = wit::to_wit(&request, object.as_ref()).expect("wit");
+    let wit_request = wit::to_wit(&request);
 
     let mut group = c.benchmark_group("alb-target-type-ip");
     group.throughput(criterion::Throughput::Bytes(body.len() as u64));
@@ -45,9 +44,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("review (decode + evaluate + respond)", |b| {
         b.iter(|| {
             let request = review::decode(black_box(&body)).expect("review");
-            let object = wit::object_json(&request).expect("object");
-            let wit_request = wit::to_wit(&request, object.as_ref()).expect("wit");
-            let mut decision = Decision::new(object);
+            let wit_request = wit::to_wit(&request);
+            let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
             decision.record(
                 policy.name(),
                 Mode::Enforce,

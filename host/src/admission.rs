@@ -4,8 +4,12 @@
 //! Start from [`review::decode`], [`wit::to_wit`] and [`Decision`].
 
 pub mod decision;
+pub mod object;
 pub mod review;
+pub mod set;
 pub mod wit;
 
 pub use decision::{Decision, Denial, Effect, FailureMode, Mode};
+pub use object::RawObject;
 pub use review::{Request, ReviewError};
+pub use set::{Endpoint, PolicySet, Record, Reviewed};

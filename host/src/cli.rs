@@ -5,6 +5,7 @@
 
 mod eval;
 mod policies;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -53,6 +54,28 @@ enum Command {
     Eval(eval::EvalArgs),
     /// List the built-in policies.
     Policies,
+    /// Run the admission webhook over HTTPS.
+    ///
+    /// Endpoints: POST /validate, /mutate (every matching policy), /validate/{policy} and
+    /// /mutate/{policy} (one policy); GET /healthz, /readyz, /metrics. The configuration is
+    /// reloaded on SIGHUP and when its files change; SIGTERM drains in-flight requests.
+    ///
+    /// Example: bouncer serve --write-ca /tmp/bouncer-ca.pem
+    Serve(serve::ServeArgs),
+    /// Work with configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the embedded default configuration (every built-in house rule).
+    Default,
+    /// Check a configuration file: syntax, unknown keys, and every policy loads with its settings.
+    Check {
+        /// The configuration file.
+        file: PathBuf,
+    },
 }
 
 /// Parses the command line, runs it, and maps the result to an exit code.
@@ -69,6 +92,12 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args, &engine_config),
         Command::Policies => Ok(policies::run()),
+        Command::Serve(args) => serve::run(&args, &engine_config),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", crate::config::file::DEFAULT_CONFIG);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check { file }) => check_config(&file, &engine_config),
     };
     match result {
         Ok(code) => code,
@@ -77,6 +106,17 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+fn check_config(
+    file: &std::path::Path,
+    engine: &crate::policy::EngineConfig,
+) -> anyhow::Result<ExitCode> {
+    let config = crate::config::Config::from_file(file)?;
+    let engine = crate::policy::PolicyEngine::new(engine)?;
+    let set = crate::admission::PolicySet::load(&engine, &config)?;
+    println!("{}: {} policies load", file.display(), set.entries().len());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn init_logging(format: LogFormat) {

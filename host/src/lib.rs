@@ -14,4 +14,6 @@
 
 pub mod admission;
 pub mod cli;
+pub mod config;
 pub mod policy;
+pub mod server;

@@ -2,6 +2,8 @@
 //! the captured API server fixtures, and a one-call way to run a policy on a
 //! review and get the response the API server would receive.
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -57,9 +59,8 @@ pub fn run(
 ) -> Value {
     let body = serde_json::to_vec(review_json).expect("encode review");
     let request = review::decode(&body).expect("decode review");
-    let original = wit::object_json(&request).expect("object");
-    let wit_request = wit::to_wit(&request, original.as_ref()).expect("wit request");
-    let mut decision = Decision::new(original);
+    let wit_request = wit::to_wit(&request);
+    let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
     decision.record(
         policy.name(),
         mode,

@@ -63,26 +63,36 @@ pub struct Denial {
 /// The running verdict on one request, fed policy by policy in configuration order.
 #[derive(Debug, Clone)]
 pub struct Decision {
-    original: Option<Value>,
-    current: Option<Value>,
+    /// The object's JSON text as received.
+    original_text: Option<String>,
+    /// The original and current object as JSON trees, built on the first mutation only.
+    mutated: Option<(Value, Value)>,
     denials: Vec<Denial>,
     warnings: Vec<String>,
 }
 
 impl Decision {
-    /// Starts a decision on a request whose object (as JSON) is `original`.
-    pub fn new(original: Option<Value>) -> Self {
+    /// Starts a decision on a request whose object's JSON text is `object`.
+    pub fn new(object: Option<&str>) -> Self {
         Self {
-            current: original.clone(),
-            original,
+            original_text: object.map(str::to_owned),
+            mutated: None,
             denials: Vec::new(),
             warnings: Vec::new(),
         }
     }
 
-    /// The object as patched by the mutating policies recorded so far.
-    pub fn current_object(&self) -> Option<&Value> {
-        self.current.as_ref()
+    /// The object as patched by the mutating policies recorded so far, as JSON
+    /// text; `None` until a policy mutates it.
+    pub fn patched_object_text(&self) -> Option<String> {
+        self.mutated
+            .as_ref()
+            .map(|(_, current)| current.to_string())
+    }
+
+    /// The object as patched so far, as a JSON tree; `None` until a policy mutates it.
+    pub fn patched_object(&self) -> Option<&Value> {
+        self.mutated.as_ref().map(|(_, current)| current)
     }
 
     /// The enforced denials so far, in order.
@@ -97,7 +107,9 @@ impl Decision {
 
     /// True when a mutating policy changed the object.
     pub fn is_mutated(&self) -> bool {
-        self.current != self.original
+        self.mutated
+            .as_ref()
+            .is_some_and(|(original, current)| original != current)
     }
 
     /// Records what `policy` returned. Mutations are applied only when `mutate` is
@@ -163,8 +175,16 @@ impl Decision {
 
     /// Applies a mutation to the current object; `Ok(false)` when nothing changed.
     fn apply(&mut self, mutation: &Mutation) -> Result<bool, String> {
-        let Some(current) = self.current.as_mut() else {
-            return Err("it mutated a request that has no object".into());
+        if self.mutated.is_none() {
+            let Some(text) = &self.original_text else {
+                return Err("it mutated a request that has no object".into());
+            };
+            let original: Value = serde_json::from_str(text)
+                .map_err(|e| format!("the request's object is not JSON: {e}"))?;
+            self.mutated = Some((original.clone(), original));
+        }
+        let Some((_, current)) = self.mutated.as_mut() else {
+            return Err("no object to mutate".into());
         };
         let before = current.clone();
         match mutation {
@@ -200,7 +220,7 @@ impl Decision {
             response.result.reason = reason_for(code).to_owned();
             return response;
         }
-        if let (Some(original), Some(current)) = (&self.original, &self.current) {
+        if let Some((original, current)) = &self.mutated {
             let patch = json_patch::diff(original, current);
             if !patch.0.is_empty() {
                 // Serialising a patch of JSON values cannot fail.

@@ -1,11 +1,13 @@
 //! Decoding `AdmissionReview` bodies, strictly: what the API server sends and nothing else.
 
 use base64::Engine as _;
+use kube::core::TypeMeta;
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview};
-use kube::core::{DynamicObject, TypeMeta};
 
-/// The admission request type bouncer works with: any kind, as dynamic JSON.
-pub type Request = AdmissionRequest<DynamicObject>;
+use super::object::RawObject;
+
+/// The admission request type bouncer works with: any kind, its objects kept as raw JSON.
+pub type Request = AdmissionRequest<RawObject>;
 
 /// The only review version bouncer speaks.
 pub const API_VERSION: &str = "admission.k8s.io/v1";
@@ -41,7 +43,7 @@ pub enum ReviewError {
 
 /// Decodes an `AdmissionReview` JSON body as the API server sends it.
 pub fn decode(body: &[u8]) -> Result<Request, ReviewError> {
-    let review: AdmissionReview<DynamicObject> =
+    let review: AdmissionReview<RawObject> =
         serde_json::from_slice(body).map_err(ReviewError::Json)?;
     from_review(review)
 }
@@ -54,17 +56,17 @@ pub fn decode_document(text: &str) -> Result<Request, ReviewError> {
     let is_review = value.get("apiVersion").is_some()
         || value.get("kind").is_some_and(serde_json::Value::is_string)
         || value.get("request").is_some();
+    // Through text, because raw objects keep the JSON text they were read from.
+    let json = value.to_string();
     if is_review {
-        let review: AdmissionReview<DynamicObject> =
-            serde_json::from_value(value).map_err(ReviewError::Json)?;
-        return from_review(review);
+        return decode(json.as_bytes());
     }
-    let mut request: Request = serde_json::from_value(value).map_err(ReviewError::Json)?;
+    let mut request: Request = serde_json::from_str(&json).map_err(ReviewError::Json)?;
     request.types = review_type();
     check_uid(request)
 }
 
-fn from_review(review: AdmissionReview<DynamicObject>) -> Result<Request, ReviewError> {
+fn from_review(review: AdmissionReview<RawObject>) -> Result<Request, ReviewError> {
     if review.types.api_version != API_VERSION || review.types.kind != KIND {
         return Err(ReviewError::WrongType {
             api_version: review.types.api_version,

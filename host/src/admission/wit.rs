@@ -6,24 +6,10 @@ use super::review::Request;
 use crate::policy::bindings::Request as WitRequest;
 use crate::policy::bindings::bouncer::policy::types as wit;
 
-/// Builds the WIT request for `request`, with `object` in place of the request's
-/// object (the object as patched by earlier mutating policies, or the original).
-///
-/// # Errors
-/// An object cannot be encoded as JSON (only possible for non-string map keys,
-/// which a decoded request never has).
-pub fn to_wit(
-    request: &Request,
-    object: Option<&serde_json::Value>,
-) -> Result<WitRequest, serde_json::Error> {
-    let object = object.map(serde_json::to_string).transpose()?;
-    let old_object = request
-        .old_object
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()?;
+/// Builds the WIT request for `request`; the object texts are copied as received.
+pub fn to_wit(request: &Request) -> WitRequest {
     let user = &request.user_info;
-    Ok(WitRequest {
+    WitRequest {
         uid: request.uid.clone(),
         kind: wit::GroupVersionKind {
             group: request.kind.group.clone(),
@@ -59,16 +45,7 @@ pub fn to_wit(
                 .collect(),
         },
         dry_run: request.dry_run,
-        object,
-        old_object,
-    })
-}
-
-/// The request's object as JSON, the starting point of mutation.
-pub fn object_json(request: &Request) -> Result<Option<serde_json::Value>, serde_json::Error> {
-    request
-        .object
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
+        object: request.object.as_ref().map(|o| o.json().to_owned()),
+        old_object: request.old_object.as_ref().map(|o| o.json().to_owned()),
+    }
 }

@@ -63,9 +63,8 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
         .load(&name, &source, &settings, limits)
         .with_context(|| format!("loading policy {source}"))?;
 
-    let original = wit::object_json(&request).context("encoding the request's object")?;
-    let wit_request = wit::to_wit(&request, original.as_ref()).context("encoding the request")?;
-    let mut decision = Decision::new(original);
+    let wit_request = wit::to_wit(&request);
+    let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
     decision.record(
         policy.name(),
         Mode::Enforce,

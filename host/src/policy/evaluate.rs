@@ -1,6 +1,7 @@
 //! A loaded policy, and one evaluation of it in a fresh, limited instance.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::{Store, Trap};
 
@@ -79,7 +80,7 @@ impl Policy {
     /// # Errors
     /// [`PolicyError::Settings`] with the policy's message, or a failure of the call.
     pub fn validate_settings(&self) -> Result<(), PolicyError> {
-        self.call("validate-settings", |world, store| {
+        self.call("validate-settings", self.limits.timeout, |world, store| {
             world.call_validate_settings(store, &self.settings)
         })?
         .map_err(|message| PolicyError::Settings {
@@ -98,7 +99,18 @@ impl Policy {
     /// The policy ran past its deadline or memory cap, trapped, or returned a
     /// verdict the host cannot use. Never panics, whatever the guest does.
     pub fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        let verdict = self.call(&request.uid, |world, store| {
+        self.evaluate_within(request, self.limits.timeout)
+    }
+
+    /// Like [`evaluate`](Self::evaluate), with the deadline shortened to `budget`
+    /// when that is less than the policy's own, so a review answers on time.
+    pub fn evaluate_within(
+        &self,
+        request: &Request,
+        budget: Duration,
+    ) -> Result<Outcome, PolicyError> {
+        let timeout = budget.min(self.limits.timeout);
+        let verdict = self.call(&request.uid, timeout, |world, store| {
             world.call_validate(store, request, &self.settings)
         })?;
         self.check(verdict)
@@ -108,29 +120,30 @@ impl Policy {
     fn call<R>(
         &self,
         uid: &str,
+        timeout: Duration,
         f: impl FnOnce(&super::bindings::Policy, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
         let state = StoreState::new(self.name.clone(), uid.to_owned(), self.limits.memory);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         // One extra tick: the ticker may advance the epoch right after we read it.
-        let ticks = self
-            .limits
-            .timeout
-            .as_micros()
-            .div_ceil(EPOCH_TICK.as_micros())
-            + 1;
+        let ticks = timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()) + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
         let result = self
             .pre
             .instantiate(&mut store)
             .and_then(|world| f(&world, &mut store));
-        result.map_err(|error| self.classify(error, store.data()))
+        result.map_err(|error| self.classify(error, store.data(), timeout))
     }
 
     /// Turns a wasmtime error into the [`PolicyError`] that says what happened.
-    fn classify(&self, error: wasmtime::Error, state: &StoreState) -> PolicyError {
+    fn classify(
+        &self,
+        error: wasmtime::Error,
+        state: &StoreState,
+        timeout: Duration,
+    ) -> PolicyError {
         let policy = self.name.to_string();
         if state.limiter.exceeded {
             return PolicyError::Memory {
@@ -139,10 +152,7 @@ impl Policy {
             };
         }
         match error.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => PolicyError::Deadline {
-                policy,
-                timeout: self.limits.timeout,
-            },
+            Some(Trap::Interrupt) => PolicyError::Deadline { policy, timeout },
             Some(trap) => PolicyError::Trap {
                 policy,
                 reason: state.last_error.clone().unwrap_or_else(|| trap.to_string()),

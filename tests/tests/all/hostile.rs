@@ -21,8 +21,7 @@ fn hostile(engine: &Arc<PolicyEngine>, behaviour: &str, limits: Limits) -> Polic
 fn evaluate(policy: &Policy) -> Result<bouncer::policy::Outcome, PolicyError> {
     let body = serde_json::to_vec(&fixture("ingress-create.json")).unwrap();
     let request = bouncer::admission::review::decode(&body).unwrap();
-    let object = bouncer::admission::wit::object_json(&request).unwrap();
-    policy.evaluate(&bouncer::admission::wit::to_wit(&request, object.as_ref()).unwrap())
+    policy.evaluate(&bouncer::admission::wit::to_wit(&request))
 }
 
 /// After any misbehaviour, a healthy policy in the same engine still answers.

@@ -3,8 +3,10 @@
 //!
 //! - `alb_target_type_ip`: the first house rule, allow / deny / warn / mutate;
 //! - `hostile`: policies that loop, hoard memory, panic, pry or lie;
-//! - `compile_cache`: a restarted engine loads compiled policies without compiling.
+//! - `compile_cache`: a restarted engine loads compiled policies without compiling;
+//! - `serve`: the HTTPS webhook on a real socket: bodies, modes, bad input, mTLS, reload, rotation.
 
 mod alb_target_type_ip;
 mod compile_cache;
 mod hostile;
+mod serve;

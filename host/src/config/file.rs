@@ -1,0 +1,326 @@
+//! The schema of `policies.yaml` and its loading.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::matching::MatchRules;
+use crate::admission::{FailureMode, Mode};
+use crate::policy::{Limits, Source};
+
+/// The embedded default configuration: every built-in house rule.
+pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
+
+/// A configuration file: the policies to run, in evaluation order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The policies, evaluated in this order.
+    pub policies: Vec<PolicyConfig>,
+    /// The directory relative `.wasm` paths are resolved against.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// One policy entry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PolicyConfig {
+    /// Unique name; used in messages, metrics and `/validate/{name}`.
+    pub name: String,
+    /// `builtin:<name>`, or a path to a `.wasm` component (relative to the config file).
+    pub source: String,
+    /// The policy's settings, checked at load by its `validate-settings`.
+    #[serde(default = "empty_settings")]
+    pub settings: serde_json::Value,
+    /// `enforce` (default) or `monitor` (denials become warnings).
+    #[serde(default)]
+    pub mode: Mode,
+    /// `closed` (default: a failing policy denies) or `open` (allows with a warning).
+    #[serde(default)]
+    pub failure: FailureMode,
+    /// Which requests the policy sees; all when absent.
+    #[serde(default, rename = "match")]
+    pub rules: MatchRules,
+    /// Run on `/mutate` too. Default: whether the built-in can mutate; false for files.
+    pub mutating: Option<bool>,
+    /// Deadline of one evaluation, such as `250ms` (default) or `1s`.
+    #[serde(default, with = "humantime_serde")]
+    pub timeout: Option<Duration>,
+    /// Memory cap of one evaluation: bytes, or `64Mi` (default), `512Ki`, `1Gi`.
+    pub memory: Option<Quantity>,
+}
+
+fn empty_settings() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// A byte quantity written as a number or with a binary suffix (`Ki`, `Mi`, `Gi`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(pub usize);
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(usize),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(n) => Ok(Self(n)),
+            Raw::Text(text) => parse_quantity(&text).map(Self).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid memory quantity `{text}`: use bytes or a number with Ki, Mi or Gi"
+                ))
+            }),
+        }
+    }
+}
+
+fn parse_quantity(text: &str) -> Option<usize> {
+    let text = text.trim();
+    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let n: usize = digits.parse().ok()?;
+    let factor = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or does not fit the schema (the message names the key and line).
+    #[error("{origin}: {message}")]
+    Parse {
+        /// The file, or `<embedded default>`.
+        origin: String,
+        /// serde's message, with the line and column.
+        message: String,
+    },
+    /// An entry is inconsistent.
+    #[error("{origin}: policy `{policy}`: {message}")]
+    Invalid {
+        /// The file, or `<embedded default>`.
+        origin: String,
+        /// The entry's name.
+        policy: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// The embedded default configuration.
+    pub fn default_config() -> Self {
+        // The embedded file is checked by a test; a broken one is a build bug.
+        Self::from_yaml(DEFAULT_CONFIG, "<embedded default>", Path::new("."))
+            .unwrap_or_else(|e| panic!("the embedded default config is invalid: {e}"))
+    }
+
+    /// Reads and checks a configuration file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+        Self::from_yaml(&text, &path.display().to_string(), &base)
+    }
+
+    /// Parses and checks configuration text; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str, base_dir: &Path) -> Result<Self, ConfigError> {
+        let mut config: Config = serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.base_dir = base_dir.to_owned();
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let invalid = |policy: &str, message: String| ConfigError::Invalid {
+            origin: origin.to_owned(),
+            policy: policy.to_owned(),
+            message,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for entry in &self.policies {
+            let name = entry.name.as_str();
+            let valid_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+            if !valid_name {
+                return Err(invalid(
+                    name,
+                    "a name must be non-empty and use only letters, digits, `-`, `_` and `.`"
+                        .into(),
+                ));
+            }
+            if !seen.insert(name) {
+                return Err(invalid(name, "the name is used twice".into()));
+            }
+            entry.source().map_err(|e| invalid(name, e.to_string()))?;
+            if let Some(timeout) = entry.timeout
+                && timeout.is_zero()
+            {
+                return Err(invalid(name, "timeout must be more than zero".into()));
+            }
+            if let Some(Quantity(memory)) = entry.memory
+                && !(1 << 20..=Limits::MAX_MEMORY).contains(&memory)
+            {
+                return Err(invalid(
+                    name,
+                    format!(
+                        "memory must be between 1Mi and {}Mi",
+                        Limits::MAX_MEMORY >> 20
+                    ),
+                ));
+            }
+            entry
+                .rules
+                .check()
+                .map_err(|message| invalid(name, message))?;
+        }
+        Ok(())
+    }
+
+    /// Every `.wasm` file the configuration loads, for change detection.
+    pub fn component_files(&self) -> Vec<PathBuf> {
+        self.policies
+            .iter()
+            .filter_map(|p| match p.source_in(&self.base_dir) {
+                Ok(Source::File(path)) => Some(path),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl PolicyConfig {
+    /// The component source, relative paths unresolved.
+    pub fn source(&self) -> Result<Source, crate::policy::UnknownBuiltin> {
+        Source::parse(&self.source)
+    }
+
+    /// The component source, with a relative path resolved against `base_dir`.
+    pub fn source_in(&self, base_dir: &Path) -> Result<Source, crate::policy::UnknownBuiltin> {
+        Ok(match self.source()? {
+            Source::File(path) if path.is_relative() => Source::File(base_dir.join(path)),
+            other => other,
+        })
+    }
+
+    /// The evaluation limits, defaults filled in.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout.unwrap_or(Limits::DEFAULT_TIMEOUT),
+            memory: self.memory.map_or(Limits::DEFAULT_MEMORY, |q| q.0),
+        }
+    }
+
+    /// Whether the policy runs on `/mutate`.
+    pub fn is_mutating(&self) -> bool {
+        self.mutating.unwrap_or_else(|| match self.source() {
+            Ok(Source::Builtin(builtin)) => builtin.mutating,
+            _ => false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_embedded_default_config_is_valid_and_names_every_builtin() {
+        let config = Config::default_config();
+        for builtin in crate::policy::BUILTINS {
+            assert!(
+                config
+                    .policies
+                    .iter()
+                    .any(|p| p.source == format!("builtin:{}", builtin.name)),
+                "{} missing from the default config",
+                builtin.name
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_naming_the_key_and_line() {
+        let text =
+            "policies:\n  - name: a\n    source: builtin:alb-target-type-ip\n    mdoe: monitor\n";
+        let error = Config::from_yaml(text, "p.yaml", Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("p.yaml: policies[0]: unknown field `mdoe`"),
+            "{error}"
+        );
+        assert!(error.contains("line 4"), "{error}");
+    }
+
+    #[test]
+    fn quantities_durations_and_duplicates_are_checked() {
+        let entry = |extra: &str| {
+            format!("policies:\n  - name: a\n    source: builtin:alb-target-type-ip\n{extra}")
+        };
+        let ok = Config::from_yaml(
+            &entry("    memory: 32Mi\n    timeout: 1s\n"),
+            "p",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            ok.policies[0].limits(),
+            Limits {
+                timeout: Duration::from_secs(1),
+                memory: 32 << 20
+            }
+        );
+        let bad = Config::from_yaml(&entry("    memory: 32MB\n"), "p", Path::new(".")).unwrap_err();
+        assert!(
+            bad.to_string().contains("invalid memory quantity `32MB`"),
+            "{bad}"
+        );
+        let twice = format!(
+            "{}  - name: a\n    source: builtin:alb-target-type-ip\n",
+            entry("")
+        );
+        let bad = Config::from_yaml(&twice, "p", Path::new(".")).unwrap_err();
+        assert_eq!(bad.to_string(), "p: policy `a`: the name is used twice");
+        let unknown = Config::from_yaml(
+            "policies:\n  - name: a\n    source: builtin:nope\n",
+            "p",
+            Path::new("."),
+        )
+        .unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .starts_with("p: policy `a`: unknown built-in policy `nope`"),
+            "{unknown}"
+        );
+    }
+}

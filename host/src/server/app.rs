@@ -1,0 +1,324 @@
+//! The HTTP application: routes, handlers and their shared state.
+//!
+//! Handlers are plain async functions over [`AppState`]; they decode, hand the
+//! request to the policy set, and encode. They never touch wasmtime.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+use super::metrics::{ErrorLabels, EvaluationLabels, Metrics, PolicyLabels};
+use crate::admission::decision::Effect;
+use crate::admission::{Endpoint, PolicySet, Request, Reviewed, review};
+use crate::config::NamespaceLabels;
+
+/// Bounds on one review request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Answer within this time, whatever the policies do.
+    pub deadline: Duration,
+    /// Largest accepted body, in bytes.
+    pub max_body: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            // Below the API server's default webhook timeout (10 s) and the chart's 3 s.
+            deadline: Duration::from_secs(2),
+            // The API server's own request size limit.
+            max_body: 3 * 1024 * 1024,
+        }
+    }
+}
+
+/// How the configuration was last loaded, for `/readyz`.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigStatus {
+    /// Where the configuration comes from.
+    pub origin: String,
+    /// The error of the last refused reload, if the last attempt failed.
+    pub last_error: Option<String>,
+}
+
+/// What every handler shares.
+pub struct AppState {
+    /// The live policy set, swapped whole on reload.
+    pub policies: ArcSwap<PolicySet>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The state of the configuration.
+    pub status: ArcSwap<ConfigStatus>,
+    /// Bounds on requests.
+    pub limits: RequestLimits,
+    /// Namespace labels for `namespaceSelector`.
+    pub namespaces: Box<dyn NamespaceLabels + Send + Sync>,
+}
+
+/// The router of the webhook.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
+        .route("/validate/{policy}", post(validate_one))
+        .route("/mutate/{policy}", post(mutate_one))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn validate(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    review(&state, Endpoint::Validate, None, request.into_body()).await
+}
+
+async fn mutate(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
+    review(&state, Endpoint::Mutate, None, request.into_body()).await
+}
+
+async fn validate_one(
+    State(state): State<Arc<AppState>>,
+    Path(policy): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    review(
+        &state,
+        Endpoint::Validate,
+        Some(policy),
+        request.into_body(),
+    )
+    .await
+}
+
+async fn mutate_one(
+    State(state): State<Arc<AppState>>,
+    Path(policy): Path<String>,
+    request: axum::extract::Request,
+) -> Response {
+    review(&state, Endpoint::Mutate, Some(policy), request.into_body()).await
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> String {
+    let count = state.policies.load().entries().len();
+    let status = state.status.load();
+    let mut text = format!("ready: {count} policies loaded from {}\n", status.origin);
+    if let Some(error) = &status.last_error {
+        text.push_str(&format!(
+            "the last configuration reload was refused (the previous policies keep serving): {error}\n"
+        ));
+    }
+    text
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn not_found(method: Method, uri: Uri) -> Response {
+    rejection(
+        StatusCode::NOT_FOUND,
+        format!("no endpoint {method} {}", uri.path()),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    rejection(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method {method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// A 4xx answer with a one-line reason, logged.
+fn rejection(status: StatusCode, reason: String) -> Response {
+    tracing::info!(status = status.as_u16(), %reason, "request rejected");
+    (status, format!("{reason}\n")).into_response()
+}
+
+/// Decrements the in-flight gauge however the handler ends.
+struct InFlight<'a>(&'a Metrics);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+async fn review(
+    state: &AppState,
+    endpoint: Endpoint,
+    only: Option<String>,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    state.metrics.in_flight.inc();
+    let _in_flight = InFlight(&state.metrics);
+    let deadline = started + state.limits.deadline;
+    let invalid = |status: StatusCode, reason: String| {
+        state
+            .metrics
+            .request(endpoint.as_str(), "invalid", started.elapsed());
+        rejection(status, reason)
+    };
+
+    let limited = Limited::new(body, state.limits.max_body);
+    let bytes = match tokio::time::timeout_at(deadline.into(), limited.collect()).await {
+        Err(_) => {
+            return invalid(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time".into(),
+            );
+        }
+        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+            let limit = state.limits.max_body;
+            return invalid(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than the {limit} byte limit"),
+            );
+        }
+        Ok(Err(error)) => {
+            return invalid(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {error}"),
+            );
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    let request = match review::decode(&bytes) {
+        Ok(request) => request,
+        Err(error) => {
+            return invalid(
+                StatusCode::BAD_REQUEST,
+                format!("{:#}", anyhow::Error::from(error)),
+            );
+        }
+    };
+    let set = state.policies.load_full();
+    if let Some(name) = only.as_deref().filter(|name| !set.contains(name)) {
+        return invalid(
+            StatusCode::NOT_FOUND,
+            format!("no policy named `{name}` is configured"),
+        );
+    }
+
+    let reviewed = set.review(
+        &request,
+        endpoint,
+        only.as_deref(),
+        deadline,
+        &*state.namespaces,
+    );
+    observe(state, endpoint, &request, &reviewed);
+    let result = if !reviewed.response.allowed {
+        "denied"
+    } else if reviewed.response.patch.is_some() {
+        "mutated"
+    } else {
+        "allowed"
+    };
+    state
+        .metrics
+        .request(endpoint.as_str(), result, started.elapsed());
+    let body = review::encode(reviewed.response);
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// Metrics per evaluation, and one log line per review that was not a plain allow.
+fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &Reviewed) {
+    let metrics = &state.metrics;
+    for record in &reviewed.records {
+        let result = match record.effect {
+            Effect::Allowed => "allowed",
+            Effect::Mutated => "mutated",
+            Effect::Denied | Effect::Warned => "denied",
+            Effect::Failed => "error",
+        };
+        let mode = match record.mode {
+            crate::admission::Mode::Enforce => "enforce",
+            crate::admission::Mode::Monitor => "monitor",
+        };
+        metrics
+            .evaluations
+            .get_or_create(&EvaluationLabels {
+                policy: record.policy.clone(),
+                mode: mode.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+        metrics
+            .evaluation_seconds
+            .get_or_create(&PolicyLabels {
+                policy: record.policy.clone(),
+            })
+            .observe(record.elapsed.as_secs_f64());
+        if let Some(kind) = record.error {
+            metrics
+                .policy_errors
+                .get_or_create(&ErrorLabels {
+                    policy: record.policy.clone(),
+                    kind: kind.as_str().to_owned(),
+                })
+                .inc();
+        }
+    }
+
+    let notable: Vec<_> = reviewed
+        .records
+        .iter()
+        .filter(|r| r.effect != Effect::Allowed)
+        .collect();
+    let object = match &request.namespace {
+        Some(ns) if !ns.is_empty() => format!("{ns}/{}", request.name),
+        _ => request.name.clone(),
+    };
+    let user = request.user_info.username.as_deref().unwrap_or("");
+    if notable.is_empty() {
+        tracing::debug!(uid = %request.uid, endpoint = endpoint.as_str(), kind = %request.kind.kind, %object, user, "review allowed");
+        return;
+    }
+    let policies = notable
+        .iter()
+        .map(|r| r.policy.as_str())
+        .collect::<Vec<_>>()
+        .join(",");
+    let effects = notable
+        .iter()
+        .map(|r| format!("{:?}", r.effect).to_lowercase())
+        .collect::<Vec<_>>()
+        .join(",");
+    let reason = notable
+        .iter()
+        .filter_map(|r| r.reason.as_deref())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let allowed = reviewed.response.allowed;
+    if notable.iter().any(|r| r.effect == Effect::Failed) {
+        tracing::warn!(uid = %request.uid, endpoint = endpoint.as_str(), kind = %request.kind.kind, %object, user, policy = %policies, effect = %effects, allowed, %reason, "review with failing policy");
+    } else {
+        tracing::info!(uid = %request.uid, endpoint = endpoint.as_str(), kind = %request.kind.kind, %object, user, policy = %policies, effect = %effects, allowed, %reason, "review");
+    }
+}

@@ -1,0 +1,196 @@
+//! Prometheus metrics of the webhook, in the text exposition format.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// `endpoint` and `result` of a review request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `validate`, `mutate`, or another path.
+    pub endpoint: String,
+    /// `allowed`, `denied`, `mutated`, `invalid`.
+    pub result: String,
+}
+
+/// One policy evaluation's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EvaluationLabels {
+    /// Policy name.
+    pub policy: String,
+    /// `enforce` or `monitor`.
+    pub mode: String,
+    /// `allowed`, `denied`, `mutated`, `error`.
+    pub result: String,
+}
+
+/// A policy's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PolicyLabels {
+    /// Policy name.
+    pub policy: String,
+}
+
+/// A policy error's labels.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Policy name.
+    pub policy: String,
+    /// `deadline`, `memory`, `trap`, `bad_verdict`, `engine`.
+    pub kind: String,
+}
+
+/// An endpoint's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointLabels {
+    /// `validate` or `mutate`.
+    pub endpoint: String,
+}
+
+/// A result label (`ok` or `failed`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `ok` or `failed`.
+    pub result: String,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    // 10 µs to ~2.6 s: policies take tens of microseconds, the deadline is 2 s.
+    prometheus_client::metrics::histogram::exponential_buckets(0.000_01, 2.0, 19)
+}
+
+/// Every metric bouncer exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Review requests by endpoint and result.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Policy evaluations by policy, mode and result.
+    pub evaluations: Family<EvaluationLabels, Counter>,
+    /// Evaluation latency per policy.
+    pub evaluation_seconds: Family<PolicyLabels, Histogram>,
+    /// Request latency per endpoint.
+    pub request_seconds: Family<EndpointLabels, Histogram>,
+    /// Policy failures by kind.
+    pub policy_errors: Family<ErrorLabels, Counter>,
+    /// Configuration reloads by result.
+    pub reloads: Family<ResultLabels, Counter>,
+    /// 1 when the last configuration load succeeded, 0 when it was refused.
+    pub config_ok: Gauge,
+    /// Reviews being answered now.
+    pub in_flight: Gauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bouncer");
+        let requests = Family::default();
+        let evaluations = Family::default();
+        let evaluation_seconds = Family::<PolicyLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        let request_seconds = Family::<EndpointLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(latency_buckets())
+        });
+        let policy_errors = Family::default();
+        let reloads = Family::default();
+        let config_ok = Gauge::default();
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests",
+            "Admission review requests by endpoint and result",
+            requests.clone(),
+        );
+        registry.register(
+            "evaluations",
+            "Policy evaluations by policy, mode and result",
+            evaluations.clone(),
+        );
+        registry.register(
+            "evaluation_duration_seconds",
+            "Time to evaluate one policy on one request",
+            evaluation_seconds.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to answer one review request",
+            request_seconds.clone(),
+        );
+        registry.register(
+            "policy_errors",
+            "Policy failures by kind",
+            policy_errors.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Configuration reloads by result",
+            reloads.clone(),
+        );
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the last configuration load succeeded",
+            config_ok.clone(),
+        );
+        registry.register(
+            "in_flight_requests",
+            "Review requests being answered",
+            in_flight.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            evaluations,
+            evaluation_seconds,
+            request_seconds,
+            policy_errors,
+            reloads,
+            config_ok,
+            in_flight,
+        }
+    }
+
+    /// Counts a review request.
+    pub fn request(&self, endpoint: &str, result: &str, elapsed: Duration) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                endpoint: endpoint.to_owned(),
+                result: result.to_owned(),
+            })
+            .inc();
+        self.request_seconds
+            .get_or_create(&EndpointLabels {
+                endpoint: endpoint.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a configuration load.
+    pub fn reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+        self.config_ok.set(i64::from(ok));
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

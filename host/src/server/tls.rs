@@ -1,0 +1,220 @@
+//! TLS for the webhook: serving certificates (from files, re-read when they
+//! change, or generated at start) and optional client-certificate checks.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use rustls::ServerConfig;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// Why TLS could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or holds nothing usable.
+    #[error("cannot read {what} from {}", path.display())]
+    Pem {
+        /// What was expected (certificate chain, private key, client CA).
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// rustls refused the material (key does not match, unsupported algorithm).
+    #[error("invalid TLS material: {0}")]
+    Rustls(#[from] rustls::Error),
+    /// The self-signed certificate could not be generated.
+    #[error("cannot generate a self-signed certificate")]
+    Generate(#[from] rcgen::Error),
+    /// The CA file could not be written.
+    #[error("cannot write the CA certificate to {}", path.display())]
+    WriteCa {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The client CA bundle is unusable.
+    #[error("invalid client CA bundle")]
+    ClientCa(#[from] rustls::server::VerifierBuilderError),
+}
+
+/// The crypto provider bouncer uses everywhere (ring: already in the dependency tree).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Installs [`provider`] as the process default; rustls panics on first use
+/// when two providers are compiled in and none was chosen.
+pub fn install_default_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The serving certificate, swapped in place when its files change.
+#[derive(Debug)]
+pub struct CertStore {
+    current: ArcSwap<CertifiedKey>,
+    files: Option<(PathBuf, PathBuf)>,
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+impl CertStore {
+    /// Loads the certificate chain and key from PEM files.
+    pub fn from_files(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        Ok(Self {
+            current: ArcSwap::from_pointee(load_pair(cert, key)?),
+            files: Some((cert.to_owned(), key.to_owned())),
+        })
+    }
+
+    /// Generates a CA and a serving certificate for `localhost` and `127.0.0.1`
+    /// signed by it, and returns the CA in PEM so clients can trust it.
+    pub fn self_signed() -> Result<(Self, String), TlsError> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "bouncer self-signed CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "bouncer");
+        let leaf_key = KeyPair::generate()?;
+        let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
+
+        let chain = vec![leaf.der().clone(), ca.der().clone()];
+        let key = PrivateKeyDer::try_from(leaf_key.serialize_der()).map_err(|e| TlsError::Pem {
+            what: "generated private key",
+            path: PathBuf::new(),
+            source: e.into(),
+        })?;
+        let certified = CertifiedKey::from_der(chain, key, &provider())?;
+        Ok((
+            Self {
+                current: ArcSwap::from_pointee(certified),
+                files: None,
+            },
+            ca.pem(),
+        ))
+    }
+
+    /// Re-reads the files every `interval` when their modification time changes.
+    /// A bad new pair is logged and the current one keeps serving.
+    pub async fn watch(self: Arc<Self>, interval: Duration) {
+        let Some((cert, key)) = self.files.clone() else {
+            return;
+        };
+        let mut seen = mtimes(&[&cert, &key]);
+        loop {
+            tokio::time::sleep(interval).await;
+            let now = mtimes(&[&cert, &key]);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            match load_pair(&cert, &key) {
+                Ok(pair) => {
+                    self.current.store(Arc::new(pair));
+                    tracing::info!(cert = %cert.display(), "serving certificate reloaded");
+                }
+                Err(error) => {
+                    tracing::error!(error = %format!("{error:#}"), "keeping the current certificate")
+                }
+            }
+        }
+    }
+}
+
+/// Modification times of `paths` (`None` for unreadable ones).
+pub(crate) fn mtimes(paths: &[&Path]) -> Vec<Option<SystemTime>> {
+    paths
+        .iter()
+        .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .collect()
+}
+
+fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
+    fn pem_error<'a>(
+        what: &'static str,
+        path: &'a Path,
+    ) -> impl Fn(rustls_pki_types::pem::Error) -> TlsError + 'a {
+        move |source| TlsError::Pem {
+            what,
+            path: path.to_owned(),
+            source: source.into(),
+        }
+    }
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(pem_error("certificate chain", cert))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(pem_error("certificate chain", cert))?;
+    if chain.is_empty() {
+        return Err(TlsError::Pem {
+            what: "certificate chain",
+            path: cert.to_owned(),
+            source: "no CERTIFICATE block found".into(),
+        });
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(pem_error("private key", key))?;
+    Ok(CertifiedKey::from_der(chain, key_der, &provider())?)
+}
+
+/// Writes the CA PEM where clients will look for it.
+pub fn write_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
+    std::fs::write(path, pem).map_err(|source| TlsError::WriteCa {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The rustls configuration: HTTP/2 and HTTP/1.1, certificates from `store`,
+/// and client certificates required when `client_ca` is given.
+pub fn server_config(
+    store: Arc<CertStore>,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let builder =
+        ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(path)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| TlsError::Pem {
+                    what: "client CA bundle",
+                    path: path.to_owned(),
+                    source: e.into(),
+                })?;
+            for cert in certs {
+                roots.add(cert)?;
+            }
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_cert_resolver(store);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}

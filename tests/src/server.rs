@@ -1,0 +1,153 @@
+//! A real `bouncer serve` in-process on `127.0.0.1:0`, and an HTTPS client that
+//! verifies its certificate.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bouncer::policy::EngineConfig;
+use bouncer::server::app::{AppState, RequestLimits};
+use bouncer::server::reload::ConfigSource;
+use bouncer::server::{ServeOptions, Server};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde_json::Value;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server and what a client needs to reach it.
+pub struct TestServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// The CA that signed the serving certificate, in PEM.
+    pub ca_pem: String,
+    /// A scratch directory holding the config (and anything a test adds).
+    pub dir: tempfile::TempDir,
+    /// The server's shared state (metrics, live policies).
+    pub state: Arc<AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: JoinHandle<anyhow::Result<()>>,
+}
+
+/// Default options for tests: loopback, port 0, fast file watching, shared compile cache.
+pub fn options(dir: &Path, config: Option<PathBuf>) -> ServeOptions {
+    ServeOptions {
+        addr: "127.0.0.1:0".parse().expect("address"),
+        config: config.map_or(ConfigSource::Embedded, ConfigSource::File),
+        tls: None,
+        write_ca: Some(dir.join("ca.pem")),
+        client_ca: None,
+        limits: RequestLimits::default(),
+        watch_interval: Duration::from_millis(100),
+        drain_timeout: Duration::from_secs(5),
+        engine: EngineConfig {
+            cache_dir: Some(Path::new(env!("OUT_DIR")).join("compiled-cache")),
+            max_instances: 64,
+        },
+    }
+}
+
+/// Starts a server with `config` (YAML written to `policies.yaml`; the embedded
+/// default when `None`), after `tweak` adjusts the options.
+pub async fn start(config: Option<&str>, tweak: impl FnOnce(&mut ServeOptions)) -> TestServer {
+    bouncer::server::tls::install_default_provider();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config_path = config.map(|text| {
+        let path = dir.path().join("policies.yaml");
+        std::fs::write(&path, text).expect("write config");
+        path
+    });
+    let mut options = options(dir.path(), config_path);
+    tweak(&mut options);
+    let ca_file = options.write_ca.clone();
+    let server = Server::bind(options).await.expect("server binds");
+    let addr = server.local_addr().expect("address");
+    let state = server.state().clone();
+    let ca_pem = ca_file
+        .and_then(|f| std::fs::read_to_string(f).ok())
+        .unwrap_or_default();
+    let (tx, rx) = oneshot::channel();
+    let handle = tokio::spawn(server.run(async {
+        let _ = rx.await;
+    }));
+    TestServer {
+        addr,
+        ca_pem,
+        dir,
+        state,
+        shutdown: Some(tx),
+        handle,
+    }
+}
+
+impl TestServer {
+    /// `https://localhost:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// A client trusting the server's CA (and nothing else).
+    pub fn client(&self) -> reqwest::Client {
+        client(&self.ca_pem, None)
+    }
+
+    /// POSTs a JSON review and returns the status and the JSON (or text) body.
+    pub async fn post(&self, path: &str, review: &Value) -> (u16, Value) {
+        post(&self.client(), &self.url(path), review).await
+    }
+
+    /// Stops accepting, drains, and returns what `run` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.handle.await.expect("server task")
+    }
+}
+
+/// POSTs JSON with `client`; the body comes back as JSON when it is JSON, else as a string.
+pub async fn post(client: &reqwest::Client, url: &str, review: &Value) -> (u16, Value) {
+    let response = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(review).expect("encode"))
+        .send()
+        .await
+        .expect("request succeeds");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// A client trusting `ca_pem`, presenting `identity` (cert chain PEM, key PEM) when given.
+pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    bouncer::server::tls::install_default_provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA cert");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(bouncer::server::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => {
+            let chain = CertificateDer::pem_slice_iter(chain.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .expect("client chain");
+            let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes())
+                .expect("client key");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client identity")
+        }
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(config)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
