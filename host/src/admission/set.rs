@@ -133,17 +133,27 @@ impl PolicySet {
         namespaces: &dyn NamespaceLabels,
     ) -> Reviewed {
         let mutate = endpoint == Endpoint::Mutate;
+        let matching: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| match only {
+                Some(name) => e.policy.name() == name,
+                None => !mutate || e.mutating,
+            })
+            .filter(|e| e.matcher.matches(request, namespaces))
+            .collect();
+        if matching.is_empty() {
+            // Most requests match no policy: answer without building anything.
+            return Reviewed {
+                response: AdmissionResponse::from(request),
+                records: Vec::new(),
+                patched: None,
+            };
+        }
         let mut wit_request = to_wit(request);
         let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
-        let mut records = Vec::new();
-        let selected = self.entries.iter().filter(|e| match only {
-            Some(name) => e.policy.name() == name,
-            None => !mutate || e.mutating,
-        });
-        for entry in selected {
-            if !entry.matcher.matches(request, namespaces) {
-                continue;
-            }
+        let mut records = Vec::with_capacity(matching.len());
+        for entry in matching {
             let started = Instant::now();
             let budget = deadline.saturating_duration_since(started);
             let result = if budget.is_zero() {
