@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bouncer::admission::{Decision, FailureMode, Mode, review, wit};
+use bouncer::admission::{FailureMode, Mode, decide_one, review, wit};
 use bouncer::policy::{EngineConfig, Limits, PolicyEngine, Source};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -44,15 +44,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("review (decode + evaluate + respond)", |b| {
         b.iter(|| {
             let request = review::decode(black_box(&body)).expect("review");
-            let wit_request = wit::to_wit(&request);
-            let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
-            decision.record(
-                policy.name(),
-                Mode::Enforce,
-                FailureMode::Closed,
-                policy.evaluate(&wit_request),
-                true,
-            );
+            let decision = decide_one(&policy, &request, Mode::Enforce, FailureMode::Closed, true);
             black_box(serde_json::to_vec(&review::encode(
                 decision.into_response(&request),
             )))

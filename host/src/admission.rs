@@ -9,7 +9,7 @@ pub mod review;
 pub mod set;
 pub mod wit;
 
-pub use decision::{Decision, Denial, Effect, FailureMode, Mode};
+pub use decision::{Decision, Denial, Effect, FailureMode, Mode, decide_one};
 pub use object::RawObject;
 pub use review::{Request, ReviewError};
 pub use set::{Endpoint, PolicySet, Record, Reviewed};

@@ -224,3 +224,45 @@ fn policies_lists_every_builtin_with_its_description() {
         "{text}"
     );
 }
+
+#[test]
+fn config_default_prints_a_config_that_checks_and_the_commented_example_checks_too() {
+    let output = bouncer(&["config", "default"], None);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("source: builtin:alb-target-type-ip"),
+        "{text}"
+    );
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let printed = dir.join("printed-default.yaml");
+    std::fs::write(&printed, &text).unwrap();
+    let check = bouncer(&["config", "check", printed.to_str().unwrap()], None);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+
+    let example = bouncer(&["config", "check", "examples/policies.yaml"], None);
+    assert_eq!(example.status.code(), Some(0), "{}", stderr(&example));
+    assert_eq!(
+        String::from_utf8_lossy(&example.stdout),
+        "examples/policies.yaml: 2 policies load\n"
+    );
+}
+
+#[test]
+fn config_check_names_the_unknown_key_and_its_line() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join("typo.yaml");
+    std::fs::write(
+        &file,
+        "policies:\n  - name: a\n    source: builtin:alb-target-type-ip\n    failur: open\n",
+    )
+    .unwrap();
+    let output = bouncer(&["config", "check", file.to_str().unwrap()], None);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(
+        text.contains("policies[0]: unknown field `failur`"),
+        "{text}"
+    );
+    assert!(text.contains("line 4"), "{text}");
+}

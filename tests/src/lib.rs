@@ -7,7 +7,7 @@ pub mod server;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bouncer::admission::{Decision, FailureMode, Mode, review, wit};
+use bouncer::admission::{FailureMode, Mode, decide_one, review};
 use bouncer::policy::{EngineConfig, Limits, Policy, PolicyEngine, PolicyError, Source};
 use serde_json::Value;
 
@@ -59,15 +59,7 @@ pub fn run(
 ) -> Value {
     let body = serde_json::to_vec(review_json).expect("encode review");
     let request = review::decode(&body).expect("decode review");
-    let wit_request = wit::to_wit(&request);
-    let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
-    decision.record(
-        policy.name(),
-        mode,
-        failure,
-        policy.evaluate(&wit_request),
-        mutate,
-    );
+    let decision = decide_one(policy, &request, mode, failure, mutate);
     review::encode(decision.into_response(&request))
 }
 

@@ -97,6 +97,17 @@ impl TestServer {
         post(&self.client(), &self.url(path), review).await
     }
 
+    /// GETs `path` and returns the body text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self
+            .client()
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET succeeds");
+        response.text().await.expect("body")
+    }
+
     /// Stops accepting, drains, and returns what `run` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {

@@ -5,7 +5,7 @@ use kube::core::admission::AdmissionResponse;
 use serde_json::Value;
 
 use super::review::Request;
-use crate::policy::{Mutation, Outcome, PolicyError};
+use crate::policy::{Mutation, Outcome, Policy, PolicyError};
 
 /// Whether a policy's denials are enforced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -248,4 +248,19 @@ fn reason_for(code: u16) -> &'static str {
         504 => "Timeout",
         _ => "",
     }
+}
+
+/// Runs one policy on a request outside any configuration (`bouncer eval`,
+/// tests, benchmarks) and returns the decision.
+pub fn decide_one(
+    policy: &Policy,
+    request: &Request,
+    mode: Mode,
+    failure: FailureMode,
+    mutate: bool,
+) -> Decision {
+    let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
+    let result = policy.evaluate(&super::wit::to_wit(request));
+    decision.record(policy.name(), mode, failure, result, mutate);
+    decision
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::EXIT_DENIED;
-use crate::admission::{Decision, FailureMode, Mode, review, wit};
+use crate::admission::{FailureMode, Mode, decide_one, review};
 use crate::policy::{EngineConfig, Limits, PolicyEngine, Source};
 
 /// Arguments of `bouncer eval`.
@@ -63,13 +63,11 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
         .load(&name, &source, &settings, limits)
         .with_context(|| format!("loading policy {source}"))?;
 
-    let wit_request = wit::to_wit(&request);
-    let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
-    decision.record(
-        policy.name(),
+    let decision = decide_one(
+        &policy,
+        &request,
         Mode::Enforce,
         FailureMode::Closed,
-        policy.evaluate(&wit_request),
         args.mutate,
     );
     let denied = !decision.denials().is_empty();

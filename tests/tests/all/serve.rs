@@ -109,15 +109,7 @@ async fn monitor_mode_allows_with_a_warning_and_counts_it() {
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                "response": {"uid": uid(&review), "allowed": true, "status": {}, "warnings": [expected_warning]}})
     );
-    let metrics = server
-        .client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains(
             r#"bouncer_evaluations_total{policy="alb-watch",mode="monitor",result="denied"} 1"#
@@ -189,15 +181,7 @@ async fn failure_modes_with_a_crashing_policy() {
         "{warning}"
     );
 
-    let metrics = server
-        .client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains(r#"bouncer_policy_errors_total{policy="crash-closed",kind="trap"} 1"#),
         "{metrics}"
@@ -360,15 +344,7 @@ async fn wait_for(server: &TestServer, what: &str, mut done: impl AsyncFnMut() -
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let ready = server
-        .client()
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ready = server.get_text("/readyz").await;
     panic!("{what} did not happen in 5 s; /readyz says: {ready}");
 }
 
@@ -411,15 +387,7 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
     // A broken config is refused; the monitor-mode set keeps serving.
     std::fs::write(&path, "policies:\n  - name: alb\n    source: builtin:alb-target-type-ip\n    settings: {albClassNames: []}\n").unwrap();
     wait_for(&server, "the refusal", async || {
-        let ready = server
-            .client()
-            .get(server.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let ready = server.get_text("/readyz").await;
         ready.contains("the last configuration reload was refused")
     })
     .await;
@@ -437,15 +405,7 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
             .unwrap()
             .contains("albClassNames must name at least one ingress class")
     );
-    let metrics = server
-        .client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains("bouncer_config_last_reload_successful 0"),
         "{metrics}"
