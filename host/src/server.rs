@@ -151,6 +151,7 @@ impl Server {
             files.0,
             files.1,
             options.watch_interval,
+            reload::hangup_signal(),
         ));
         let cert_watcher = tokio::spawn(certs.watch(options.watch_interval));
 

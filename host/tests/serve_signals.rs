@@ -118,3 +118,94 @@ async fn serve_with_no_arguments_answers_and_sigterm_drains_in_flight_requests()
             .is_err()
     );
 }
+
+/// One HTTP/1.1 POST over TLS; returns the whole raw response.
+async fn post_raw(port: u16, ca: &Path, path: &str, body: &str) -> String {
+    let mut stream = tls_connect(port, ca).await;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, config) = (dir.path().join("ca.pem"), dir.path().join("policies.yaml"));
+    let entry = |mode: &str| {
+        format!(
+            "policies:\n  - name: alb\n    source: builtin:alb-target-type-ip\n    mode: {mode}\n"
+        )
+    };
+    std::fs::write(&config, entry("enforce")).unwrap();
+    let port = free_port();
+    // File watching is effectively off (1 h), so only SIGHUP can reload.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+        .args([
+            "serve",
+            "--addr",
+            &format!("127.0.0.1:{port}"),
+            "--watch-interval",
+            "1h",
+            "--write-ca",
+        ])
+        .arg(&ca)
+        .arg("--config")
+        .arg(&config)
+        .env(
+            "BOUNCER_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..1200 {
+        if ca.exists() && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut review: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/apiserver-v1.36/ingress-create.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    review["request"]["object"]["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("alb.ingress.kubernetes.io/target-type");
+    let body = review.to_string();
+    let denied = post_raw(port, &ca, "/validate", &body).await;
+    assert!(denied.contains(r#""allowed":false"#), "{denied}");
+
+    std::fs::write(&config, entry("monitor")).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if post_raw(port, &ca, "/validate", &body)
+            .await
+            .contains(r#""allowed":true"#)
+        {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let status = child.wait().unwrap();
+    assert!(reloaded, "SIGHUP did not switch the policy to monitor mode");
+    assert_eq!(status.code(), Some(0));
+}

@@ -71,7 +71,19 @@ pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result
     Ok(Loaded { set, files, times })
 }
 
-/// Watches for SIGHUP and file changes and reloads, until the task is dropped.
+/// Registers the SIGHUP handler. Call it before the server starts serving: until
+/// a handler exists, SIGHUP's default action ends the process.
+pub fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(signal) => Some(signal),
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGHUP; reloading on file changes only");
+            None
+        }
+    }
+}
+
+/// Watches for SIGHUP (through `hangup`) and file changes and reloads, until the task is dropped.
 pub async fn watch(
     state: Arc<AppState>,
     engine: Arc<PolicyEngine>,
@@ -79,14 +91,8 @@ pub async fn watch(
     mut files: Vec<PathBuf>,
     mut seen: Vec<Option<std::time::SystemTime>>,
     interval: Duration,
+    mut hangup: Option<tokio::signal::unix::Signal>,
 ) {
-    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(signal) => Some(signal),
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGHUP; reloading on file changes only");
-            None
-        }
-    };
     loop {
         let trigger = tokio::select! {
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
