@@ -118,10 +118,14 @@ fn check_config(
     file: &std::path::Path,
     engine: &crate::policy::EngineConfig,
 ) -> anyhow::Result<ExitCode> {
-    let config = crate::config::Config::from_file(file)?;
     let engine = crate::policy::PolicyEngine::new(engine)?;
-    let set = crate::admission::PolicySet::load(&engine, &config)?;
-    println!("{}: {} policies load", file.display(), set.entries().len());
+    let source = crate::server::reload::ConfigSource::File(file.to_owned());
+    let loaded = crate::server::reload::load(&engine, &source)?;
+    println!(
+        "{}: {} policies load",
+        file.display(),
+        loaded.set.entries().len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -42,23 +42,30 @@ async fn tls_connect(
         .unwrap()
 }
 
-#[tokio::test]
-async fn serve_with_no_arguments_answers_and_sigterm_drains_in_flight_requests() {
-    let dir = tempfile::tempdir().unwrap();
-    let ca = dir.path().join("ca.pem");
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+/// `bouncer serve` on loopback `port`, writing its generated CA to `ca`, with the shared compile cache.
+fn serve_command(port: u16, ca: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));
+    command
         .args([
             "serve",
             "--addr",
             &format!("127.0.0.1:{port}"),
             "--write-ca",
         ])
-        .arg(&ca)
+        .arg(ca)
         .env(
             "BOUNCER_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        )
+        );
+    command
+}
+
+#[tokio::test]
+async fn serve_with_no_arguments_answers_and_sigterm_drains_in_flight_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let port = free_port();
+    let mut child = serve_command(port, &ca)
         .env("BOUNCER_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -144,22 +151,9 @@ async fn sighup_reloads_the_configuration() {
     std::fs::write(&config, entry("enforce")).unwrap();
     let port = free_port();
     // File watching is effectively off (1 h), so only SIGHUP can reload.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--watch-interval",
-            "1h",
-            "--write-ca",
-        ])
-        .arg(&ca)
-        .arg("--config")
+    let mut child = serve_command(port, &ca)
+        .args(["--watch-interval", "1h", "--config"])
         .arg(&config)
-        .env(
-            "BOUNCER_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        )
         .stderr(Stdio::null())
         .spawn()
         .unwrap();

@@ -140,7 +140,7 @@ impl PolicyEngine {
     ) -> Result<Policy, PolicyError> {
         let bytes = source.bytes(name)?;
         let pre = self.prepare(name, &bytes)?;
-        let policy = Policy::new(name, pre, settings.to_string(), limits, self.engine.clone());
+        let policy = Policy::new(name, pre, settings.to_string(), limits);
         policy.validate_settings()?;
         Ok(policy)
     }

@@ -21,7 +21,6 @@ pub struct Policy {
     pre: PolicyPre<StoreState>,
     settings: Arc<str>,
     limits: Limits,
-    engine: wasmtime::Engine,
 }
 
 /// What a policy decided about one request, checked by the host.
@@ -54,14 +53,12 @@ impl Policy {
         pre: PolicyPre<StoreState>,
         settings: String,
         limits: Limits,
-        engine: wasmtime::Engine,
     ) -> Self {
         Self {
             name: name.into(),
             pre,
             settings: settings.into(),
             limits,
-            engine,
         }
     }
 
@@ -124,7 +121,7 @@ impl Policy {
         f: impl FnOnce(&super::bindings::Policy, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
         let state = StoreState::new(self.name.clone(), uid.to_owned(), self.limits.memory);
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         // One extra tick: the ticker may advance the epoch right after we read it.
         let ticks = timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()) + 1;
