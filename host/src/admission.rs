@@ -3,12 +3,15 @@
 //!
 //! Start from [`review::decode`], [`wit::to_wit`] and [`Decision`].
 
+pub mod chain;
 pub mod decision;
 pub mod object;
 pub mod review;
 pub mod set;
+pub mod synthetic;
 pub mod wit;
 
+pub use chain::{Admission, PolicyResult, admit};
 pub use decision::{Decision, Denial, Effect, FailureMode, Mode, decide_one};
 pub use object::RawObject;
 pub use review::{Request, ReviewError};

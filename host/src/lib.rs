@@ -15,5 +15,6 @@
 pub mod admission;
 pub mod cli;
 pub mod config;
+pub mod manifest;
 pub mod policy;
 pub mod server;

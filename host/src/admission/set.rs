@@ -57,6 +57,10 @@ pub struct Record {
     pub effect: Effect,
     /// Why it denied or failed.
     pub reason: Option<String>,
+    /// Whether it refused the request (an enforced denial, or a failure with failure mode closed).
+    pub denied: bool,
+    /// The warnings it added, without the `"<policy>: "` prefix the response carries.
+    pub warnings: Vec<String>,
     /// The class of its failure, when it failed.
     pub error: Option<ErrorKind>,
     /// How long the evaluation took.
@@ -182,11 +186,17 @@ impl PolicySet {
             if effect == Effect::Mutated {
                 wit_request.object = decision.patched_object_text();
             }
+            let prefix = format!("{}: ", entry.policy.name());
             records.push(Record {
                 policy: entry.policy.name().to_owned(),
                 mode: entry.mode,
                 effect,
                 reason,
+                denied: decision.denials().len() > denials,
+                warnings: decision.warnings()[warnings..]
+                    .iter()
+                    .map(|w| w.strip_prefix(&prefix).unwrap_or(w).to_owned())
+                    .collect(),
                 error,
                 elapsed,
             });

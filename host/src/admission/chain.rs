@@ -1,0 +1,146 @@
+//! The API server's admission chain, run offline: the mutating webhook first,
+//! then the validating webhook on the object as mutated.
+//!
+//! `bouncer test` and `bouncer check` answer "what happens when I apply this?",
+//! so they run both endpoints in the order a cluster calls them, through the
+//! same [`PolicySet::review`] the server uses.
+
+use std::time::{Duration, Instant};
+
+use kube::core::admission::AdmissionResponse;
+use serde_json::Value;
+
+use super::decision::{Effect, Mode};
+use super::review::Request;
+use super::set::{Endpoint, PolicySet, Record};
+use super::synthetic::with_object;
+use crate::config::matching::NamespaceLabels;
+use crate::policy::ErrorKind;
+
+/// How long an offline chain may take in all; each policy still has its own deadline.
+pub const CHAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// What the chain made of one request.
+#[derive(Debug, Clone)]
+pub struct Admission {
+    /// The response the API server would act on: the mutating phase's when it
+    /// refused, else the validating phase's, carrying the mutating patch.
+    pub response: AdmissionResponse,
+    /// The object after the mutating policies, when they changed it.
+    pub patched: Option<Value>,
+    /// What each policy that matched did, across both phases, in order.
+    pub policies: Vec<PolicyResult>,
+}
+
+impl Admission {
+    /// Whether the request would be admitted.
+    pub fn allowed(&self) -> bool {
+        self.response.allowed
+    }
+}
+
+/// What one policy did with one request, both phases merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyResult {
+    /// The policy's configured name.
+    pub policy: String,
+    /// Enforce or monitor.
+    pub mode: Mode,
+    /// False when it refused the request in either phase.
+    pub allowed: bool,
+    /// Its denial, or its monitor-mode or failure message.
+    pub message: Option<String>,
+    /// Its warnings, each once.
+    pub warnings: Vec<String>,
+    /// Whether it changed the object.
+    pub mutated: bool,
+    /// The class of its failure, when it failed.
+    pub error: Option<ErrorKind>,
+}
+
+/// Runs `request` through the mutating then the validating webhook of `set`.
+pub fn admit(set: &PolicySet, request: &Request, namespaces: &dyn NamespaceLabels) -> Admission {
+    let deadline = Instant::now() + CHAIN_DEADLINE;
+    let mutating = set.review(request, Endpoint::Mutate, None, deadline, namespaces);
+    let mut policies = Vec::new();
+    merge(&mut policies, &mutating.records);
+    if !mutating.response.allowed {
+        return Admission {
+            response: mutating.response,
+            patched: None,
+            policies,
+        };
+    }
+    let validating_request = match &mutating.patched {
+        Some(object) => with_object(request, object).unwrap_or_else(|_| request.clone()),
+        None => request.clone(),
+    };
+    let validating = set.review(
+        &validating_request,
+        Endpoint::Validate,
+        None,
+        deadline,
+        namespaces,
+    );
+    merge(&mut policies, &validating.records);
+    let warnings = merged_warnings(
+        mutating.response.warnings.clone(),
+        validating.response.warnings.clone(),
+    );
+    // Admitted: the mutating response carries the patch the API server applies.
+    let mut response = if validating.response.allowed {
+        mutating.response
+    } else {
+        validating.response
+    };
+    response.warnings = warnings;
+    Admission {
+        response,
+        patched: mutating.patched,
+        policies,
+    }
+}
+
+fn merge(results: &mut Vec<PolicyResult>, records: &[Record]) {
+    for record in records {
+        let at = match results.iter().position(|r| r.policy == record.policy) {
+            Some(at) => at,
+            None => {
+                results.push(PolicyResult {
+                    policy: record.policy.clone(),
+                    mode: record.mode,
+                    allowed: true,
+                    message: None,
+                    warnings: Vec::new(),
+                    mutated: false,
+                    error: None,
+                });
+                results.len() - 1
+            }
+        };
+        let result = &mut results[at];
+        result.allowed &= !record.denied;
+        result.mutated |= record.effect == Effect::Mutated;
+        if result.message.is_none() {
+            result.message = record.reason.clone();
+        }
+        result.error = result.error.or(record.error);
+        for warning in &record.warnings {
+            if !result.warnings.contains(warning) {
+                result.warnings.push(warning.clone());
+            }
+        }
+    }
+}
+
+/// A policy running on both endpoints warns twice; the API server would show
+/// the user both, but once is what they mean.
+fn merged_warnings(first: Option<Vec<String>>, second: Option<Vec<String>>) -> Option<Vec<String>> {
+    let mut all: Vec<String> = Vec::new();
+    for warning in first.into_iter().chain(second).flatten() {
+        if !all.contains(&warning) {
+            all.push(warning);
+        }
+    }
+    (!all.is_empty()).then_some(all)
+}
