@@ -3,9 +3,11 @@
 //! Exit codes are fixed across subcommands: 0 success/allowed, 1 denied (or
 //! test failures), 2 usage, input or load errors.
 
+mod check;
 mod eval;
 mod policies;
 mod serve;
+mod test;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +32,9 @@ pub struct Cli {
         env = "BOUNCER_LOG_FORMAT"
     )]
     log_format: LogFormat,
+    /// When to colour output: `auto` (a terminal, and `NO_COLOR` unset), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value = "auto")]
+    color: ColorWhen,
     /// Where compiled policies are cached (default: the user cache directory).
     #[arg(long, global = true, env = "BOUNCER_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -41,6 +46,13 @@ pub struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +74,24 @@ enum Command {
     ///
     /// Example: bouncer serve --write-ca /tmp/bouncer-ca.pem
     Serve(serve::ServeArgs),
+    /// Run policy test suites offline: each case a request, each expectation checked.
+    ///
+    /// Searches the given directories for `*.bouncer-test.yaml` (a file given by name is read
+    /// whatever its name), runs every case in parallel through the same runtime as `serve`, and
+    /// prints one line per case and the summary `N passed, N failed`. Exit code: 0 all passed,
+    /// 1 a case failed, 2 a suite cannot be read or loaded. The format: docs/testing.md.
+    ///
+    /// Example: bouncer test policies/ --output junit target/bouncer-tests.xml
+    Test(test::TestArgs),
+    /// Check Kubernetes manifests against the policies, as `kubectl apply` would be admitted.
+    ///
+    /// Every object (multi-document YAML, JSON, `List` kinds, directories recursively, `-` for
+    /// stdin) is admitted as a CREATE through the mutating and then the validating webhook,
+    /// honouring each policy's match rules. Exit code: 0 clean (warnings allowed), 1 something
+    /// is denied, 2 a manifest cannot be read (the other documents are still checked).
+    ///
+    /// Example: bouncer check -f k8s/ --config policies.yaml
+    Check(check::CheckArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -88,6 +118,12 @@ pub fn main() -> ExitCode {
         "warn"
     };
     init_logging(cli.log_format, default_level);
+    match cli.color {
+        ColorWhen::Auto => anstream::ColorChoice::Auto,
+        ColorWhen::Always => anstream::ColorChoice::Always,
+        ColorWhen::Never => anstream::ColorChoice::Never,
+    }
+    .write_global();
     let engine_config = crate::policy::EngineConfig {
         cache_dir: cli
             .cache_dir
@@ -99,6 +135,8 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args, &engine_config),
         Command::Policies => Ok(policies::run()),
         Command::Serve(args) => serve::run(&args, &engine_config),
+        Command::Test(args) => test::run(&args, &engine_config),
+        Command::Check(args) => check::run(&args, &engine_config),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", crate::config::file::DEFAULT_CONFIG);
             Ok(ExitCode::SUCCESS)

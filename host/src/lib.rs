@@ -13,8 +13,10 @@
 //! - [`admission::Decision`]: many policy outcomes → one `AdmissionResponse`.
 
 pub mod admission;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod manifest;
 pub mod policy;
 pub mod server;
+pub mod testing;

@@ -1,0 +1,170 @@
+//! Checking manifests against a policy set, offline: every object is admitted
+//! as a CREATE through the mutating then validating webhook, and what each
+//! policy said is recorded with the object's `file:line`.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::admission::synthetic::{self, RequestSpec};
+use crate::admission::{Mode, PolicySet, admit};
+use crate::config::matching::KnownNamespaces;
+use crate::manifest::Manifests;
+
+/// Everything `bouncer check` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// One entry per object and policy evaluated, in file order.
+    pub results: Vec<PolicyFinding>,
+    /// Documents and files that could not be checked.
+    pub errors: Vec<InputError>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+/// What one policy said about one object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyFinding {
+    /// The manifest file (`-` for stdin).
+    pub file: String,
+    /// The line the object's document starts on.
+    pub line: usize,
+    /// The index in a `List`'s items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<usize>,
+    /// The object's apiVersion.
+    pub api_version: String,
+    /// The object's kind.
+    pub kind: String,
+    /// The namespace it was checked in; `None` for cluster-scoped kinds.
+    pub namespace: Option<String>,
+    /// The object's name.
+    pub name: String,
+    /// The policy's configured name.
+    pub policy: String,
+    /// `enforce` or `monitor`.
+    pub mode: Mode,
+    /// False when the policy refused the object.
+    pub allowed: bool,
+    /// The denial, or in monitor mode what would have been denied.
+    pub message: Option<String>,
+    /// Warnings the policy gave.
+    pub warnings: Vec<String>,
+    /// The object after the mutating policies, when this policy changed it.
+    pub patched: Option<Value>,
+    /// The JSON Patch from the object as written to `patched`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<json_patch::Patch>,
+}
+
+/// A document or file that could not be checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputError {
+    /// The file.
+    pub file: String,
+    /// The line (0 when the whole file is unreadable).
+    pub line: usize,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Counts for the closing line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Files read.
+    pub files: usize,
+    /// Objects checked.
+    pub objects: usize,
+    /// Objects at least one policy refused.
+    pub denied: usize,
+    /// Objects admitted with warnings (monitor-mode denials included).
+    pub warned: usize,
+    /// Objects a mutating policy would change.
+    pub patched: usize,
+    /// Documents or files that could not be checked.
+    pub errors: usize,
+}
+
+/// Checks every object of `manifests` against `set`; objects naming no
+/// namespace are checked in `namespace`. The labels of `Namespace` objects
+/// among the manifests feed `namespaceSelector` rules.
+pub fn check(set: &PolicySet, manifests: &Manifests, namespace: &str) -> Report {
+    let namespaces = KnownNamespaces::from_objects(manifests.objects.iter().map(|o| &o.value));
+    let mut report = Report {
+        results: Vec::new(),
+        errors: manifests
+            .errors
+            .iter()
+            .map(|e| InputError {
+                file: e.origin.file.clone(),
+                line: e.origin.line,
+                message: e.message.clone(),
+            })
+            .collect(),
+        summary: Summary {
+            files: manifests.files,
+            ..Summary::default()
+        },
+    };
+    for (index, object) in manifests.objects.iter().enumerate() {
+        let spec = RequestSpec::create(object.value.clone(), namespace);
+        let request = match synthetic::build(&spec, &format!("bouncer-check-{index}")) {
+            Ok(request) => request,
+            Err(error) => {
+                report.errors.push(InputError {
+                    file: object.origin.file.clone(),
+                    line: object.origin.line,
+                    message: error.to_string(),
+                });
+                continue;
+            }
+        };
+        report.summary.objects += 1;
+        let admission = admit(set, &request, &namespaces);
+        let patch = admission.patched.as_ref().and_then(|patched| {
+            let sent = request.object.as_ref()?;
+            let sent: Value = serde_json::from_str(sent.json()).ok()?;
+            Some(json_patch::diff(&sent, patched))
+        });
+        let text = |key: &str| {
+            object
+                .value
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let findings = admission.policies.iter().map(|result| PolicyFinding {
+            file: object.origin.file.clone(),
+            line: object.origin.line,
+            item: object.origin.item,
+            api_version: text("apiVersion"),
+            kind: text("kind"),
+            namespace: request.namespace.clone(),
+            name: object.name().to_owned(),
+            policy: result.policy.clone(),
+            mode: result.mode,
+            allowed: result.allowed,
+            message: result.message.clone(),
+            warnings: result.warnings.clone(),
+            patched: result.mutated.then(|| admission.patched.clone()).flatten(),
+            patch: result.mutated.then(|| patch.clone()).flatten(),
+        });
+        let before = report.results.len();
+        report.results.extend(findings);
+        let found = &report.results[before..];
+        if found.iter().any(|f| !f.allowed) {
+            report.summary.denied += 1;
+        } else if found
+            .iter()
+            .any(|f| !f.warnings.is_empty() || f.message.is_some())
+        {
+            report.summary.warned += 1;
+        }
+        if found.iter().any(|f| f.patched.is_some()) {
+            report.summary.patched += 1;
+        }
+    }
+    report.summary.errors = report.errors.len();
+    report
+}

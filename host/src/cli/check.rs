@@ -1,0 +1,193 @@
+//! `bouncer check`: manifests against the house rules, as a report a person
+//! can paste into a pull-request review, or as JSON for tools.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anstyle::{AnsiColor, Style};
+use anyhow::{Result, bail};
+
+use super::{EXIT_DENIED, EXIT_ERROR};
+use crate::admission::PolicySet;
+use crate::check::{PolicyFinding, Report, check};
+use crate::config::Config;
+use crate::policy::{EngineConfig, PolicyEngine};
+
+const DENY: Style = AnsiColor::Red.on_default().bold();
+const WARN: Style = AnsiColor::Yellow.on_default().bold();
+const PATCH: Style = AnsiColor::Cyan.on_default().bold();
+const ERROR: Style = AnsiColor::Magenta.on_default().bold();
+const OK: Style = AnsiColor::Green.on_default().bold();
+
+/// Arguments of `bouncer check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Manifests: files, directories (searched recursively for .yaml, .yml, .json) or `-` for stdin.
+    #[arg(
+        long = "filename",
+        short = 'f',
+        required = true,
+        value_name = "FILE|DIR|-"
+    )]
+    files: Vec<PathBuf>,
+    /// The policies to check against [default: the embedded default config].
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// The namespace of objects whose manifest names none.
+    #[arg(long, short = 'n', default_value = "default")]
+    namespace: String,
+    /// `text` for people, `json` for tools.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Runs `bouncer check`.
+pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default_config(),
+    };
+    let engine = PolicyEngine::new(engine)?;
+    let set = PolicySet::load(&engine, &config)?;
+    if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        bail!("`-f -` (stdin) can be given once");
+    }
+    let manifests = crate::manifest::read_paths(&args.files);
+    let report = check(&set, &manifests, &args.namespace);
+
+    let mut out = anstream::stdout().lock();
+    match args.output {
+        Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        Output::Text => write_text(&mut out, &report, set.entries().len())?,
+    }
+    Ok(if !report.errors.is_empty() {
+        ExitCode::from(EXIT_ERROR)
+    } else if report.summary.denied > 0 {
+        ExitCode::from(EXIT_DENIED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// One line per finding, `file:line kind/namespace/name policy: message`,
+/// grouped by file (a blank line between files), then the summary.
+fn write_text(
+    out: &mut impl std::io::Write,
+    report: &Report,
+    policies: usize,
+) -> std::io::Result<()> {
+    let mut lines: Vec<(&str, usize, String)> = Vec::new();
+    for finding in &report.results {
+        let at = format!("{}:{}", finding.file, finding.line);
+        let object = object_label(finding);
+        let mut push = |style: Style, label: &str, text: String| {
+            lines.push((
+                &finding.file,
+                finding.line,
+                format!(
+                    "{style}{label:<5}{style:#} {at} {object} {}: {text}",
+                    finding.policy
+                ),
+            ));
+        };
+        if !finding.allowed {
+            push(DENY, "DENY", finding.message.clone().unwrap_or_default());
+        }
+        for warning in &finding.warnings {
+            push(WARN, "WARN", warning.clone());
+        }
+        if finding.allowed && finding.patched.is_some() {
+            push(PATCH, "PATCH", describe_patch(finding));
+        }
+    }
+    for error in &report.errors {
+        let at = if error.line == 0 {
+            error.file.clone()
+        } else {
+            format!("{}:{}", error.file, error.line)
+        };
+        lines.push((
+            &error.file,
+            error.line,
+            format!("{ERROR}ERROR{ERROR:#} {at} {}", error.message),
+        ));
+    }
+    // Stable: findings keep policy order within an object.
+    lines.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    let mut previous: Option<&str> = None;
+    for (file, _, line) in &lines {
+        if previous.is_some_and(|p| p != *file) {
+            writeln!(out)?;
+        }
+        previous = Some(file);
+        writeln!(out, "{line}")?;
+    }
+    if !lines.is_empty() {
+        writeln!(out)?;
+    }
+    let s = &report.summary;
+    let clean = s.objects - s.denied - s.warned;
+    let verdict = if s.denied > 0 || s.errors > 0 {
+        DENY
+    } else {
+        OK
+    };
+    writeln!(
+        out,
+        "{verdict}{} objects in {} files checked against {} {}{verdict:#}: {} denied, {} with warnings, {} patched, {} clean{}",
+        s.objects,
+        s.files,
+        policies,
+        if policies == 1 { "policy" } else { "policies" },
+        s.denied,
+        s.warned,
+        s.patched,
+        clean,
+        match s.errors {
+            0 => String::new(),
+            1 => "; 1 document could not be read".into(),
+            n => format!("; {n} documents could not be read"),
+        }
+    )
+}
+
+fn object_label(finding: &PolicyFinding) -> String {
+    let name = if finding.name.is_empty() {
+        "<unnamed>"
+    } else {
+        &finding.name
+    };
+    let mut label = match &finding.namespace {
+        Some(namespace) => format!("{}/{namespace}/{name}", finding.kind),
+        None => format!("{}/{name}", finding.kind),
+    };
+    if let Some(item) = finding.item {
+        label = format!("{label} (items[{item}])");
+    }
+    label
+}
+
+/// The mutation in words: the JSON Patch operations from the manifest to the result.
+fn describe_patch(finding: &PolicyFinding) -> String {
+    let Some(patch) = &finding.patch else {
+        return "changes the object".into();
+    };
+    let ops: Vec<String> = patch
+        .0
+        .iter()
+        .map(|op| match op {
+            json_patch::PatchOperation::Add(op) => format!("add {} = {}", op.path, op.value),
+            json_patch::PatchOperation::Replace(op) => format!("set {} = {}", op.path, op.value),
+            json_patch::PatchOperation::Remove(op) => format!("remove {}", op.path),
+            other => other.to_string(),
+        })
+        .collect();
+    format!("changes the object: {}", ops.join(", "))
+}
