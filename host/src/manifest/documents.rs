@@ -132,9 +132,9 @@ fn line_of(text: &str, byte: usize) -> usize {
     text[..byte.min(text.len())].matches('\n').count() + 1
 }
 
-/// Drops a parser's trailing " at line X column Y": the caller reports the
-/// line in its own `file:line` form.
-fn without_location(message: &str) -> String {
+/// Drops a parser's " at line X column Y": callers report the line in their
+/// own `file:line` form.
+pub fn without_location(message: &str) -> String {
     static LOCATION: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
         regex::Regex::new(r" at line \d+ column \d+").expect("a valid regex")
     });

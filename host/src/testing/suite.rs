@@ -95,7 +95,7 @@ pub fn load(path: &Path, engine: &Arc<PolicyEngine>) -> Result<Suite, SuiteError
     let text = std::fs::read_to_string(path).map_err(|e| fail(1, format!("cannot read: {e}")))?;
     let file: SuiteFile = serde_yaml::from_str(&text).map_err(|e| {
         let line = e.location().map_or(1, |l| l.line());
-        fail(line, e.to_string())
+        fail(line, manifest::documents::without_location(&e.to_string()))
     })?;
     if file.api_version != API_VERSION || file.kind != KIND {
         return Err(fail(

@@ -1,0 +1,437 @@
+//! `bouncer test` and `bouncer check` as a user runs them: the built binary,
+//! real suite files and manifests, exit codes and what is printed.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::{bouncer, stderr, stdout, stdout_json, workspace};
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("offline")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn last_line(text: &str) -> &str {
+    text.trim_end().lines().last().unwrap_or("")
+}
+
+const INGRESSES: &str = "policies/alb-target-type-ip/testdata/ingresses.yaml";
+
+/// A suite with one passing and one failing case: the expected patched object
+/// differs from the real one in a single annotation.
+fn failing_suite(dir: &Path) -> PathBuf {
+    let manifest = workspace().join(INGRESSES);
+    let expected = std::fs::read_to_string(
+        workspace().join("policies/alb-target-type-ip/testdata/storefront-patched.yaml"),
+    )
+    .unwrap()
+    .replace("scheme: internet-facing", "scheme: internal");
+    std::fs::write(dir.join("expected.yaml"), expected).unwrap();
+    let suite = format!(
+        "\
+apiVersion: bouncer.dev/v1alpha1
+kind: TestSuite
+name: mutate
+policy: builtin:alb-target-type-ip
+settings: {{mutate: true}}
+cases:
+  - name: compliant passes
+    manifest: {manifest}
+    document: 0
+    expect: {{allowed: true, patched: false}}
+  - name: wrong patch
+    manifest: {manifest}
+    select: {{name: storefront}}
+    expect:
+      allowed: true
+      patchedManifest: expected.yaml
+",
+        manifest = manifest.display()
+    );
+    let path = dir.join("mutate.bouncer-test.yaml");
+    std::fs::write(&path, suite).unwrap();
+    path
+}
+
+#[test]
+fn every_builtin_policy_suite_passes() {
+    let output = bouncer(&["test", "policies/"], None);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
+    assert!(!out.contains("FAIL"), "{out}");
+    let summary = last_line(&out);
+    let passed: usize = summary
+        .strip_suffix(" passed, 0 failed")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("summary line: {summary:?}"));
+    // Every built-in ships a suite; each suite has cases.
+    assert!(passed >= 10, "{out}");
+    for policy in bouncer::policy::BUILTINS {
+        assert!(
+            out.contains(&format!("PASS {}/", policy.name)),
+            "no passing suite for built-in `{}`:\n{out}",
+            policy.name
+        );
+    }
+}
+
+#[test]
+fn a_failing_case_exits_1_and_shows_a_diff_of_the_patched_object() {
+    let dir = scratch("failing");
+    let suite = failing_suite(&dir);
+    let output = bouncer(&["test", "--color", "never", suite.to_str().unwrap()], None);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}{}", stderr(&output));
+    assert!(out.contains("PASS mutate/compliant passes"), "{out}");
+    assert!(out.contains("FAIL mutate/wrong patch"), "{out}");
+    assert!(
+        out.contains(&format!("at {}:11", suite.display())),
+        "the failure names the case's line:\n{out}"
+    );
+    assert!(
+        out.contains("-    alb.ingress.kubernetes.io/scheme: internal"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+    alb.ingress.kubernetes.io/scheme: internet-facing"),
+        "{out}"
+    );
+    assert_eq!(last_line(&out), "1 passed, 1 failed");
+
+    let coloured = bouncer(
+        &["test", "--color", "always", suite.to_str().unwrap()],
+        None,
+    );
+    let out = stdout(&coloured);
+    assert!(
+        out.contains("\u{1b}[31m-    alb.ingress.kubernetes.io/scheme: internal"),
+        "removed lines are red:\n{out:?}"
+    );
+    assert_eq!(last_line(&out), "1 passed, 1 failed");
+}
+
+#[test]
+fn filter_runs_only_matching_cases() {
+    let dir = scratch("filter");
+    let suite = failing_suite(&dir);
+    let output = bouncer(
+        &[
+            "test",
+            "--filter",
+            "mutate/compliant",
+            suite.to_str().unwrap(),
+        ],
+        None,
+    );
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(!out.contains("wrong patch"), "{out}");
+    assert_eq!(last_line(&out), "1 passed, 0 failed");
+}
+
+#[test]
+fn a_broken_suite_exits_2_naming_file_and_line_and_others_still_run() {
+    let dir = scratch("broken");
+    failing_suite(&dir);
+    let broken = dir.join("typo.bouncer-test.yaml");
+    std::fs::write(
+        &broken,
+        "\
+apiVersion: bouncer.dev/v1alpha1
+kind: TestSuite
+policy: builtin:alb-target-type-ip
+cases:
+  - name: typo
+    object: {apiVersion: v1, kind: Service, metadata: {name: x}}
+    expect:
+      alowed: true
+",
+    )
+    .unwrap();
+    let missing = dir.join("missing.bouncer-test.yaml");
+    std::fs::write(
+        &missing,
+        "\
+apiVersion: bouncer.dev/v1alpha1
+kind: TestSuite
+policy: builtin:alb-target-type-ip
+cases:
+  - name: fine
+    object: {apiVersion: v1, kind: Service, metadata: {name: x}}
+    expect: {allowed: true}
+  - name: no such manifest
+    manifest: nowhere.yaml
+    expect: {allowed: true}
+",
+    )
+    .unwrap();
+    let output = bouncer(&["test", dir.to_str().unwrap()], None);
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:8: cases[0].expect: unknown field `alowed`",
+            broken.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("{}:8: case `no such manifest`", missing.display())),
+        "{err}"
+    );
+    assert!(err.contains("nowhere.yaml"), "{err}");
+    // The readable suite still ran.
+    assert_eq!(last_line(&stdout(&output)), "1 passed, 1 failed");
+}
+
+#[test]
+fn junit_output_parses_back_with_every_case() {
+    let dir = scratch("junit");
+    let suite = failing_suite(&dir);
+    let report = dir.join("report.xml");
+    let output = bouncer(
+        &[
+            "test",
+            suite.to_str().unwrap(),
+            "--output",
+            "junit",
+            report.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let xml = std::fs::read_to_string(&report).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    assert_eq!(root.attribute("tests"), Some("2"));
+    assert_eq!(root.attribute("failures"), Some("1"));
+    let suite = root
+        .children()
+        .find(|n| n.has_tag_name("testsuite"))
+        .unwrap();
+    assert_eq!(suite.attribute("name"), Some("mutate"));
+    let cases: Vec<_> = suite
+        .children()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(cases.len(), 2);
+    let failed = cases
+        .iter()
+        .find(|c| c.attribute("name") == Some("wrong patch"))
+        .unwrap();
+    let failure = failed
+        .children()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a <failure> element");
+    assert!(
+        failure
+            .attribute("message")
+            .unwrap()
+            .contains("patchedObject")
+    );
+    assert!(failure.text().unwrap().contains("scheme: internal"));
+}
+
+#[test]
+fn check_a_directory_reports_each_violation_and_exits_1() {
+    let output = bouncer(&["check", "-f", "examples/manifests/", "-o", "json"], None);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = stdout_json(&output);
+    let results = report["results"].as_array().unwrap();
+    let denied: Vec<_> = results
+        .iter()
+        .filter(|r| r["allowed"] == false)
+        .map(|r| {
+            format!(
+                "{} {}/{}/{}",
+                r["file"].as_str().unwrap(),
+                r["kind"].as_str().unwrap(),
+                r["namespace"].as_str().unwrap(),
+                r["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        denied,
+        [
+            "examples/manifests/violating/kubectl-export.json Ingress/internal-tools/admin",
+            "examples/manifests/violating/legacy-ingress.yaml Ingress/web/storefront",
+            "examples/manifests/violating/metrics-nlb.yaml Service/observability/metrics-gateway",
+        ]
+    );
+    for result in results {
+        for key in [
+            "file",
+            "line",
+            "kind",
+            "namespace",
+            "name",
+            "policy",
+            "allowed",
+            "message",
+            "warnings",
+            "patched",
+        ] {
+            assert!(result.get(key).is_some(), "result lacks `{key}`: {result}");
+        }
+        assert_eq!(result["policy"], "alb-target-type-ip");
+    }
+    let compliant = results
+        .iter()
+        .find(|r| r["name"] == "webapp-ingress")
+        .unwrap();
+    assert_eq!(compliant["allowed"], true);
+    assert_eq!(compliant["line"], 3);
+    assert_eq!(report["summary"]["denied"], 3);
+    assert_eq!(report["errors"].as_array().unwrap().len(), 0);
+
+    let text = bouncer(&["check", "-f", "examples/manifests/"], None);
+    let out = stdout(&text);
+    assert!(
+        out.contains("DENY  examples/manifests/violating/legacy-ingress.yaml:3 Ingress/web/storefront alb-target-type-ip: Ingress web/storefront is handled"),
+        "{out}"
+    );
+    assert!(last_line(&out).contains("3 denied"), "{out}");
+}
+
+#[test]
+fn check_reads_stdin_puts_unnamespaced_objects_in_default_and_reports_patches() {
+    let manifest = "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: storefront
+spec:
+  ingressClassName: alb
+";
+    let config = scratch("stdin").join("policies.yaml");
+    std::fs::write(
+        &config,
+        "policies:\n  - name: alb\n    source: builtin:alb-target-type-ip\n    settings: {mutate: true}\n",
+    )
+    .unwrap();
+    let output = bouncer(
+        &[
+            "check",
+            "-f",
+            "-",
+            "-o",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        Some(manifest),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = stdout_json(&output);
+    let result = &report["results"][0];
+    assert_eq!(result["file"], "-");
+    assert_eq!(result["namespace"], "default");
+    assert_eq!(result["allowed"], true);
+    assert_eq!(
+        result["patched"]["metadata"]["annotations"]["alb.ingress.kubernetes.io/target-type"],
+        "ip"
+    );
+    assert!(
+        result["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("target-type")
+    );
+
+    let other = bouncer(
+        &[
+            "check",
+            "-f",
+            "-",
+            "--namespace",
+            "shop",
+            "--color",
+            "never",
+        ],
+        Some(manifest),
+    );
+    assert_eq!(other.status.code(), Some(1));
+    assert!(
+        stdout(&other).contains("DENY  -:1 Ingress/shop/storefront alb-target-type-ip:"),
+        "{}",
+        stdout(&other)
+    );
+}
+
+#[test]
+fn a_bad_document_is_reported_with_its_line_and_the_others_are_checked() {
+    let dir = scratch("bad-yaml");
+    std::fs::write(
+        dir.join("mixed.yaml"),
+        "\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: first}
+spec: {ingressClassName: alb}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: [broken
+---
+metadata: {name: no-kind}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: last}
+spec: {ingressClassName: alb}
+",
+    )
+    .unwrap();
+    let output = bouncer(&["check", "-f", dir.to_str().unwrap(), "-o", "json"], None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let report = stdout_json(&output);
+    let names: Vec<_> = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["line"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(names, [("first", 1), ("last", 12)]);
+    let errors: Vec<_> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap(),
+                e["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        (6..=9).contains(&errors[0].0) && errors[0].1.starts_with("not valid YAML"),
+        "{errors:?}"
+    );
+    assert_eq!(errors[1], (10, "the document has no `kind`".to_owned()));
+
+    let text = bouncer(
+        &["check", "-f", dir.to_str().unwrap(), "--color", "never"],
+        None,
+    );
+    let out = stdout(&text);
+    assert!(
+        out.contains(&format!(
+            "ERROR {}:10 the document has no `kind`",
+            dir.join("mixed.yaml").display()
+        )),
+        "{out}"
+    );
+    assert!(
+        last_line(&out).ends_with("2 documents could not be read"),
+        "{out}"
+    );
+}
