@@ -60,8 +60,8 @@ cases:
 }
 
 #[test]
-fn every_builtin_policy_suite_passes() {
-    let output = bouncer(&["test", "policies/"], None);
+fn every_builtin_policy_suite_and_example_suite_passes() {
+    let output = bouncer(&["test", "policies/", "examples/"], None);
     let out = stdout(&output);
     assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
     assert!(!out.contains("FAIL"), "{out}");
@@ -72,6 +72,8 @@ fn every_builtin_policy_suite_passes() {
         .unwrap_or_else(|| panic!("summary line: {summary:?}"));
     // Every built-in ships a suite; each suite has cases.
     assert!(passed >= 10, "{out}");
+    assert!(out.contains("PASS example-config/"), "{out}");
+    assert!(out.contains("PASS team-namespaces/"), "{out}");
     for policy in bouncer::policy::BUILTINS {
         assert!(
             out.contains(&format!("PASS {}/", policy.name)),
@@ -434,4 +436,31 @@ spec: {ingressClassName: alb}
         last_line(&out).ends_with("2 documents could not be read"),
         "{out}"
     );
+}
+
+#[test]
+fn the_suite_in_docs_testing_md_is_a_passing_suite() {
+    let doc = std::fs::read_to_string(workspace().join("docs/testing.md")).unwrap();
+    let start = doc
+        .find("```yaml\napiVersion: bouncer.dev/v1alpha1")
+        .expect("docs/testing.md shows a suite");
+    let body = &doc[start + "```yaml\n".len()..];
+    let suite = &body[..body.find("```").unwrap()];
+    let dir = scratch("docs");
+    let testdata = dir.join("testdata");
+    std::fs::create_dir_all(&testdata).unwrap();
+    let policy_data = workspace().join("policies/alb-target-type-ip/testdata");
+    for file in ["ingresses.yaml", "storefront-patched.yaml"] {
+        std::fs::copy(policy_data.join(file), testdata.join(file)).unwrap();
+    }
+    std::fs::copy(
+        workspace().join("tests/fixtures/apiserver-v1.36/ingress-create.json"),
+        testdata.join("ingress-review.json"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("docs.bouncer-test.yaml"), suite).unwrap();
+    let output = bouncer(&["test", dir.to_str().unwrap()], None);
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
+    assert_eq!(last_line(&out), "5 passed, 0 failed", "{out}");
 }

@@ -192,10 +192,10 @@ fn default_name(path: &Path) -> String {
         .or_else(|| file.strip_suffix(".yml"))
         .unwrap_or(&file);
     // `suite.bouncer-test.yaml` next to a policy crate is named after the crate.
-    if stem == "suite" {
-        if let Some(parent) = path.parent().and_then(Path::file_name) {
-            return parent.to_string_lossy().into_owned();
-        }
+    if stem == "suite"
+        && let Some(parent) = path.parent().and_then(Path::file_name)
+    {
+        return parent.to_string_lossy().into_owned();
     }
     stem.to_owned()
 }
@@ -266,10 +266,8 @@ fn resolve_case(case: CaseFile, dir: &Path, namespace: &str, line: usize) -> Res
             }
             _ => (Some(object), old_object),
         };
-        if let Some(user) = &case.user_info {
-            if !user.is_object() {
-                return Err("`userInfo` must be a mapping (username, uid, groups, extra)".into());
-            }
+        if case.user_info.as_ref().is_some_and(|u| !u.is_object()) {
+            return Err("`userInfo` must be a mapping (username, uid, groups, extra)".into());
         }
         Input::Spec(RequestSpec {
             operation,
