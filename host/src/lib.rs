@@ -10,7 +10,9 @@
 //! Types to start from:
 //! - [`policy::PolicyEngine`]: loads components (built-in or `.wasm`), with a compile cache;
 //! - [`policy::Policy`]: a loaded policy with its settings and limits;
-//! - [`admission::Decision`]: many policy outcomes → one `AdmissionResponse`.
+//! - [`admission::Decision`]: many policy outcomes → one `AdmissionResponse`;
+//! - [`admission::admit`]: the API server's mutate-then-validate chain, offline
+//!   (used by [`testing`] for `bouncer test` and [`check`] for `bouncer check`).
 
 pub mod admission;
 pub mod check;

@@ -3,7 +3,7 @@
 //!
 //! The flow is [`suite::discover`] → [`suite::load`] (parse, resolve, load
 //! policies) → [`run::run`] (parallel) → [`report`] / [`junit`]. The file
-//! format is [`format`], documented for users in `docs/testing.md`.
+//! format is [`mod@format`], documented for users in `docs/testing.md`.
 
 pub mod expect;
 pub mod format;
