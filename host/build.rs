@@ -23,10 +23,17 @@ fn main() -> Result<()> {
         .context("host/ has a parent")?
         .to_owned();
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
-    println!(
-        "cargo:rerun-if-changed={}",
-        workspace.join("policies").display()
-    );
+    // Only what goes into a component: editing a policy's suite or README must
+    // not rebuild the host.
+    for entry in fs::read_dir(workspace.join("policies"))? {
+        let crate_dir = entry?.path();
+        for part in ["src", "Cargo.toml", "build.rs"] {
+            if crate_dir.join(part).exists() {
+                println!("cargo:rerun-if-changed={}", crate_dir.join(part).display());
+            }
+        }
+    }
+    // A new policy crate joins the workspace, which changes Cargo.lock (below).
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
     println!(
         "cargo:rerun-if-changed={}",
