@@ -3,10 +3,12 @@
 //!
 //! - `alb_target_type_ip`: the first house rule, allow / deny / warn / mutate;
 //! - `hostile`: policies that loop, hoard memory, panic, pry or lie;
+//! - `chain`: the offline mutate-then-validate chain behind `bouncer test` and `bouncer check`;
 //! - `compile_cache`: a restarted engine loads compiled policies without compiling;
 //! - `serve`: the HTTPS webhook on a real socket: bodies, modes, bad input, mTLS, reload, rotation.
 
 mod alb_target_type_ip;
+mod chain;
 mod compile_cache;
 mod hostile;
 mod serve;
