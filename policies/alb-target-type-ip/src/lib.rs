@@ -6,23 +6,14 @@
 //! on a random node, source IPs are lost, and health checks see nodes rather
 //! than pods. With VPC CNI pods have real VPC addresses, so `ip` is the way.
 
-use std::collections::BTreeMap;
-
-use bouncer_sdk::object::{annotation, set_annotation};
-use bouncer_sdk::{Error, Operation, Policy, Request, Result, Verdict, export_policy};
+use bouncer_eks::lb::Provisioner;
+use bouncer_eks::names::{INGRESS_TARGET_TYPE, SERVICE_TARGET_TYPE};
+use bouncer_eks::{Ingress, Metadata, Service};
+use bouncer_sdk::object::set_annotation;
+use bouncer_sdk::{
+    Error, Findings, Operation, Policy, Request, Result, Verdict, export_policy, judge,
+};
 use serde::Deserialize;
-
-/// The Ingress annotation that chooses the ALB target type.
-pub const INGRESS_TARGET_TYPE: &str = "alb.ingress.kubernetes.io/target-type";
-/// The Service annotation that chooses the NLB target type.
-pub const SERVICE_TARGET_TYPE: &str =
-    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type";
-/// The legacy Ingress class annotation.
-pub const LEGACY_INGRESS_CLASS: &str = "kubernetes.io/ingress.class";
-/// The Service annotation that hands a Service to the controller.
-pub const SERVICE_LB_TYPE: &str = "service.beta.kubernetes.io/aws-load-balancer-type";
-/// The load balancer class of the controller's NLBs.
-pub const NLB_CLASS: &str = "service.k8s.aws/nlb";
 
 /// Settings of `alb-target-type-ip`.
 #[derive(Debug, Deserialize)]
@@ -37,35 +28,10 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            alb_class_names: vec!["alb".to_owned()],
+            alb_class_names: bouncer_eks::default_alb_classes(),
             mutate: false,
         }
     }
-}
-
-/// The fields of an Ingress or Service this rule reads.
-///
-/// Decoding only these (serde skips the rest without allocating) is about twice
-/// as fast as decoding a whole k8s-openapi object with its `managedFields`.
-#[derive(Debug, Deserialize)]
-struct Object {
-    metadata: Metadata,
-    #[serde(default)]
-    spec: Spec,
-}
-
-#[derive(Debug, Deserialize)]
-struct Metadata {
-    annotations: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Spec {
-    ingress_class_name: Option<String>,
-    #[serde(rename = "type")]
-    type_: Option<String>,
-    load_balancer_class: Option<String>,
 }
 
 /// The policy.
@@ -75,128 +41,133 @@ impl Policy for AlbTargetTypeIp {
     type Settings = Settings;
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
-        if settings.alb_class_names.is_empty() {
-            return Err("albClassNames must name at least one ingress class".into());
-        }
-        if settings.alb_class_names.iter().any(|c| c.trim().is_empty()) {
-            return Err("albClassNames must not contain an empty class name".into());
-        }
-        Ok(())
+        bouncer_eks::check_alb_classes(&settings.alb_class_names)
     }
 
     fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
-        // Status and other sub-resources are written by controllers; only the
-        // main resource carries the annotations this rule is about.
-        if request.operation == Operation::Delete || request.sub_resource.is_some() {
-            return Ok(Verdict::allow());
-        }
-        let target = if request.is_kind("networking.k8s.io", "Ingress") {
-            let Some(ingress) = request.object::<Object>()? else {
-                return Ok(Verdict::allow());
+        let object = request.object_ref();
+        if request.is_kind("networking.k8s.io", "Ingress") {
+            let check = |ingress: &Ingress| match ingress.alb_class(&settings.alb_class_names) {
+                Some(class) => target(
+                    &object,
+                    "Ingress",
+                    &class,
+                    &ingress.metadata,
+                    INGRESS_TARGET_TYPE,
+                ),
+                None => Target::Fine,
             };
-            match alb_class(&ingress, settings) {
-                Some(class) => Target {
-                    what: "Ingress",
-                    handler: class,
-                    annotation: INGRESS_TARGET_TYPE,
-                    value: annotation(&ingress.metadata.annotations, INGRESS_TARGET_TYPE)
-                        .map(str::to_owned),
-                },
-                None => return Ok(Verdict::allow()),
-            }
+            judge_target(request, settings, check)
         } else if request.is_kind("", "Service") {
-            let Some(service) = request.object::<Object>()? else {
-                return Ok(Verdict::allow());
+            let check = |service: &Service| match service.provisioner() {
+                Some(Provisioner::Controller(why)) => target(
+                    &object,
+                    "Service",
+                    &why,
+                    &service.metadata,
+                    SERVICE_TARGET_TYPE,
+                ),
+                // `nlb-ip` means IP targets already; only an explicit `instance` contradicts it.
+                Some(Provisioner::ControllerDeprecated(why)) => {
+                    match target(
+                        &object,
+                        "Service",
+                        &why,
+                        &service.metadata,
+                        SERVICE_TARGET_TYPE,
+                    ) {
+                        Target::Missing { .. } => Target::Fine,
+                        other => other,
+                    }
+                }
+                _ => Target::Fine,
             };
-            match controller_service(&service) {
-                Some(handler) => Target {
-                    what: "Service",
-                    handler,
-                    annotation: SERVICE_TARGET_TYPE,
-                    value: annotation(&service.metadata.annotations, SERVICE_TARGET_TYPE)
-                        .map(str::to_owned),
-                },
-                None => return Ok(Verdict::allow()),
-            }
+            judge_target(request, settings, check)
         } else {
-            return Ok(Verdict::allow());
-        };
-        target.judge(request, settings)
+            Ok(Verdict::allow())
+        }
     }
 }
 
-/// A load-balanced object handled by the controller, and its target-type annotation.
-struct Target {
-    what: &'static str,
-    handler: String,
+/// What the target-type annotation of a governed object says.
+enum Target {
+    /// `ip`, or not governed.
+    Fine,
+    /// No annotation: the controller uses `instance`.
+    Missing {
+        annotation: &'static str,
+        message: String,
+        object: String,
+    },
+    /// A wrong value.
+    Wrong(String),
+}
+
+fn target(
+    object: &str,
+    kind: &str,
+    handler: &str,
+    meta: &Metadata,
     annotation: &'static str,
-    value: Option<String>,
-}
-
-impl Target {
-    fn judge(self, request: &Request, settings: &Settings) -> Result<Verdict> {
-        let object = format!("{} {}", self.what, request.object_ref());
-        let fix = format!("set the annotation `{}: ip`", self.annotation);
-        match self.value.as_deref() {
-            Some("ip") => Ok(Verdict::allow()),
-            Some("instance") => Ok(Verdict::deny(format!(
-                "{object} is handled by the AWS Load Balancer Controller ({}) and sets `{}: instance`, \
-                 which routes traffic through node ports; {fix} to send it straight to pod IPs",
-                self.handler, self.annotation
-            ))),
-            Some(other) => Ok(Verdict::deny(format!(
-                "{object} sets `{}: {other:?}`, which is not a target type the AWS Load Balancer \
-                 Controller knows; {fix}",
-                self.annotation
-            ))),
-            None if settings.mutate => {
-                let mut patched = request
-                    .object_json()?
-                    .ok_or_else(|| Error::new("the request has no object to mutate"))?;
-                set_annotation(&mut patched, self.annotation, "ip");
-                Ok(Verdict::mutate(&patched)?.with_warning(format!(
-                    "{object}: bouncer added `{}: ip` (the controller's default is `instance`)",
-                    self.annotation
-                )))
-            }
-            None => Ok(Verdict::deny(format!(
-                "{object} is handled by the AWS Load Balancer Controller ({}) but has no `{}` \
+) -> Target {
+    let object = format!("{kind} {object}");
+    let fix = format!("set the annotation `{annotation}: ip`");
+    match meta.annotation(annotation) {
+        Some("ip") => Target::Fine,
+        Some("instance") => Target::Wrong(format!(
+            "{object} is handled by the AWS Load Balancer Controller ({handler}) and sets `{annotation}: instance`, \
+             which routes traffic through node ports; {fix} to send it straight to pod IPs"
+        )),
+        Some(other) => Target::Wrong(format!(
+            "{object} sets `{annotation}: {other:?}`, which is not a target type the AWS Load Balancer \
+             Controller knows; {fix}"
+        )),
+        None => Target::Missing {
+            annotation,
+            message: format!(
+                "{object} is handled by the AWS Load Balancer Controller ({handler}) but has no `{annotation}` \
                  annotation, so the controller defaults to `instance` and routes traffic through \
-                 node ports; {fix}",
-                self.handler, self.annotation
-            ))),
-        }
+                 node ports; {fix}"
+            ),
+            object,
+        },
     }
 }
 
-/// Why an Ingress belongs to the ALB controller, or `None` when it does not.
-fn alb_class(ingress: &Object, settings: &Settings) -> Option<String> {
-    let is_alb = |class: &str| settings.alb_class_names.iter().any(|c| c == class);
-    let class_name = ingress.spec.ingress_class_name.as_deref();
-    if let Some(class) = class_name.filter(|c| is_alb(c)) {
-        return Some(format!("ingressClassName `{class}`"));
+/// Mutates a missing annotation when asked to; otherwise every problem goes
+/// through [`judge`], so UPDATEs are judged on what they change.
+fn judge_target<T: serde::de::DeserializeOwned>(
+    request: &Request,
+    settings: &Settings,
+    check: impl Fn(&T) -> Target,
+) -> Result<Verdict> {
+    let mutable = settings.mutate
+        && matches!(request.operation, Operation::Create | Operation::Update)
+        && request.sub_resource.is_none();
+    if mutable
+        && let Some(object) = request.object::<T>()?
+        && let Target::Missing {
+            annotation,
+            object: name,
+            ..
+        } = check(&object)
+    {
+        let mut patched = request
+            .object_json()?
+            .ok_or_else(|| Error::new("the request has no object to mutate"))?;
+        set_annotation(&mut patched, annotation, "ip");
+        return Ok(Verdict::mutate(&patched)?.with_warning(format!(
+            "{name}: bouncer added `{annotation}: ip` (the controller's default is `instance`)"
+        )));
     }
-    match annotation(&ingress.metadata.annotations, LEGACY_INGRESS_CLASS) {
-        Some(class) if is_alb(class) => {
-            Some(format!("annotation `{LEGACY_INGRESS_CLASS}: {class}`"))
+    judge(request, |object: &T| {
+        let mut findings = Findings::new();
+        match check(object) {
+            Target::Fine => {}
+            Target::Missing { message, .. } | Target::Wrong(message) => findings.deny(message),
         }
-        _ => None,
-    }
-}
-
-/// Why a Service belongs to the controller's NLB support, or `None`.
-fn controller_service(service: &Object) -> Option<String> {
-    let spec = &service.spec;
-    if spec.type_.as_deref() != Some("LoadBalancer") {
-        return None;
-    }
-    if spec.load_balancer_class.as_deref() == Some(NLB_CLASS) {
-        return Some(format!("loadBalancerClass `{NLB_CLASS}`"));
-    }
-    match annotation(&service.metadata.annotations, SERVICE_LB_TYPE) {
-        Some("external") => Some(format!("annotation `{SERVICE_LB_TYPE}: external`")),
-        _ => None,
-    }
+        findings
+    })
 }
 
 export_policy!(AlbTargetTypeIp);

@@ -35,6 +35,7 @@
 //! Start from [`Policy`], [`Request`] and [`Verdict`]; [`object`] has helpers to
 //! edit raw JSON objects for mutation, and [`log`] writes to the host's log.
 
+mod findings;
 pub mod log;
 pub mod object;
 mod request;
@@ -44,6 +45,7 @@ mod verdict;
 pub use k8s_openapi;
 pub use serde_json;
 
+pub use findings::{Findings, judge};
 pub use request::{GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo};
 pub use verdict::Verdict;
 

@@ -1,0 +1,170 @@
+//! Ingresses and Services as the AWS Load Balancer Controller sees them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::names::{LEGACY_INGRESS_CLASS, NLB_CLASS, SERVICE_LB_TYPE};
+
+/// The metadata rules read.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Metadata {
+    /// `metadata.name`.
+    pub name: Option<String>,
+    /// `metadata.namespace`.
+    pub namespace: Option<String>,
+    /// `metadata.labels`.
+    pub labels: BTreeMap<String, String>,
+    /// `metadata.annotations`.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// An annotation's value; `Some("")` for an empty one, `None` when absent.
+    pub fn annotation(&self, key: &str) -> Option<&str> {
+        self.annotations.get(key).map(String::as_str)
+    }
+}
+
+/// An Ingress: class, TLS and hosts.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Ingress {
+    /// Its metadata.
+    pub metadata: Metadata,
+    /// Its spec.
+    pub spec: IngressSpec,
+}
+
+/// The parts of `Ingress.spec` rules read.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// `spec.ingressClassName`.
+    pub ingress_class_name: Option<String>,
+    /// `spec.tls`.
+    pub tls: Vec<IngressTls>,
+    /// `spec.rules`.
+    pub rules: Vec<IngressRule>,
+}
+
+/// One `spec.tls` entry.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct IngressTls {
+    /// Hosts the certificate covers.
+    pub hosts: Vec<String>,
+    /// The Secret holding it.
+    pub secret_name: Option<String>,
+}
+
+/// One `spec.rules` entry.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngressRule {
+    /// The host; `None` is a catch-all rule.
+    pub host: Option<String>,
+}
+
+impl Ingress {
+    /// Why the controller handles this Ingress (`ingressClassName \`alb\``), or
+    /// `None` when it does not: `spec.ingressClassName` in `classes`, or else
+    /// the legacy `kubernetes.io/ingress.class` annotation naming one.
+    pub fn alb_class(&self, classes: &[String]) -> Option<String> {
+        let is_alb = |class: &str| classes.iter().any(|c| c == class);
+        if let Some(class) = self.spec.ingress_class_name.as_deref() {
+            return is_alb(class).then(|| format!("ingressClassName `{class}`"));
+        }
+        match self.metadata.annotation(LEGACY_INGRESS_CLASS) {
+            Some(class) if is_alb(class) => {
+                Some(format!("annotation `{LEGACY_INGRESS_CLASS}: {class}`"))
+            }
+            _ => None,
+        }
+    }
+
+    /// The hosts of its rules, with `""` for a catch-all rule.
+    pub fn rule_hosts(&self) -> Vec<&str> {
+        self.spec
+            .rules
+            .iter()
+            .map(|r| r.host.as_deref().unwrap_or(""))
+            .collect()
+    }
+}
+
+/// A Service: type, class and annotations.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct Service {
+    /// Its metadata.
+    pub metadata: Metadata,
+    /// Its spec.
+    pub spec: ServiceSpec,
+}
+
+/// The parts of `Service.spec` rules read.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ServiceSpec {
+    /// `spec.type`.
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    /// `spec.loadBalancerClass`.
+    pub load_balancer_class: Option<String>,
+}
+
+/// How a Service of type LoadBalancer is provisioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Provisioner {
+    /// By the AWS Load Balancer Controller; the reason names the class or annotation.
+    Controller(String),
+    /// Also the controller, through the deprecated `aws-load-balancer-type: nlb-ip`.
+    ControllerDeprecated(String),
+    /// By Kubernetes' legacy in-tree AWS provider (a Classic ELB, or an NLB with `nlb`).
+    InTree(String),
+    /// By another controller's `loadBalancerClass`.
+    OtherClass(String),
+}
+
+impl Service {
+    /// Whether `spec.type` is `LoadBalancer`.
+    pub fn is_load_balancer(&self) -> bool {
+        self.spec.type_.as_deref() == Some("LoadBalancer")
+    }
+
+    /// Who provisions this load balancer, or `None` when it is not a LoadBalancer Service.
+    pub fn provisioner(&self) -> Option<Provisioner> {
+        if !self.is_load_balancer() {
+            return None;
+        }
+        if let Some(class) = self.spec.load_balancer_class.as_deref() {
+            return Some(if class == NLB_CLASS {
+                Provisioner::Controller(format!("loadBalancerClass `{NLB_CLASS}`"))
+            } else {
+                Provisioner::OtherClass(format!("loadBalancerClass `{class}`"))
+            });
+        }
+        Some(match self.metadata.annotation(SERVICE_LB_TYPE) {
+            Some("external") => {
+                Provisioner::Controller(format!("annotation `{SERVICE_LB_TYPE}: external`"))
+            }
+            Some("nlb-ip") => {
+                Provisioner::ControllerDeprecated(format!("annotation `{SERVICE_LB_TYPE}: nlb-ip`"))
+            }
+            Some(other) => Provisioner::InTree(format!("annotation `{SERVICE_LB_TYPE}: {other}`")),
+            None => Provisioner::InTree(format!(
+                "no `{SERVICE_LB_TYPE}` annotation and no loadBalancerClass"
+            )),
+        })
+    }
+
+    /// Why the controller handles this Service, or `None`: a "Controller Service".
+    pub fn controller(&self) -> Option<String> {
+        match self.provisioner()? {
+            Provisioner::Controller(why) | Provisioner::ControllerDeprecated(why) => Some(why),
+            _ => None,
+        }
+    }
+}

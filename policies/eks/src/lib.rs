@@ -1,0 +1,47 @@
+//! The EKS vocabulary shared by bouncer's built-in house rules.
+//!
+//! Several rules must agree on what "an ALB Ingress" or "a Service of the AWS
+//! Load Balancer Controller" is; defining it once here keeps them from
+//! drifting. The types decode only the fields the rules read: serde skips the
+//! rest of an object without building it.
+
+pub mod arn;
+pub mod lb;
+pub mod names;
+
+pub use lb::{Ingress, Metadata, Service};
+
+/// Whether `value` matches any of the shell-style globs (`team-*`, `*.example.com`).
+///
+/// An invalid glob matches nothing; settings are checked with [`check_globs`] at load.
+pub fn matches_any(globs: &[String], value: &str) -> bool {
+    globs.iter().any(|g| {
+        glob::Pattern::new(g)
+            .map(|p| p.matches(value))
+            .unwrap_or(false)
+    })
+}
+
+/// Checks a settings list of globs, naming the setting and the bad entry.
+pub fn check_globs(setting: &str, globs: &[String]) -> Result<(), String> {
+    for g in globs {
+        glob::Pattern::new(g).map_err(|e| format!("{setting}: `{g}` is not a valid glob: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The default of every `albClassNames` setting.
+pub fn default_alb_classes() -> Vec<String> {
+    vec!["alb".to_owned()]
+}
+
+/// Checks an `albClassNames` setting.
+pub fn check_alb_classes(classes: &[String]) -> Result<(), String> {
+    if classes.is_empty() {
+        return Err("albClassNames must name at least one ingress class".into());
+    }
+    if classes.iter().any(|c| c.trim().is_empty()) {
+        return Err("albClassNames must not contain an empty class name".into());
+    }
+    Ok(())
+}

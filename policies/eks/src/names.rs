@@ -1,0 +1,33 @@
+//! Annotation keys and class names of the AWS Load Balancer Controller and EKS.
+
+/// Legacy Ingress class annotation.
+pub const LEGACY_INGRESS_CLASS: &str = "kubernetes.io/ingress.class";
+/// ALB target type (`ip` or `instance`).
+pub const INGRESS_TARGET_TYPE: &str = "alb.ingress.kubernetes.io/target-type";
+/// ALB scheme (`internal` or `internet-facing`).
+pub const INGRESS_SCHEME: &str = "alb.ingress.kubernetes.io/scheme";
+/// ALB listeners, JSON: `[{"HTTPS": 443}]`.
+pub const INGRESS_LISTEN_PORTS: &str = "alb.ingress.kubernetes.io/listen-ports";
+/// ALB HTTP→HTTPS redirect port.
+pub const INGRESS_SSL_REDIRECT: &str = "alb.ingress.kubernetes.io/ssl-redirect";
+/// ALB ACM certificate ARNs, comma-separated.
+pub const INGRESS_CERTIFICATE_ARN: &str = "alb.ingress.kubernetes.io/certificate-arn";
+/// ALB TLS security policy.
+pub const INGRESS_SSL_POLICY: &str = "alb.ingress.kubernetes.io/ssl-policy";
+
+/// Hands a Service to the controller (`external`; deprecated `nlb-ip`) or the in-tree provider (`nlb`).
+pub const SERVICE_LB_TYPE: &str = "service.beta.kubernetes.io/aws-load-balancer-type";
+/// NLB target type (`ip` or `instance`).
+pub const SERVICE_TARGET_TYPE: &str =
+    "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type";
+/// NLB scheme (`internal` or `internet-facing`).
+pub const SERVICE_SCHEME: &str = "service.beta.kubernetes.io/aws-load-balancer-scheme";
+/// Deprecated in-tree "internal" flag.
+pub const SERVICE_INTERNAL: &str = "service.beta.kubernetes.io/aws-load-balancer-internal";
+/// The controller's NLB load balancer class.
+pub const NLB_CLASS: &str = "service.k8s.aws/nlb";
+
+/// IRSA: the IAM role of a ServiceAccount.
+pub const ROLE_ARN: &str = "eks.amazonaws.com/role-arn";
+/// IRSA: lifetime of the projected token, in seconds.
+pub const TOKEN_EXPIRATION: &str = "eks.amazonaws.com/token-expiration";
