@@ -1,0 +1,237 @@
+//! ALB Ingress: listeners, redirect, certificates and TLS policy, read from
+//! the annotations exactly as the AWS Load Balancer Controller reads them.
+
+use bouncer_eks::Ingress;
+use bouncer_eks::arn::acm_certificate;
+use bouncer_eks::names::{
+    INGRESS_CERTIFICATE_ARN, INGRESS_LISTEN_PORTS, INGRESS_SSL_POLICY, INGRESS_SSL_REDIRECT,
+};
+use bouncer_sdk::Findings;
+
+use crate::Settings;
+
+/// One listener: protocol and port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Listener {
+    https: bool,
+    port: u16,
+}
+
+/// Parses `listen-ports` as the controller does: a JSON list of one-key maps,
+/// `[{"HTTP": 80}, {"HTTPS": 443}]`.
+fn parse_listen_ports(text: &str) -> Result<Vec<Listener>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
+    let entries = value
+        .as_array()
+        .ok_or("it is not a JSON list such as [{\"HTTPS\": 443}]")?;
+    if entries.is_empty() {
+        return Err("it lists no listener".into());
+    }
+    let mut listeners = Vec::new();
+    for entry in entries {
+        let map = entry.as_object().filter(|m| m.len() == 1).ok_or_else(|| {
+            format!("entry {entry} is not a one-key map such as {{\"HTTPS\": 443}}")
+        })?;
+        for (protocol, port) in map {
+            let https = match protocol.as_str() {
+                "HTTPS" => true,
+                "HTTP" => false,
+                other => return Err(format!("protocol `{other}` is neither HTTP nor HTTPS")),
+            };
+            let port = port
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .filter(|p| *p > 0)
+                .ok_or_else(|| format!("port {port} of {protocol} is not a port number"))?;
+            listeners.push(Listener { https, port });
+        }
+    }
+    Ok(listeners)
+}
+
+/// Checks an ALB Ingress.
+pub fn check(object: &str, ingress: &Ingress, settings: &Settings, findings: &mut Findings) {
+    let meta = &ingress.metadata;
+    let arns = meta.annotation(INGRESS_CERTIFICATE_ARN);
+    let has_tls_hosts = ingress.spec.tls.iter().any(|t| !t.hosts.is_empty());
+    let listeners = match meta.annotation(INGRESS_LISTEN_PORTS) {
+        Some(text) => match parse_listen_ports(text) {
+            Ok(listeners) => listeners,
+            Err(why) => {
+                findings.deny(format!(
+                    "{object} has an unusable `{INGRESS_LISTEN_PORTS}: {text}`: {why}; write it as '[{{\"HTTPS\": 443}}]'"
+                ));
+                return;
+            }
+        },
+        // The controller's default: HTTPS 443 when it has a certificate, else HTTP 80.
+        None if arns.is_some() || has_tls_hosts => vec![Listener {
+            https: true,
+            port: 443,
+        }],
+        None => vec![Listener {
+            https: false,
+            port: 80,
+        }],
+    };
+    let https: Vec<u16> = listeners
+        .iter()
+        .filter(|l| l.https)
+        .map(|l| l.port)
+        .collect();
+    let http: Vec<u16> = listeners
+        .iter()
+        .filter(|l| !l.https)
+        .map(|l| l.port)
+        .collect();
+    if https.is_empty() {
+        let how = if meta.annotation(INGRESS_LISTEN_PORTS).is_some() {
+            format!("`{INGRESS_LISTEN_PORTS}` lists only HTTP")
+        } else {
+            format!(
+                "without `{INGRESS_LISTEN_PORTS}` or a certificate the controller listens on HTTP 80"
+            )
+        };
+        findings.deny(format!(
+            "{object} serves no HTTPS: {how}; set `{INGRESS_LISTEN_PORTS}: '[{{\"HTTPS\": 443}}]'` and `{INGRESS_CERTIFICATE_ARN}`"
+        ));
+        return;
+    }
+    if !http.is_empty() {
+        check_redirect(
+            object,
+            meta.annotation(INGRESS_SSL_REDIRECT),
+            &http,
+            &https,
+            findings,
+        );
+    }
+    check_certificates(object, arns, has_tls_hosts, settings, findings);
+    if let Some(policy) = meta.annotation(INGRESS_SSL_POLICY)
+        && !settings.allowed_ssl_policies.is_empty()
+        && !settings.allowed_ssl_policies.iter().any(|p| p == policy)
+    {
+        findings.deny(format!(
+            "{object} sets `{INGRESS_SSL_POLICY}: {policy}`, which is not one of the allowed TLS policies {:?}",
+            settings.allowed_ssl_policies
+        ));
+    }
+}
+
+/// An HTTP listener is allowed only when it redirects to an HTTPS one.
+fn check_redirect(
+    object: &str,
+    redirect: Option<&str>,
+    http: &[u16],
+    https: &[u16],
+    findings: &mut Findings,
+) {
+    let ports = http
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fix = format!("set `{INGRESS_SSL_REDIRECT}: '{}'`", https[0]);
+    match redirect {
+        None => findings.deny(format!(
+            "{object} has an HTTP listener on port {ports} that does not redirect to HTTPS; {fix}"
+        )),
+        Some(text) => match text.trim().parse::<u16>() {
+            Ok(port) if https.contains(&port) => {}
+            Ok(port) => findings.deny(format!(
+                "{object} redirects HTTP to port {port} (`{INGRESS_SSL_REDIRECT}`), which is not one of its HTTPS listeners; {fix}"
+            )),
+            Err(_) => findings.deny(format!(
+                "{object} sets `{INGRESS_SSL_REDIRECT}: {text:?}`, which is not a port number; {fix}"
+            )),
+        },
+    }
+}
+
+fn check_certificates(
+    object: &str,
+    arns: Option<&str>,
+    has_tls_hosts: bool,
+    settings: &Settings,
+    findings: &mut Findings,
+) {
+    let Some(arns) = arns else {
+        if !(settings.allow_certificate_discovery && has_tls_hosts) {
+            let discovery = if settings.allow_certificate_discovery {
+                " (or list its hosts in `spec.tls` for the controller to discover certificates)"
+            } else {
+                ""
+            };
+            findings.deny(format!(
+                "{object} serves HTTPS without a certificate; set `{INGRESS_CERTIFICATE_ARN}` to an ACM certificate ARN{discovery}"
+            ));
+        }
+        return;
+    };
+    for arn in arns.split(',').map(str::trim) {
+        if arn.is_empty() {
+            findings.deny(format!(
+                "{object} has an empty entry in `{INGRESS_CERTIFICATE_ARN}: {arns:?}`; list ACM certificate ARNs separated by commas"
+            ));
+            continue;
+        }
+        match acm_certificate(arn) {
+            Err(why) => findings.deny(format!(
+                "{object} sets `{INGRESS_CERTIFICATE_ARN}` to `{arn}`, which is not an ACM certificate ARN ({why}); \
+                 use arn:<partition>:acm:<region>:<account>:certificate/<id>"
+            )),
+            Ok(parsed) => {
+                if !settings.allowed_accounts.is_empty()
+                    && !settings.allowed_accounts.iter().any(|a| a == parsed.account)
+                {
+                    findings.deny(format!(
+                        "{object} uses certificate `{arn}` from account {}, which is not one of the allowed accounts {:?}",
+                        parsed.account, settings.allowed_accounts
+                    ));
+                }
+                if !settings.allowed_regions.is_empty()
+                    && !settings.allowed_regions.iter().any(|r| r == parsed.region)
+                {
+                    findings.deny(format!(
+                        "{object} uses certificate `{arn}` from region {}, which is not one of the allowed regions {:?}",
+                        parsed.region, settings.allowed_regions
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_ports_parse_as_the_controller_reads_them() {
+        let l = parse_listen_ports(r#"[{"HTTP": 80}, {"HTTPS": 443}]"#).unwrap();
+        assert_eq!(
+            l,
+            [
+                Listener {
+                    https: false,
+                    port: 80
+                },
+                Listener {
+                    https: true,
+                    port: 443
+                }
+            ]
+        );
+        for bad in [
+            "443",
+            "[]",
+            r#"[{"HTTPS": "443"}]"#,
+            r#"[{"TCP": 80}]"#,
+            r#"[{"HTTP": 80, "HTTPS": 443}]"#,
+            "[{",
+        ] {
+            assert!(parse_listen_ports(bad).is_err(), "{bad}");
+        }
+    }
+}

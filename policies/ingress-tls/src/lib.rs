@@ -1,0 +1,143 @@
+//! `ingress-tls`: what faces clients speaks HTTPS, with a certificate bouncer
+//! can vouch for.
+//!
+//! For an ALB Ingress the listeners, redirect and certificate live in
+//! annotations the AWS Load Balancer Controller parses at reconcile time: a
+//! typo there is found minutes later, in the controller's logs. This rule parses
+//! them as the controller will, at admission, and says what is wrong.
+
+mod alb;
+mod gateway;
+
+use bouncer_eks::Ingress;
+use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use serde::Deserialize;
+
+/// Settings of `ingress-tls`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Ingress class names handled by the AWS Load Balancer Controller.
+    pub alb_class_names: Vec<String>,
+    /// AWS accounts (12 digits) certificates may come from; any when empty.
+    pub allowed_accounts: Vec<String>,
+    /// Regions certificates may come from; any when empty.
+    pub allowed_regions: Vec<String>,
+    /// Accept an ALB Ingress without `certificate-arn` when `spec.tls` lists its
+    /// hosts: the controller then discovers certificates in ACM by host name.
+    pub allow_certificate_discovery: bool,
+    /// TLS policies `alb.ingress.kubernetes.io/ssl-policy` may name; any when empty.
+    pub allowed_ssl_policies: Vec<String>,
+    /// Allow plain HTTP listeners on Gateways.
+    pub allow_http_listeners: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            alb_class_names: bouncer_eks::default_alb_classes(),
+            allowed_accounts: Vec::new(),
+            allowed_regions: Vec::new(),
+            allow_certificate_discovery: false,
+            allowed_ssl_policies: Vec::new(),
+            allow_http_listeners: false,
+        }
+    }
+}
+
+/// The policy.
+pub struct IngressTls;
+
+impl Policy for IngressTls {
+    type Settings = Settings;
+
+    fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
+        bouncer_eks::check_alb_classes(&settings.alb_class_names)?;
+        if let Some(bad) = settings
+            .allowed_accounts
+            .iter()
+            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!(
+                "allowedAccounts: `{bad}` is not a 12-digit AWS account"
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
+        if request.is_kind("networking.k8s.io", "Ingress") {
+            let object = format!("Ingress {}", request.object_ref());
+            judge(request, |ingress: &Ingress| {
+                let mut findings = Findings::new();
+                match ingress.alb_class(&settings.alb_class_names) {
+                    Some(_) => alb::check(&object, ingress, settings, &mut findings),
+                    None => check_spec_tls(&object, ingress, &mut findings),
+                }
+                findings
+            })
+        } else if request.is_kind("gateway.networking.k8s.io", "Gateway") {
+            let object = format!("Gateway {}", request.object_ref());
+            judge(request, |g: &gateway::Gateway| {
+                gateway::check(&object, g, settings)
+            })
+        } else {
+            Ok(Verdict::allow())
+        }
+    }
+}
+
+/// An Ingress of another controller terminates TLS from `spec.tls`: every host
+/// it routes must be covered.
+fn check_spec_tls(object: &str, ingress: &Ingress, findings: &mut Findings) {
+    if ingress.spec.tls.is_empty() {
+        findings.deny(format!(
+            "{object} serves plain HTTP: it has no `spec.tls`; add a `spec.tls` entry with its hosts and a certificate Secret"
+        ));
+        return;
+    }
+    let covered = |host: &str| {
+        host.is_empty()
+            || ingress
+                .spec
+                .tls
+                .iter()
+                .flat_map(|t| &t.hosts)
+                .any(|tls| covers(tls, host))
+    };
+    let uncovered: Vec<&str> = ingress
+        .rule_hosts()
+        .into_iter()
+        .filter(|h| !covered(h))
+        .collect();
+    if !uncovered.is_empty() {
+        findings.deny(format!(
+            "{object} routes {} without TLS: no `spec.tls` entry lists {}; add them to `spec.tls[].hosts`",
+            uncovered.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", "),
+            if uncovered.len() == 1 { "it" } else { "them" }
+        ));
+    }
+}
+
+/// Whether a certificate for `tls_host` (possibly `*.example.com`) serves `host`.
+fn covers(tls_host: &str, host: &str) -> bool {
+    match tls_host.strip_prefix("*.") {
+        Some(domain) => host
+            .split_once('.')
+            .is_some_and(|(label, rest)| !label.is_empty() && rest == domain),
+        None => tls_host == host,
+    }
+}
+
+export_policy!(IngressTls);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn wildcards_cover_one_label() {
+        assert!(super::covers("*.example.com", "a.example.com"));
+        assert!(!super::covers("*.example.com", "a.b.example.com"));
+        assert!(!super::covers("*.example.com", "example.com"));
+        assert!(super::covers("shop.example.com", "shop.example.com"));
+    }
+}
