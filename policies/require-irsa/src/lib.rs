@@ -1,0 +1,123 @@
+//! `require-irsa`: workloads get AWS credentials from an IAM role bound to
+//! their ServiceAccount (IRSA), never from static keys or the node.
+//!
+//! Static keys in an environment variable leak through `kubectl describe`,
+//! crash dumps and CI logs, and never rotate. A pod on the host network can
+//! reach the node's instance metadata and act as the node's role, which is
+//! every pod's role at once. IRSA gives each ServiceAccount its own role,
+//! with short-lived tokens.
+
+mod workload;
+
+use bouncer_eks::Metadata;
+use bouncer_eks::arn::iam_role;
+use bouncer_eks::names::{ROLE_ARN, TOKEN_EXPIRATION};
+use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use serde::Deserialize;
+
+/// Settings of `require-irsa`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// AWS accounts (12 digits) whose roles ServiceAccounts may assume; any when empty.
+    pub allowed_accounts: Vec<String>,
+    /// Secrets that hold AWS keys: containers may not load them with `envFrom`.
+    pub forbidden_secret_names: Vec<String>,
+    /// Namespaces (globs) where `hostNetwork: true` is allowed.
+    pub host_network_namespaces: Vec<String>,
+    /// Namespaces (globs) whose workloads must name a ServiceAccount other than `default`.
+    pub require_service_account_in: Vec<String>,
+}
+
+/// The policy.
+pub struct RequireIrsa;
+
+impl Policy for RequireIrsa {
+    type Settings = Settings;
+
+    fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
+        if let Some(bad) = settings
+            .allowed_accounts
+            .iter()
+            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(format!(
+                "allowedAccounts: `{bad}` is not a 12-digit AWS account"
+            ));
+        }
+        bouncer_eks::check_globs("hostNetworkNamespaces", &settings.host_network_namespaces)?;
+        bouncer_eks::check_globs(
+            "requireServiceAccountIn",
+            &settings.require_service_account_in,
+        )
+    }
+
+    fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
+        if request.is_kind("", "ServiceAccount") {
+            let object = format!("ServiceAccount {}", request.object_ref());
+            return judge(request, |sa: &ServiceAccount| {
+                check_service_account(&object, &sa.metadata, settings)
+            });
+        }
+        let Some(kind) = workload::Kind::of(request) else {
+            return Ok(Verdict::allow());
+        };
+        if workload::made_by_builtin_controller(request)? {
+            return Ok(Verdict::allow());
+        }
+        let object = format!("{} {}", request.kind.kind, request.object_ref());
+        let namespace = request.namespace.clone().unwrap_or_default();
+        judge(request, |value: &serde_json::Value| {
+            let mut findings = Findings::new();
+            match kind.pod_spec(value) {
+                Ok(Some(pod)) => {
+                    workload::check(&object, &namespace, &pod, settings, &mut findings)
+                }
+                Ok(None) => {}
+                Err(error) => findings.deny(format!(
+                    "{object} has a pod spec bouncer cannot read: {error}"
+                )),
+            }
+            findings
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ServiceAccount {
+    metadata: Metadata,
+}
+
+fn check_service_account(object: &str, meta: &Metadata, settings: &Settings) -> Findings {
+    let mut findings = Findings::new();
+    if let Some(arn) = meta.annotation(ROLE_ARN) {
+        match iam_role(arn) {
+            Err(why) => findings.deny(format!(
+                "{object} sets `{ROLE_ARN}: {arn:?}`, which is not an IAM role ARN ({why}); \
+                 use arn:<partition>:iam::<account>:role/<name>"
+            )),
+            Ok(role)
+                if !settings.allowed_accounts.is_empty()
+                    && !settings.allowed_accounts.iter().any(|a| a == role.account) =>
+            {
+                findings.deny(format!(
+                    "{object} assumes role `{arn}` in account {}, which is not one of the allowed accounts {:?}",
+                    role.account, settings.allowed_accounts
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    if let Some(text) = meta.annotation(TOKEN_EXPIRATION) {
+        match text.trim().parse::<u64>() {
+            Ok(seconds) if (3600..=86400).contains(&seconds) => {}
+            _ => findings.deny(format!(
+                "{object} sets `{TOKEN_EXPIRATION}: {text:?}`; it must be a number of seconds from 3600 to 86400"
+            )),
+        }
+    }
+    findings
+}
+
+export_policy!(RequireIrsa);

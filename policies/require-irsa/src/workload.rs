@@ -1,0 +1,193 @@
+//! Workloads: where each kind keeps its pod template, and what in a pod spec
+//! gives away AWS credentials.
+
+use bouncer_sdk::{Findings, Request, Result};
+use serde::Deserialize;
+
+use crate::Settings;
+
+/// Environment variables that carry static AWS credentials.
+pub const KEY_VARIABLES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+/// A kind that runs pods.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A Pod: `spec`.
+    Pod,
+    /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job: `spec.template.spec`.
+    Templated,
+    /// CronJob: `spec.jobTemplate.spec.template.spec`.
+    CronJob,
+}
+
+impl Kind {
+    /// The workload kind of the request's object, or `None`.
+    pub fn of(request: &Request) -> Option<Self> {
+        let (group, kind) = (request.kind.group.as_str(), request.kind.kind.as_str());
+        match (group, kind) {
+            ("", "Pod") => Some(Self::Pod),
+            ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
+            | ("batch", "Job") => Some(Self::Templated),
+            ("batch", "CronJob") => Some(Self::CronJob),
+            _ => None,
+        }
+    }
+
+    /// The pod spec inside `object`, or `None` when it has none.
+    pub fn pod_spec(
+        self,
+        object: &serde_json::Value,
+    ) -> Result<Option<PodSpec>, serde_json::Error> {
+        let pointer = match self {
+            Self::Pod => "/spec",
+            Self::Templated => "/spec/template/spec",
+            Self::CronJob => "/spec/jobTemplate/spec/template/spec",
+        };
+        object
+            .pointer(pointer)
+            .map(PodSpec::deserialize)
+            .transpose()
+    }
+}
+
+/// Pods and ReplicaSets that Kubernetes' own controllers create from a
+/// Deployment, Job or CronJob were judged as that owner. Judging them again
+/// would refuse the pods of an owner whose UPDATE was allowed because its
+/// problem was already there, stalling a rollout halfway.
+pub fn made_by_builtin_controller(request: &Request) -> Result<bool> {
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Owned {
+        metadata: OwnedMeta,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct OwnedMeta {
+        owner_references: Vec<OwnerRef>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct OwnerRef {
+        controller: bool,
+    }
+    if !request
+        .user_info
+        .username
+        .starts_with("system:serviceaccount:kube-system:")
+    {
+        return Ok(false);
+    }
+    let owned: Option<Owned> = request.object()?;
+    Ok(owned.is_some_and(|o| o.metadata.owner_references.iter().any(|r| r.controller)))
+}
+
+/// The parts of a pod spec this rule reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct PodSpec {
+    service_account_name: Option<String>,
+    service_account: Option<String>,
+    host_network: bool,
+    containers: Vec<Container>,
+    init_containers: Vec<Container>,
+    ephemeral_containers: Vec<Container>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Container {
+    name: String,
+    env: Vec<EnvVar>,
+    env_from: Vec<EnvFrom>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct EnvVar {
+    name: String,
+    value_from: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct EnvFrom {
+    secret_ref: Option<NameRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct NameRef {
+    name: String,
+}
+
+/// Checks one pod spec of the workload `object` in `namespace`.
+pub fn check(
+    object: &str,
+    namespace: &str,
+    pod: &PodSpec,
+    settings: &Settings,
+    findings: &mut Findings,
+) {
+    let all = [
+        ("container", &pod.containers),
+        ("init container", &pod.init_containers),
+        ("ephemeral container", &pod.ephemeral_containers),
+    ];
+    for (what, containers) in all {
+        for container in containers {
+            for var in container
+                .env
+                .iter()
+                .filter(|v| KEY_VARIABLES.contains(&v.name.as_str()))
+            {
+                let how = if var.value_from.is_some() {
+                    "from a reference"
+                } else {
+                    "as a literal"
+                };
+                findings.deny(format!(
+                    "{object} {what} `{}` sets `{}` {how}: static AWS keys are not allowed; \
+                     annotate its ServiceAccount with `eks.amazonaws.com/role-arn` (IRSA) and remove the variable",
+                    container.name, var.name
+                ));
+            }
+            for source in &container.env_from {
+                if let Some(secret) = &source.secret_ref
+                    && settings.forbidden_secret_names.contains(&secret.name)
+                {
+                    findings.deny(format!(
+                        "{object} {what} `{}` loads Secret `{}` with `envFrom`, and that Secret holds AWS keys \
+                         (forbiddenSecretNames); use IRSA instead",
+                        container.name, secret.name
+                    ));
+                }
+            }
+        }
+    }
+    if pod.host_network && !bouncer_eks::matches_any(&settings.host_network_namespaces, namespace) {
+        findings.deny(format!(
+            "{object} sets `hostNetwork: true` in namespace `{namespace}`: on the host network a pod reaches \
+             the node's instance metadata and its IAM role; remove it, or run it in a namespace listed in \
+             hostNetworkNamespaces"
+        ));
+    }
+    if bouncer_eks::matches_any(&settings.require_service_account_in, namespace) {
+        let account = pod
+            .service_account_name
+            .as_deref()
+            .or(pod.service_account.as_deref())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default");
+        if account == "default" {
+            findings.deny(format!(
+                "{object} runs as the `default` ServiceAccount in namespace `{namespace}`, where workloads must \
+                 name their own (requireServiceAccountIn); set `serviceAccountName` to a ServiceAccount with an \
+                 IRSA role"
+            ));
+        }
+    }
+}
