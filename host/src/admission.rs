@@ -11,7 +11,7 @@ pub mod set;
 pub mod synthetic;
 pub mod wit;
 
-pub use chain::{Admission, PolicyResult, admit};
+pub use chain::{Admission, PolicyResult, admit, admit_for_report};
 pub use decision::{Decision, Denial, Effect, FailureMode, Mode, decide_one};
 pub use object::RawObject;
 pub use review::{Request, ReviewError};

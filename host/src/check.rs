@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::admission::synthetic::{self, RequestSpec};
-use crate::admission::{Mode, PolicySet, admit};
+use crate::admission::{Mode, PolicySet, admit_for_report};
 use crate::config::matching::KnownNamespaces;
 use crate::manifest::Manifests;
 
@@ -120,7 +120,7 @@ pub fn check(set: &PolicySet, manifests: &Manifests, namespace: &str) -> Report 
             }
         };
         report.summary.objects += 1;
-        let admission = admit(set, &request, &namespaces);
+        let admission = admit_for_report(set, &request, &namespaces);
         let patch = admission.patched.as_ref().and_then(|patched| {
             let sent = request.object.as_ref()?;
             let sent: Value = serde_json::from_str(sent.json()).ok()?;

@@ -175,8 +175,20 @@ fn policies_lists_every_builtin_with_its_description() {
     let output = bouncer(&["policies"], None);
     assert_eq!(output.status.code(), Some(0));
     let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        text.lines().count(),
+        bouncer::policy::BUILTINS.len(),
+        "{text}"
+    );
+    for builtin in bouncer::policy::BUILTINS {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(builtin.name) && l.contains(builtin.description)),
+            "{text}"
+        );
+    }
     assert!(
-        text.contains("alb-target-type-ip  ALB Ingresses and NLB Services"),
+        text.contains("alb-target-type-ip      ALB Ingresses and NLB Services"),
         "{text}"
     );
 }

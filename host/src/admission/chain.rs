@@ -58,13 +58,38 @@ pub struct PolicyResult {
     pub error: Option<ErrorKind>,
 }
 
-/// Runs `request` through the mutating then the validating webhook of `set`.
+/// Runs `request` through the mutating then the validating webhook of `set`,
+/// stopping after the mutating webhook when it refuses, as the API server does.
 pub fn admit(set: &PolicySet, request: &Request, namespaces: &dyn NamespaceLabels) -> Admission {
+    run(set, request, namespaces, false)
+}
+
+/// Like [`admit`], but runs the validating webhook even after the mutating one
+/// refused, so a report shows every policy's findings at once. The response is
+/// still the one the API server would act on.
+pub fn admit_for_report(
+    set: &PolicySet,
+    request: &Request,
+    namespaces: &dyn NamespaceLabels,
+) -> Admission {
+    run(set, request, namespaces, true)
+}
+
+fn run(
+    set: &PolicySet,
+    request: &Request,
+    namespaces: &dyn NamespaceLabels,
+    report_all: bool,
+) -> Admission {
     let deadline = Instant::now() + CHAIN_DEADLINE;
     let mutating = set.review(request, Endpoint::Mutate, None, deadline, namespaces);
     let mut policies = Vec::new();
     merge(&mut policies, &mutating.records);
     if !mutating.response.allowed {
+        if report_all {
+            let validating = set.review(request, Endpoint::Validate, None, deadline, namespaces);
+            merge(&mut policies, &validating.records);
+        }
         return Admission {
             response: mutating.response,
             patched: None,
