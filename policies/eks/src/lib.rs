@@ -30,6 +30,19 @@ pub fn check_globs(setting: &str, globs: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Checks an `allowedAccounts` setting: 12-digit AWS account IDs.
+pub fn check_accounts(accounts: &[String]) -> Result<(), String> {
+    match accounts
+        .iter()
+        .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+    {
+        Some(bad) => Err(format!(
+            "allowedAccounts: `{bad}` is not a 12-digit AWS account"
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The default of every `albClassNames` setting.
 pub fn default_alb_classes() -> Vec<String> {
     vec!["alb".to_owned()]

@@ -53,15 +53,7 @@ impl Policy for IngressTls {
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         bouncer_eks::check_alb_classes(&settings.alb_class_names)?;
-        if let Some(bad) = settings
-            .allowed_accounts
-            .iter()
-            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(format!(
-                "allowedAccounts: `{bad}` is not a 12-digit AWS account"
-            ));
-        }
+        bouncer_eks::check_accounts(&settings.allowed_accounts)?;
         Ok(())
     }
 

@@ -36,15 +36,7 @@ impl Policy for RequireIrsa {
     type Settings = Settings;
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
-        if let Some(bad) = settings
-            .allowed_accounts
-            .iter()
-            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(format!(
-                "allowedAccounts: `{bad}` is not a 12-digit AWS account"
-            ));
-        }
+        bouncer_eks::check_accounts(&settings.allowed_accounts)?;
         bouncer_eks::check_globs("hostNetworkNamespaces", &settings.host_network_namespaces)?;
         bouncer_eks::check_globs(
             "requireServiceAccountIn",

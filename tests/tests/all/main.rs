@@ -2,6 +2,7 @@
 //! and from `tests/guests/`, on AdmissionReview bodies captured from a real API server.
 //!
 //! - `alb_target_type_ip`: the first house rule, allow / deny / warn / mutate;
+//! - `house_rules`: every built-in loads with defaults and refuses bad settings by name;
 //! - `hostile`: policies that loop, hoard memory, panic, pry or lie;
 //! - `chain`: the offline mutate-then-validate chain behind `bouncer test` and `bouncer check`;
 //! - `compile_cache`: a restarted engine loads compiled policies without compiling;
@@ -11,4 +12,5 @@ mod alb_target_type_ip;
 mod chain;
 mod compile_cache;
 mod hostile;
+mod house_rules;
 mod serve;
