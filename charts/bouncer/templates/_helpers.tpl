@@ -1,0 +1,109 @@
+{{/* Names and labels. */}}
+{{- define "bouncer.name" -}}
+{{- .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "bouncer.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bouncer.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "bouncer.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "bouncer.labels" -}}
+{{ include "bouncer.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "bouncer.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "bouncer.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "bouncer.tlsSecretName" -}}
+{{- if eq .Values.tls.mode "existingSecret" -}}
+{{- required "tls.existingSecret.name is required with tls.mode existingSecret" .Values.tls.existingSecret.name -}}
+{{- else -}}
+{{- printf "%s-tls" (include "bouncer.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Service's DNS names, which the serving certificate must cover. */}}
+{{- define "bouncer.dnsNames" -}}
+{{- $svc := include "bouncer.fullname" . -}}
+{{- list $svc (printf "%s.%s" $svc .Release.Namespace) (printf "%s.%s.svc" $svc .Release.Namespace) (printf "%s.%s.svc.cluster.local" $svc .Release.Namespace) | toJson -}}
+{{- end -}}
+
+{{/* A kind's resource name, as the API server pluralises built-in kinds. */}}
+{{- define "bouncer.plural" -}}
+{{- $kind := lower . -}}
+{{- if eq $kind "*" -}}*
+{{- else if or (hasSuffix "s" $kind) (hasSuffix "x" $kind) (hasSuffix "ch" $kind) (hasSuffix "sh" $kind) -}}{{ $kind }}es
+{{- else if and (hasSuffix "y" $kind) (not (or (hasSuffix "ay" $kind) (hasSuffix "ey" $kind) (hasSuffix "oy" $kind) (hasSuffix "uy" $kind))) -}}{{ trimSuffix "y" $kind }}ies
+{{- else -}}{{ $kind }}s
+{{- end -}}
+{{- end -}}
+
+{{/* Built-in policies that can patch: they run on /mutate unless `mutating: false`. */}}
+{{- define "bouncer.mutatingBuiltins" -}}
+{{- list "builtin:alb-target-type-ip" | toJson -}}
+{{- end -}}
+
+{{/*
+Webhook rules: one per kind entry of every policy (only mutating ones when
+.mutating is true), with the policy's operations. Kinds the API server itself
+depends on are refused: a webhook on them can lock a cluster.
+*/}}
+{{- define "bouncer.rules" -}}
+{{- $root := .root -}}
+{{- $mutatingBuiltins := include "bouncer.mutatingBuiltins" $root | fromJsonArray -}}
+{{- $forbidden := list "configmaps" "leases" "events" "validatingwebhookconfigurations" "mutatingwebhookconfigurations" "*" -}}
+{{- $rules := list -}}
+{{- range $policy := $root.Values.config.policies -}}
+{{- $mutating := false -}}
+{{- if hasKey $policy "mutating" -}}{{- $mutating = $policy.mutating -}}{{- else -}}{{- $mutating = has $policy.source $mutatingBuiltins -}}{{- end -}}
+{{- if or (not $.mutating) $mutating -}}
+{{- $match := $policy.match | default dict -}}
+{{- if not $match.kinds -}}
+{{- fail (printf "config.policies[%s]: give match.kinds, so the webhooks send it only the kinds it governs" $policy.name) -}}
+{{- end -}}
+{{- $operations := $match.operations | default (list "CREATE" "UPDATE" "DELETE" "CONNECT") -}}
+{{- range $kinds := $match.kinds -}}
+{{- $resources := list -}}
+{{- range $kind := $kinds.kinds -}}
+{{- $resource := include "bouncer.plural" $kind -}}
+{{- if has $resource $forbidden -}}
+{{- fail (printf "config.policies[%s]: bouncer must never be a webhook for %s" $policy.name $resource) -}}
+{{- end -}}
+{{- $resources = append $resources $resource -}}
+{{- end -}}
+{{- $rules = append $rules (dict "apiGroups" $kinds.apiGroups "apiVersions" (list "*") "resources" $resources "operations" $operations "scope" "*") -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $rules | toYaml -}}
+{{- end -}}
+
+{{/* Namespaces the API server never sends to bouncer. */}}
+{{- define "bouncer.namespaceSelector" -}}
+matchExpressions:
+  - key: kubernetes.io/metadata.name
+    operator: NotIn
+    values: {{ concat (list "kube-system" "kube-node-lease" .Release.Namespace) .Values.webhook.exemptNamespaces | uniq | toJson }}
+{{- range $key, $value := .Values.webhook.exemptLabel }}
+  - key: {{ $key }}
+    operator: NotIn
+    values: [{{ $value | quote }}]
+{{- end }}
+{{- end -}}

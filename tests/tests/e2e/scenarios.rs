@@ -1,0 +1,439 @@
+//! What a platform team does with bouncer, against the real API server, in order.
+
+use crate::say;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+
+use super::cluster::Cluster;
+
+/// Collects each scenario's outcome, printing it as it happens.
+struct Steps {
+    failures: Vec<String>,
+}
+
+impl Steps {
+    fn check(&mut self, name: &str, result: Result<(), String>) {
+        match result {
+            Ok(()) => say!("e2e ok:   {name}"),
+            Err(error) => {
+                say!("e2e FAIL: {name}\n{error}");
+                self.failures.push(format!("{name}:\n{error}"));
+            }
+        }
+    }
+}
+
+fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Ok when the command succeeded, with its stdout and stderr.
+fn succeeded(what: &str, output: Output) -> Result<(String, String), String> {
+    let (out, err) = text(&output);
+    if output.status.success() {
+        Ok((out, err))
+    } else {
+        Err(format!("`{what}` failed ({}):\n{out}{err}", output.status))
+    }
+}
+
+/// Ok with stderr when the command failed, as a refused request does.
+fn refused(what: &str, output: Output) -> Result<String, String> {
+    let (out, err) = text(&output);
+    if output.status.success() {
+        Err(format!(
+            "`{what}` was expected to be refused but succeeded:\n{out}{err}"
+        ))
+    } else {
+        Ok(err)
+    }
+}
+
+fn contains(haystack: &str, needle: &str) -> Result<(), String> {
+    if haystack.contains(needle) {
+        Ok(())
+    } else {
+        Err(format!("expected to find {needle:?} in:\n{haystack}"))
+    }
+}
+
+fn chart() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/bouncer")
+}
+
+fn e2e_file(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join(name)
+}
+
+fn ingress(namespace: &str, name: &str, annotations: &[(&str, &str)]) -> String {
+    let annotations: String = annotations
+        .iter()
+        .map(|(k, v)| format!("    {k}: '{v}'\n"))
+        .collect();
+    format!(
+        "apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  namespace: {namespace}
+  annotations:
+{annotations}spec:
+  ingressClassName: alb
+  rules:
+    - host: app.yourdomain.com
+      http:
+        paths:
+          - path: /
+            pathType: Prefix
+            backend:
+              service:
+                name: webapp-service
+                port:
+                  number: 8080
+"
+    )
+}
+
+const HTTPS: &[(&str, &str)] = &[
+    ("alb.ingress.kubernetes.io/scheme", "internet-facing"),
+    (
+        "alb.ingress.kubernetes.io/listen-ports",
+        r#"[{"HTTPS":443}]"#,
+    ),
+    (
+        "alb.ingress.kubernetes.io/certificate-arn",
+        "arn:aws:acm:us-east-1:123456789012:certificate/your-cert-id",
+    ),
+];
+
+fn with_target_type() -> Vec<(&'static str, &'static str)> {
+    let mut annotations = HTTPS.to_vec();
+    annotations.insert(1, ("alb.ingress.kubernetes.io/target-type", "ip"));
+    annotations
+}
+
+/// Runs every scenario; returns the failures.
+pub fn run_all(cluster: &Cluster) -> Vec<String> {
+    let mut steps = Steps {
+        failures: Vec::new(),
+    };
+    let chart = chart();
+    let chart = chart.to_str().expect("utf-8 path");
+
+    steps.check(
+        "helm lint",
+        succeeded("helm lint", cluster.helm(&["lint", chart])).map(drop),
+    );
+    steps.check(
+        "namespaces and stand-in CRDs are created",
+        (|| {
+            for ns in ["bouncer-system", "shop", "fixit"] {
+                succeeded(
+                    "create namespace",
+                    cluster.kubectl(&["create", "namespace", ns], None),
+                )?;
+            }
+            let crds = e2e_file("crds.yaml");
+            succeeded(
+                "apply CRDs",
+                cluster.kubectl(&["apply", "-f", crds.to_str().unwrap()], None),
+            )?;
+            succeeded(
+                "wait for CRDs",
+                cluster.kubectl(
+                    &[
+                        "wait",
+                        "--for=condition=Established",
+                        "crd",
+                        "--all",
+                        "--timeout=30s",
+                    ],
+                    None,
+                ),
+            )
+            .map(drop)
+        })(),
+    );
+    let ca_b64 = base64::engine::general_purpose::STANDARD.encode("not used by a dry run");
+    let modes: [(&str, Vec<String>); 3] = [
+        ("generated", vec![]),
+        (
+            "certManager",
+            vec![
+                "tls.mode=certManager".into(),
+                "serviceMonitor.enabled=true".into(),
+            ],
+        ),
+        (
+            "existingSecret",
+            vec![
+                "tls.mode=existingSecret".into(),
+                "tls.existingSecret.name=my-tls".into(),
+                format!("tls.caBundle={ca_b64}"),
+            ],
+        ),
+    ];
+    for (mode, sets) in modes {
+        steps.check(
+            &format!("helm template (tls {mode}) renders objects the API server accepts"),
+            (|| {
+                let mut args = vec![
+                    "template",
+                    "bouncer",
+                    chart,
+                    "--namespace",
+                    "bouncer-system",
+                ];
+                for set in &sets {
+                    args.extend(["--set", set]);
+                }
+                let (rendered, _) = succeeded("helm template", cluster.helm(&args))?;
+                let (out, _) = succeeded(
+                    "kubectl apply --dry-run=server",
+                    cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered)),
+                )?;
+                for kind in [
+                    "deployment.apps",
+                    "validatingwebhookconfiguration",
+                    "poddisruptionbudget",
+                ] {
+                    contains(&out, kind)?;
+                }
+                if mode == "certManager" {
+                    contains(
+                        &out,
+                        "certificate.cert-manager.io/bouncer created (server dry run)",
+                    )?;
+                }
+                Ok(())
+            })(),
+        );
+    }
+
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let values = std::fs::read_to_string(e2e_file("values-e2e.yaml")).expect("values");
+    // The server runs the same policies the chart registers for.
+    let policies = values.replacen("config:\n", "", 1).replace("\n  ", "\n");
+    let server = runtime.block_on(bouncer_tests::server::start(Some(&policies), |o| {
+        o.addr = "127.0.0.1:0".parse().expect("address");
+    }));
+    let url = format!("https://{}", server.addr);
+    let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
+    let values_file = e2e_file("values-e2e.yaml");
+    steps.check(
+        "helm install registers bouncer (webhook.url) and stores every object",
+        (|| {
+            succeeded(
+                "helm install",
+                cluster.helm(&[
+                    "install",
+                    "bouncer",
+                    chart,
+                    "--namespace",
+                    "bouncer-system",
+                    "-f",
+                    values_file.to_str().unwrap(),
+                    "--set",
+                    &format!("webhook.url={url}"),
+                    "--set",
+                    &format!("tls.caBundle={ca}"),
+                ]),
+            )?;
+            let (out, _) = succeeded(
+                "get webhook",
+                cluster.kubectl(
+                    &[
+                        "get",
+                        "validatingwebhookconfiguration",
+                        "bouncer",
+                        "-o",
+                        "json",
+                    ],
+                    None,
+                ),
+            )?;
+            contains(&out, "\"ingresses\"")?;
+            contains(&out, &format!("{url}/validate"))?;
+            if out.contains("\"configmaps\"") || out.contains("\"leases\"") {
+                return Err(format!("the webhook governs kinds it must not:\n{out}"));
+            }
+            succeeded(
+                "get deployment",
+                cluster.kubectl(
+                    &["-n", "bouncer-system", "get", "deployment", "bouncer"],
+                    None,
+                ),
+            )
+            .map(drop)
+        })(),
+    );
+
+    steps.check(
+        "an ALB Ingress without target-type is refused with bouncer's message",
+        (|| {
+            let manifest = ingress("shop", "storefront", HTTPS);
+            // The API server picks up new webhook configurations within a second or two.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let err = loop {
+                let output = cluster.kubectl(&["apply", "-f", "-"], Some(&manifest));
+                if !output.status.success() || Instant::now() > deadline {
+                    break refused("kubectl apply", output)?;
+                }
+                let _ = cluster.kubectl(&["-n", "shop", "delete", "ingress", "storefront"], None);
+                std::thread::sleep(Duration::from_millis(500));
+            };
+            say!("kubectl said: {}", err.trim());
+            contains(&err, "denied the request: alb-target-type-ip: Ingress shop/storefront is handled by the AWS Load Balancer Controller")?;
+            contains(&err, "set the annotation `alb.ingress.kubernetes.io/target-type: ip`")?;
+            refused("get", cluster.kubectl(&["-n", "shop", "get", "ingress", "storefront"], None)).map(drop)
+        })(),
+    );
+
+    steps.check(
+        "the guide's ALB Ingress is admitted and stored",
+        (|| {
+            let manifest = ingress("shop", "webapp-ingress", &with_target_type());
+            let (out, _) = succeeded(
+                "kubectl apply",
+                cluster.kubectl(&["apply", "-f", "-"], Some(&manifest)),
+            )?;
+            contains(&out, "ingress.networking.k8s.io/webapp-ingress created")?;
+            succeeded(
+                "get",
+                cluster.kubectl(&["-n", "shop", "get", "ingress", "webapp-ingress"], None),
+            )
+            .map(drop)
+        })(),
+    );
+
+    steps.check(
+        "in mutate mode the stored Ingress carries target-type: ip",
+        (|| {
+            let manifest = ingress("fixit", "patched", &[]);
+            let (_, err) = succeeded(
+                "kubectl apply",
+                cluster.kubectl(&["apply", "-f", "-"], Some(&manifest)),
+            )?;
+            contains(
+                &err,
+                "Warning: alb-fix: Ingress fixit/patched: bouncer added",
+            )?;
+            let (stored, _) = succeeded(
+                "get",
+                cluster.kubectl(
+                    &["-n", "fixit", "get", "ingress", "patched", "-o",
+                      r"jsonpath={.metadata.annotations.alb\.ingress\.kubernetes\.io/target-type}"],
+                    None,
+                ),
+            )?;
+            if stored == "ip" {
+                Ok(())
+            } else {
+                Err(format!("stored target-type is {stored:?}"))
+            }
+        })(),
+    );
+
+    steps.check(
+        "a monitor-mode violation is admitted and kubectl prints the warning",
+        (|| {
+            let service = "apiVersion: v1\nkind: Service\nmetadata: {name: legacy-lb, namespace: shop}\nspec:\n  type: LoadBalancer\n  selector: {app: legacy}\n  ports: [{port: 80}]\n";
+            let (out, err) = succeeded("kubectl apply", cluster.kubectl(&["apply", "-f", "-"], Some(service)))?;
+            contains(&out, "service/legacy-lb created")?;
+            contains(&err, "Warning: aws-lb-controller-only: Service shop/legacy-lb is a LoadBalancer for the legacy in-tree AWS provider")
+        })(),
+    );
+
+    steps.check(
+        "--dry-run=server is judged the same and stores nothing",
+        (|| {
+            let bad = ingress("shop", "dry-bad", HTTPS);
+            let err = refused(
+                "dry-run apply",
+                cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&bad)),
+            )?;
+            contains(&err, "alb-target-type-ip: Ingress shop/dry-bad")?;
+            let good = ingress("shop", "dry-good", &with_target_type());
+            let (out, _) = succeeded(
+                "dry-run apply",
+                cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&good)),
+            )?;
+            contains(
+                &out,
+                "ingress.networking.k8s.io/dry-good created (server dry run)",
+            )?;
+            refused(
+                "get",
+                cluster.kubectl(&["-n", "shop", "get", "ingress", "dry-good"], None),
+            )
+            .map(drop)
+        })(),
+    );
+
+    runtime.block_on(async {
+        let _ = server.stop().await;
+    });
+    steps.check(
+        "with bouncer down and failurePolicy Fail, governed creates are refused and kube-system still works",
+        (|| {
+            let manifest = ingress("shop", "while-down", &with_target_type());
+            let err = refused("kubectl apply", cluster.kubectl(&["apply", "-f", "-"], Some(&manifest)))?;
+            contains(&err, "failed calling webhook")?;
+            let exempt = ingress("kube-system", "while-down", &[]);
+            let (out, _) = succeeded("kube-system apply", cluster.kubectl(&["apply", "-f", "-"], Some(&exempt)))?;
+            contains(&out, "created")
+        })(),
+    );
+
+    steps.check(
+        "with bouncer down and failurePolicy Ignore, governed creates are admitted",
+        (|| {
+            succeeded(
+                "helm upgrade",
+                cluster.helm(&[
+                    "upgrade",
+                    "bouncer",
+                    chart,
+                    "--namespace",
+                    "bouncer-system",
+                    "--reuse-values",
+                    "--set",
+                    "webhook.failurePolicy=Ignore",
+                ]),
+            )?;
+            let (out, _) = succeeded(
+                "get webhook",
+                cluster.kubectl(
+                    &[
+                        "get",
+                        "validatingwebhookconfiguration",
+                        "bouncer",
+                        "-o",
+                        "jsonpath={.webhooks[0].failurePolicy}",
+                    ],
+                    None,
+                ),
+            )?;
+            if out != "Ignore" {
+                return Err(format!("failurePolicy is {out:?} after the upgrade"));
+            }
+            let manifest = ingress("shop", "while-down", &with_target_type());
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let output = cluster.kubectl(&["apply", "-f", "-"], Some(&manifest));
+                if output.status.success() || Instant::now() > deadline {
+                    let (out, _) = succeeded("kubectl apply", output)?;
+                    return contains(&out, "created");
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        })(),
+    );
+    steps.failures
+}
