@@ -160,6 +160,28 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
             .map(drop)
         })(),
     );
+    steps.check(
+        "the chart refuses a config that would make bouncer a webhook for ConfigMaps",
+        (|| {
+            let err = refused(
+                "helm template",
+                cluster.helm(&[
+                    "template",
+                    "bouncer",
+                    chart,
+                    "--set",
+                    "config.policies[0].name=x",
+                    "--set",
+                    "config.policies[0].source=builtin:alb-target-type-ip",
+                    "--set",
+                    "config.policies[0].match.kinds[0].apiGroups[0]=",
+                    "--set",
+                    "config.policies[0].match.kinds[0].kinds[0]=ConfigMap",
+                ]),
+            )?;
+            contains(&err, "bouncer must never be a webhook for configmaps")
+        })(),
+    );
     let ca_b64 = base64::engine::general_purpose::STANDARD.encode("not used by a dry run");
     let modes: [(&str, Vec<String>); 3] = [
         ("generated", vec![]),
@@ -392,8 +414,20 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     );
 
     steps.check(
-        "with bouncer down and failurePolicy Ignore, governed creates are admitted",
+        "helm upgrade keeps the generated certificate; with failurePolicy Ignore and bouncer down, governed creates are admitted",
         (|| {
+            let secret = || {
+                succeeded(
+                    "get secret",
+                    cluster.kubectl(
+                        &["-n", "bouncer-system", "get", "secret", "bouncer-tls", "-o",
+                          r"jsonpath={.data.tls\.crt}"],
+                        None,
+                    ),
+                )
+                .map(|(out, _)| out)
+            };
+            let before = secret()?;
             succeeded(
                 "helm upgrade",
                 cluster.helm(&[
@@ -422,6 +456,9 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
             )?;
             if out != "Ignore" {
                 return Err(format!("failurePolicy is {out:?} after the upgrade"));
+            }
+            if before.is_empty() || secret()? != before {
+                return Err("helm upgrade replaced the generated serving certificate".into());
             }
             let manifest = ingress("shop", "while-down", &with_target_type());
             let deadline = Instant::now() + Duration::from_secs(20);
