@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::admission::synthetic::{self, RequestSpec};
 use crate::admission::{Mode, PolicySet, admit_for_report};
-use crate::config::matching::KnownNamespaces;
+use crate::context::{Cluster, Snapshot};
 use crate::manifest::Manifests;
 
 /// Everything `bouncer check` found.
@@ -86,10 +86,19 @@ pub struct Summary {
 }
 
 /// Checks every object of `manifests` against `set`; objects naming no
-/// namespace are checked in `namespace`. The labels of `Namespace` objects
-/// among the manifests feed `namespaceSelector` rules.
-pub fn check(set: &PolicySet, manifests: &Manifests, namespace: &str) -> Report {
-    let namespaces = KnownNamespaces::from_objects(manifests.objects.iter().map(|o| &o.value));
+/// namespace are checked in `namespace`. The manifests and the `context`
+/// objects together stand for the cluster's state: context-aware policies look
+/// them up, and `Namespace` labels feed `namespaceSelector` rules.
+pub fn check(
+    set: &PolicySet,
+    manifests: &Manifests,
+    context: &[crate::manifest::ManifestObject],
+    namespace: &str,
+) -> Report {
+    let cluster: std::sync::Arc<dyn Cluster> = std::sync::Arc::new(Snapshot::new(
+        manifests.objects.iter().chain(context).map(|o| &o.value),
+        namespace,
+    ));
     let mut report = Report {
         results: Vec::new(),
         errors: manifests
@@ -120,7 +129,7 @@ pub fn check(set: &PolicySet, manifests: &Manifests, namespace: &str) -> Report 
             }
         };
         report.summary.objects += 1;
-        let admission = admit_for_report(set, &request, &namespaces);
+        let admission = admit_for_report(set, &request, &cluster);
         let patch = admission.patched.as_ref().and_then(|patched| {
             let sent = request.object.as_ref()?;
             let sent: Value = serde_json::from_str(sent.json()).ok()?;

@@ -18,6 +18,7 @@ pub mod admission;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod context;
 pub mod manifest;
 pub mod policy;
 pub mod server;

@@ -9,6 +9,7 @@
 pub mod bindings;
 mod builtin;
 mod cache;
+pub mod context;
 mod engine;
 mod error;
 mod evaluate;
@@ -17,6 +18,7 @@ mod limits;
 mod source;
 
 pub use builtin::{BUILTINS, Builtin};
+pub use context::{ContextKind, ContextSource, Selector};
 pub use engine::{EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};
 pub use evaluate::{Mutation, Outcome, Policy};

@@ -27,7 +27,6 @@ use self::app::{AppState, ConfigStatus, RequestLimits};
 use self::metrics::Metrics;
 use self::reload::ConfigSource;
 use self::tls::CertStore;
-use crate::config::matching::NoNamespaceLabels;
 use crate::policy::{EngineConfig, PolicyEngine};
 
 /// Everything `bouncer serve` is configured with.
@@ -109,7 +108,7 @@ impl Server {
                 last_error: None,
             }),
             limits: options.limits,
-            namespaces: Box::new(NoNamespaceLabels),
+            cluster: Arc::new(crate::context::NoCluster),
         });
         Ok(Self {
             listener,

@@ -14,7 +14,9 @@ use super::decision::{Effect, Mode};
 use super::review::Request;
 use super::set::{Endpoint, PolicySet, Record};
 use super::synthetic::with_object;
-use crate::config::matching::NamespaceLabels;
+use std::sync::Arc;
+
+use crate::context::Cluster;
 use crate::policy::ErrorKind;
 
 /// How long an offline chain may take in all; each policy still has its own deadline.
@@ -60,8 +62,8 @@ pub struct PolicyResult {
 
 /// Runs `request` through the mutating then the validating webhook of `set`,
 /// stopping after the mutating webhook when it refuses, as the API server does.
-pub fn admit(set: &PolicySet, request: &Request, namespaces: &dyn NamespaceLabels) -> Admission {
-    run(set, request, namespaces, false)
+pub fn admit(set: &PolicySet, request: &Request, cluster: &Arc<dyn Cluster>) -> Admission {
+    run(set, request, cluster, false)
 }
 
 /// Like [`admit`], but runs the validating webhook even after the mutating one
@@ -70,24 +72,24 @@ pub fn admit(set: &PolicySet, request: &Request, namespaces: &dyn NamespaceLabel
 pub fn admit_for_report(
     set: &PolicySet,
     request: &Request,
-    namespaces: &dyn NamespaceLabels,
+    cluster: &Arc<dyn Cluster>,
 ) -> Admission {
-    run(set, request, namespaces, true)
+    run(set, request, cluster, true)
 }
 
 fn run(
     set: &PolicySet,
     request: &Request,
-    namespaces: &dyn NamespaceLabels,
+    cluster: &Arc<dyn Cluster>,
     report_all: bool,
 ) -> Admission {
     let deadline = Instant::now() + CHAIN_DEADLINE;
-    let mutating = set.review(request, Endpoint::Mutate, None, deadline, namespaces);
+    let mutating = set.review(request, Endpoint::Mutate, None, deadline, cluster);
     let mut policies = Vec::new();
     merge(&mut policies, &mutating.records);
     if !mutating.response.allowed {
         if report_all {
-            let validating = set.review(request, Endpoint::Validate, None, deadline, namespaces);
+            let validating = set.review(request, Endpoint::Validate, None, deadline, cluster);
             merge(&mut policies, &validating.records);
         }
         return Admission {
@@ -105,7 +107,7 @@ fn run(
         Endpoint::Validate,
         None,
         deadline,
-        namespaces,
+        cluster,
     );
     merge(&mut policies, &validating.records);
     let warnings = merged_warnings(

@@ -9,8 +9,9 @@ use kube::core::admission::AdmissionResponse;
 use super::decision::{Decision, Effect, FailureMode, Mode};
 use super::review::Request;
 use super::wit::to_wit;
-use crate::config::matching::{Matcher, NamespaceLabels};
+use crate::config::matching::Matcher;
 use crate::config::{Config, PolicyConfig};
+use crate::context::Cluster;
 use crate::policy::{ErrorKind, Policy, PolicyEngine, PolicyError};
 
 /// Which webhook endpoint a review came through.
@@ -134,7 +135,7 @@ impl PolicySet {
         endpoint: Endpoint,
         only: Option<&str>,
         deadline: Instant,
-        namespaces: &dyn NamespaceLabels,
+        cluster: &Arc<dyn Cluster>,
     ) -> Reviewed {
         let mutate = endpoint == Endpoint::Mutate;
         let matching: Vec<&Entry> = self
@@ -144,7 +145,7 @@ impl PolicySet {
                 Some(name) => e.policy.name() == name,
                 None => !mutate || e.mutating,
             })
-            .filter(|e| e.matcher.matches(request, namespaces))
+            .filter(|e| e.matcher.matches(request, &**cluster))
             .collect();
         if matching.is_empty() {
             // Most requests match no policy: answer without building anything.
@@ -157,6 +158,7 @@ impl PolicySet {
         let mut wit_request = to_wit(request);
         let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
         let mut records = Vec::with_capacity(matching.len());
+        let context: Arc<dyn crate::policy::ContextSource> = cluster.clone();
         for entry in matching {
             let started = Instant::now();
             let budget = deadline.saturating_duration_since(started);
@@ -166,7 +168,9 @@ impl PolicySet {
                     timeout: Duration::ZERO,
                 })
             } else {
-                entry.policy.evaluate_within(&wit_request, budget)
+                entry
+                    .policy
+                    .evaluate_in(&wit_request, budget, Some(&context))
             };
             let elapsed = started.elapsed();
             let error = result.as_ref().err().map(PolicyError::kind);
@@ -222,7 +226,9 @@ fn load_entry(
     let source = entry
         .source_in(&config.base_dir)
         .with_context(|| format!("policy `{}`", entry.name))?;
-    let policy = engine.load(&entry.name, &source, &entry.settings, entry.limits())?;
+    let policy = engine
+        .load(&entry.name, &source, &entry.settings, entry.limits())?
+        .with_context_kinds(entry.context.clone());
     let matcher =
         Matcher::new(&entry.rules).map_err(|m| anyhow::anyhow!("policy `{}`: {m}", entry.name))?;
     Ok(Entry {

@@ -34,6 +34,10 @@ pub struct CheckArgs {
     /// The policies to check against [default: the embedded default config].
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
+    /// Cluster state for context-aware policies: objects that exist but are not checked
+    /// (files or directories, like -f).
+    #[arg(long, value_name = "FILE|DIR")]
+    context: Vec<PathBuf>,
     /// The namespace of objects whose manifest names none.
     #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
@@ -60,7 +64,11 @@ pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
         bail!("`-f -` (stdin) can be given once");
     }
     let manifests = crate::manifest::read_paths(&args.files);
-    let report = check(&set, &manifests, &args.namespace);
+    let context = crate::manifest::read_paths(&args.context);
+    if let Some(error) = context.errors.first() {
+        bail!("reading --context: {error}");
+    }
+    let report = check(&set, &manifests, &context.objects, &args.namespace);
 
     let mut out = anstream::stdout().lock();
     match args.output {

@@ -50,6 +50,10 @@ pub struct PolicyConfig {
     pub timeout: Option<Duration>,
     /// Memory cap of one evaluation: bytes, or `64Mi` (default), `512Ki`, `1Gi`.
     pub memory: Option<Quantity>,
+    /// Kinds the policy may look up in the cluster (`[{apiVersion, kind}]`);
+    /// `bouncer serve` watches exactly these.
+    #[serde(default)]
+    pub context: Vec<crate::policy::ContextKind>,
 }
 
 fn empty_settings() -> serde_json::Value {
@@ -129,6 +133,18 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Every kind some policy declares in `context`, each once, sorted.
+    pub fn context_kinds(&self) -> Vec<crate::policy::ContextKind> {
+        let mut kinds: Vec<_> = self
+            .policies
+            .iter()
+            .flat_map(|p| p.context.iter().cloned())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
     /// The embedded default configuration.
     pub fn default_config() -> Self {
         // The embedded file is checked by a test; a broken one is a build bug.

@@ -68,41 +68,6 @@ impl NamespaceLabels for NoNamespaceLabels {
     }
 }
 
-/// Namespace labels known up front: the `Namespace` objects of a test case's
-/// context, or of the manifests `bouncer check` reads.
-#[derive(Debug, Clone, Default)]
-pub struct KnownNamespaces {
-    labels: BTreeMap<String, BTreeMap<String, String>>,
-}
-
-impl KnownNamespaces {
-    /// Collects the labels of every `v1` `Namespace` among `objects`.
-    pub fn from_objects<'a>(objects: impl IntoIterator<Item = &'a serde_json::Value>) -> Self {
-        let mut labels = BTreeMap::new();
-        for object in objects {
-            let is_namespace = object.get("apiVersion").and_then(|v| v.as_str()) == Some("v1")
-                && object.get("kind").and_then(|v| v.as_str()) == Some("Namespace");
-            let name = object.pointer("/metadata/name").and_then(|v| v.as_str());
-            if let (true, Some(name)) = (is_namespace, name) {
-                let mut found: BTreeMap<String, String> = object
-                    .pointer("/metadata/labels")
-                    .and_then(|l| serde_json::from_value(l.clone()).ok())
-                    .unwrap_or_default();
-                // The API server sets this label on every namespace.
-                found.insert("kubernetes.io/metadata.name".into(), name.to_owned());
-                labels.insert(name.to_owned(), found);
-            }
-        }
-        Self { labels }
-    }
-}
-
-impl NamespaceLabels for KnownNamespaces {
-    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
-        self.labels.get(namespace).cloned()
-    }
-}
-
 /// Match rules compiled for fast checks.
 #[derive(Debug, Clone)]
 pub struct Matcher {

@@ -7,6 +7,7 @@ use wasmtime::{Store, Trap};
 
 use super::bindings::bouncer::policy::types::Mutation as WitMutation;
 use super::bindings::{PolicyPre, Request, Verdict};
+use super::context::{ContextKind, ContextSource};
 use super::engine::EPOCH_TICK;
 use super::error::PolicyError;
 use super::imports::StoreState;
@@ -21,6 +22,7 @@ pub struct Policy {
     pre: PolicyPre<StoreState>,
     settings: Arc<str>,
     limits: Limits,
+    context_kinds: Arc<[ContextKind]>,
 }
 
 /// What a policy decided about one request, checked by the host.
@@ -59,7 +61,19 @@ impl Policy {
             pre,
             settings: settings.into(),
             limits,
+            context_kinds: Arc::from([]),
         }
+    }
+
+    /// The same policy, allowed to look up `kinds` (its configuration's `context`).
+    pub fn with_context_kinds(mut self, kinds: Vec<ContextKind>) -> Self {
+        self.context_kinds = kinds.into();
+        self
+    }
+
+    /// The kinds this policy may look up.
+    pub fn context_kinds(&self) -> &[ContextKind] {
+        &self.context_kinds
     }
 
     /// The policy's name from the configuration.
@@ -77,9 +91,12 @@ impl Policy {
     /// # Errors
     /// [`PolicyError::Settings`] with the policy's message, or a failure of the call.
     pub fn validate_settings(&self) -> Result<(), PolicyError> {
-        self.call("validate-settings", self.limits.timeout, |world, store| {
-            world.call_validate_settings(store, &self.settings)
-        })?
+        self.call(
+            "validate-settings",
+            self.limits.timeout,
+            None,
+            |world, store| world.call_validate_settings(store, &self.settings),
+        )?
         .map_err(|message| PolicyError::Settings {
             policy: self.name.to_string(),
             message,
@@ -106,8 +123,19 @@ impl Policy {
         request: &Request,
         budget: Duration,
     ) -> Result<Outcome, PolicyError> {
+        self.evaluate_in(request, budget, None)
+    }
+
+    /// Like [`evaluate_within`](Self::evaluate_within), answering the policy's
+    /// context lookups from `context` (lookups fail when it is `None`).
+    pub fn evaluate_in(
+        &self,
+        request: &Request,
+        budget: Duration,
+        context: Option<&Arc<dyn ContextSource>>,
+    ) -> Result<Outcome, PolicyError> {
         let timeout = budget.min(self.limits.timeout);
-        let verdict = self.call(&request.uid, timeout, |world, store| {
+        let verdict = self.call(&request.uid, timeout, context, |world, store| {
             world.call_validate(store, request, &self.settings)
         })?;
         self.check(verdict)
@@ -118,9 +146,12 @@ impl Policy {
         &self,
         uid: &str,
         timeout: Duration,
+        context: Option<&Arc<dyn ContextSource>>,
         f: impl FnOnce(&super::bindings::Policy, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
-        let state = StoreState::new(self.name.clone(), uid.to_owned(), self.limits.memory);
+        let mut state = StoreState::new(self.name.clone(), uid.to_owned(), self.limits.memory);
+        state.context_kinds = self.context_kinds.clone();
+        state.context = context.cloned();
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         // One extra tick: the ticker may advance the epoch right after we read it.

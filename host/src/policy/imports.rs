@@ -1,8 +1,11 @@
-//! What the host gives a policy instance: its store state and the `host` WIT interface.
+//! What the host gives a policy instance: its store state, the `host` WIT
+//! interface (logging) and the `context` interface (cluster lookups).
 
 use std::sync::Arc;
 
+use super::bindings::bouncer::policy::context::{self, LookupError};
 use super::bindings::bouncer::policy::host::{self, Field, Level};
+use super::context::{ContextKind, ContextSource, Selector};
 use super::limits::MemoryLimiter;
 
 /// Log lines one evaluation may write before the rest are dropped.
@@ -18,6 +21,10 @@ pub(crate) struct StoreState {
     log_lines: u32,
     /// The last error-level line, which is usually a panic message: it explains a trap.
     pub(crate) last_error: Option<String>,
+    /// The kinds the policy's configuration lets it look up.
+    pub(crate) context_kinds: Arc<[ContextKind]>,
+    /// Where lookups are answered; `None` when the caller has no cluster view.
+    pub(crate) context: Option<Arc<dyn ContextSource>>,
 }
 
 impl StoreState {
@@ -28,7 +35,66 @@ impl StoreState {
             limiter: MemoryLimiter::new(memory_limit),
             log_lines: 0,
             last_error: None,
+            context_kinds: Arc::from([]),
+            context: None,
         }
+    }
+
+    /// The declared kind matching a lookup, or the error the policy sees.
+    fn declared(&self, api_version: String, kind: String) -> Result<ContextKind, LookupError> {
+        let wanted = ContextKind { api_version, kind };
+        if self.context_kinds.contains(&wanted) {
+            return Ok(wanted);
+        }
+        let declared: Vec<String> = self.context_kinds.iter().map(ToString::to_string).collect();
+        Err(LookupError::NotDeclared(format!(
+            "policy `{}` may not look up {wanted}: its configuration declares {}; add \
+             `context: [{{apiVersion: {}, kind: {}}}]` to its entry",
+            self.policy,
+            if declared.is_empty() {
+                "no context kinds".to_owned()
+            } else {
+                declared.join(", ")
+            },
+            wanted.api_version,
+            wanted.kind
+        )))
+    }
+
+    fn source(&self) -> Result<&Arc<dyn ContextSource>, LookupError> {
+        self.context.as_ref().ok_or_else(|| {
+            LookupError::Failed("no cluster context is available to this evaluation".into())
+        })
+    }
+}
+
+impl context::Host for StoreState {
+    fn get_object(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+    ) -> Result<Option<String>, LookupError> {
+        let kind = self.declared(api_version, kind)?;
+        self.source()?
+            .get(&kind, namespace.as_deref(), &name)
+            .map_err(LookupError::Failed)
+    }
+
+    fn list_objects(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        label_selector: Option<String>,
+    ) -> Result<Vec<String>, LookupError> {
+        let kind = self.declared(api_version, kind)?;
+        let selector = Selector::parse(label_selector.as_deref().unwrap_or(""))
+            .map_err(|e| LookupError::Failed(format!("invalid label selector: {e}")))?;
+        self.source()?
+            .list(&kind, namespace.as_deref(), &selector)
+            .map_err(LookupError::Failed)
     }
 }
 

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use super::metrics::{ErrorLabels, EvaluationLabels, Metrics, PolicyLabels};
 use crate::admission::decision::Effect;
 use crate::admission::{Endpoint, PolicySet, Request, Reviewed, review};
-use crate::config::NamespaceLabels;
+use crate::context::Cluster;
 
 /// Bounds on one review request.
 #[derive(Debug, Clone, Copy)]
@@ -59,8 +59,9 @@ pub struct AppState {
     pub status: ArcSwap<ConfigStatus>,
     /// Bounds on requests.
     pub limits: RequestLimits,
-    /// Namespace labels for `namespaceSelector`.
-    pub namespaces: Box<dyn NamespaceLabels + Send + Sync>,
+    /// The cluster view: namespace labels for `namespaceSelector`, and the
+    /// objects context-aware policies look up.
+    pub cluster: Arc<dyn Cluster>,
 }
 
 /// The router of the webhook.
@@ -226,7 +227,7 @@ async fn review(
         endpoint,
         only.as_deref(),
         deadline,
-        &*state.namespaces,
+        &state.cluster,
     );
     observe(state, endpoint, &request, &reviewed);
     let result = if !reviewed.response.allowed {

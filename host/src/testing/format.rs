@@ -28,6 +28,9 @@ pub struct SuiteFile {
     pub policy: Option<String>,
     /// The settings of `policy`.
     pub settings: Option<Value>,
+    /// The kinds `policy` may look up (its config entry's `context`).
+    #[serde(default)]
+    pub context_kinds: Vec<crate::policy::ContextKind>,
     /// A `policies.yaml`: test the whole configured set, match rules included.
     pub config: Option<String>,
     /// The namespace of objects whose manifest names none (default `default`).

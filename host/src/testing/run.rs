@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::expect::{Failure, check};
 use super::suite::{Case, Input, Suite};
 use crate::admission::{admit, synthetic};
-use crate::config::matching::KnownNamespaces;
+use crate::context::{Cluster, Snapshot};
 
 /// How one case ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +91,10 @@ fn run_case(suite: &Suite, suite_index: usize, case_index: usize) -> CaseResult 
     let outcome = match request_of(case, suite_index, case_index) {
         Err(error) => Outcome::Error(error),
         Ok(request) => {
-            let namespaces = KnownNamespaces::from_objects(&case.context);
-            let admission = admit(&suite.set, &request, &namespaces);
+            let namespace = request.namespace.as_deref().unwrap_or("default");
+            let cluster: std::sync::Arc<dyn Cluster> =
+                std::sync::Arc::new(Snapshot::new(&case.context, namespace));
+            let admission = admit(&suite.set, &request, &cluster);
             let sent = request
                 .object
                 .as_ref()

@@ -153,6 +153,7 @@ fn target_config(
                 mutating: Some(true),
                 timeout: None,
                 memory: None,
+                context: file.context_kinds.clone(),
             };
             let config = Config {
                 policies: vec![entry],
@@ -161,6 +162,9 @@ fn target_config(
             Ok((config, "policy"))
         }
         (None, Some(config)) => {
+            if !file.context_kinds.is_empty() {
+                return Err(("contextKinds", "`contextKinds` belongs to `policy`; with `config`, each entry declares its `context`".into()));
+            }
             if file.settings.is_some() {
                 return Err(("settings", "`settings` belongs to `policy`; with `config`, settings come from the config file".into()));
             }

@@ -5,9 +5,13 @@
 use bouncer::admission::synthetic::{RequestSpec, build};
 use bouncer::admission::{PolicySet, admit, review};
 use bouncer::config::Config;
-use bouncer::config::matching::NoNamespaceLabels;
+use bouncer::context::{Cluster, NoCluster};
 use bouncer_tests::{engine, fixture};
 use serde_json::json;
+
+fn no_cluster() -> std::sync::Arc<dyn Cluster> {
+    std::sync::Arc::new(NoCluster)
+}
 
 fn set(yaml: &str) -> PolicySet {
     let config = Config::from_yaml(yaml, "<test>", std::path::Path::new(".")).unwrap();
@@ -37,7 +41,7 @@ fn ingress(annotations: serde_json::Value) -> serde_json::Value {
 fn validation_sees_the_object_the_mutating_phase_made() {
     let set = set(MUTATE_THEN_REPORT);
     let request = build(&RequestSpec::create(ingress(json!({})), "shop"), "u1").unwrap();
-    let admission = admit(&set, &request, &NoNamespaceLabels);
+    let admission = admit(&set, &request, &no_cluster());
     assert!(admission.allowed(), "{:?}", admission.response);
     let patched = admission.patched.as_ref().expect("patched");
     assert_eq!(
@@ -61,7 +65,7 @@ fn a_warning_given_in_both_phases_is_reported_once() {
     let set = set(MUTATE_THEN_REPORT);
     let explicit = ingress(json!({"alb.ingress.kubernetes.io/target-type": "instance"}));
     let request = build(&RequestSpec::create(explicit, "shop"), "u2").unwrap();
-    let admission = admit(&set, &request, &NoNamespaceLabels);
+    let admission = admit(&set, &request, &no_cluster());
     // `fix` denies on /mutate: the API server stops there.
     assert!(!admission.allowed());
     assert!(
@@ -77,7 +81,7 @@ fn a_warning_given_in_both_phases_is_reported_once() {
     );
     let explicit = ingress(json!({"alb.ingress.kubernetes.io/target-type": "instance"}));
     let request = build(&RequestSpec::create(explicit, "shop"), "u3").unwrap();
-    let admission = admit(&report_only, &request, &NoNamespaceLabels);
+    let admission = admit(&report_only, &request, &no_cluster());
     assert!(admission.allowed());
     let warnings = admission.response.warnings.clone().unwrap_or_default();
     assert_eq!(warnings.len(), 1, "{warnings:?}");
@@ -91,7 +95,7 @@ fn a_captured_review_with_an_incomplete_object_goes_through_the_chain() {
     // The mutating call for a generateName pod: no name, no uid yet.
     let body = fixture("pod-create-generatename-mutate.json").to_string();
     let request = review::decode(body.as_bytes()).unwrap();
-    let admission = admit(&set(MUTATE_THEN_REPORT), &request, &NoNamespaceLabels);
+    let admission = admit(&set(MUTATE_THEN_REPORT), &request, &no_cluster());
     assert!(admission.allowed());
     assert!(admission.patched.is_none());
     assert!(admission.policies.iter().all(|p| p.allowed && !p.mutated));
