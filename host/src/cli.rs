@@ -117,7 +117,15 @@ pub fn main() -> ExitCode {
     } else {
         "warn"
     };
-    init_logging(cli.log_format, default_level);
+    let ansi = match cli.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => {
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    init_logging(cli.log_format, default_level, ansi);
     match cli.color {
         ColorWhen::Auto => anstream::ColorChoice::Auto,
         ColorWhen::Always => anstream::ColorChoice::Always,
@@ -167,12 +175,13 @@ fn check_config(
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging(format: LogFormat, default_level: &str) {
+fn init_logging(format: LogFormat, default_level: &str, ansi: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("BOUNCER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),

@@ -35,6 +35,7 @@
 //! Start from [`Policy`], [`Request`] and [`Verdict`]; [`object`] has helpers to
 //! edit raw JSON objects for mutation, and [`log`] writes to the host's log.
 
+pub mod context;
 mod findings;
 pub mod log;
 pub mod object;

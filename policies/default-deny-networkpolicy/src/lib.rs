@@ -1,0 +1,180 @@
+//! `default-deny-networkpolicy`: "if your name's not on the list, you're not
+//! getting in". A workload may be created only in a namespace that holds a
+//! default-deny NetworkPolicy, and the last such policy of a namespace cannot
+//! be deleted or weakened while it is the last.
+//!
+//! Kubernetes networking starts as a free-for-all: every pod can reach every
+//! other. A default-deny policy per namespace turns that into an allow-list,
+//! where each connection a workload needs is opened by its own NetworkPolicy.
+//! This rule needs cluster context: it looks up the namespace's NetworkPolicies
+//! (declare `context: [{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy}]`).
+
+mod netpol;
+
+use bouncer_sdk::{Operation, Policy, Request, Result, Verdict, context, export_policy};
+use netpol::NetworkPolicy;
+use serde::Deserialize;
+
+/// Settings of `default-deny-networkpolicy`.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Settings {
+    /// Policy types a default-deny policy must deny: `Ingress`, `Egress` or both.
+    pub require: Vec<String>,
+    /// Namespaces (globs) where workloads need no default-deny policy.
+    pub exempt_namespaces: Vec<String>,
+    /// Also judge workloads created by a controller (Pods of a ReplicaSet, Jobs of
+    /// a CronJob); by default they pass, because their owner was judged.
+    pub check_owned: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            require: vec!["Ingress".into(), "Egress".into()],
+            exempt_namespaces: vec![
+                "kube-system".into(),
+                "kube-public".into(),
+                "kube-node-lease".into(),
+            ],
+            check_owned: false,
+        }
+    }
+}
+
+const WORKLOADS: &[(&str, &str)] = &[
+    ("", "Pod"),
+    ("apps", "Deployment"),
+    ("apps", "StatefulSet"),
+    ("apps", "DaemonSet"),
+    ("apps", "ReplicaSet"),
+    ("batch", "Job"),
+    ("batch", "CronJob"),
+];
+
+/// The policy.
+pub struct DefaultDenyNetworkPolicy;
+
+impl Policy for DefaultDenyNetworkPolicy {
+    type Settings = Settings;
+
+    fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
+        if settings.require.is_empty() {
+            return Err("require must name Ingress, Egress or both".into());
+        }
+        if let Some(bad) = settings
+            .require
+            .iter()
+            .find(|t| *t != "Ingress" && *t != "Egress")
+        {
+            return Err(format!(
+                "require: `{bad}` is not a policy type (Ingress or Egress)"
+            ));
+        }
+        bouncer_eks::check_globs("exemptNamespaces", &settings.exempt_namespaces)
+    }
+
+    fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
+        let namespace = request.namespace.clone().unwrap_or_default();
+        if bouncer_eks::matches_any(&settings.exempt_namespaces, &namespace)
+            || request.sub_resource.is_some()
+        {
+            return Ok(Verdict::allow());
+        }
+        let (group, kind) = (request.kind.group.as_str(), request.kind.kind.as_str());
+        if WORKLOADS.contains(&(group, kind)) && request.operation == Operation::Create {
+            return judge_workload(request, &namespace, settings);
+        }
+        if (group, kind) == ("networking.k8s.io", "NetworkPolicy")
+            && matches!(request.operation, Operation::Update | Operation::Delete)
+        {
+            return judge_removal(request, &namespace, settings);
+        }
+        Ok(Verdict::allow())
+    }
+}
+
+fn namespace_policies(namespace: &str) -> Result<Vec<NetworkPolicy>> {
+    context::list(
+        "networking.k8s.io/v1",
+        "NetworkPolicy",
+        Some(namespace),
+        None,
+    )
+}
+
+fn judge_workload(request: &Request, namespace: &str, settings: &Settings) -> Result<Verdict> {
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Owned {
+        metadata: OwnedMeta,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct OwnedMeta {
+        owner_references: Vec<OwnerRef>,
+    }
+    #[derive(Deserialize, Default)]
+    #[serde(default)]
+    struct OwnerRef {
+        controller: bool,
+    }
+    if !settings.check_owned {
+        let owned: Option<Owned> = request.object()?;
+        if owned.is_some_and(|o| o.metadata.owner_references.iter().any(|r| r.controller)) {
+            return Ok(Verdict::allow());
+        }
+    }
+    if namespace_policies(namespace)?
+        .iter()
+        .any(|p| p.denies_all(&settings.require))
+    {
+        return Ok(Verdict::allow());
+    }
+    Ok(Verdict::deny(format!(
+        "{} {} cannot be created: namespace `{namespace}` has no default-deny NetworkPolicy \
+         (podSelector: {{}}, policyTypes {}, and no {} rules); create one first: {}",
+        request.kind.kind,
+        request.object_ref(),
+        netpol::types_list(&settings.require),
+        settings.require.join("/").to_lowercase(),
+        netpol::example(namespace, &settings.require)
+    )))
+}
+
+/// Refuses deleting or weakening the namespace's last default-deny policy.
+fn judge_removal(request: &Request, namespace: &str, settings: &Settings) -> Result<Verdict> {
+    let Some(old) = request.old_object::<NetworkPolicy>()? else {
+        return Ok(Verdict::allow());
+    };
+    if !old.denies_all(&settings.require) {
+        return Ok(Verdict::allow());
+    }
+    if request.operation == Operation::Update
+        && request
+            .object::<NetworkPolicy>()?
+            .is_some_and(|new| new.denies_all(&settings.require))
+    {
+        return Ok(Verdict::allow());
+    }
+    let others = namespace_policies(namespace)?
+        .into_iter()
+        .any(|p| p.name() != old.name() && p.denies_all(&settings.require));
+    if others {
+        return Ok(Verdict::allow());
+    }
+    let action = if request.operation == Operation::Delete {
+        "deleted"
+    } else {
+        "changed into something weaker"
+    };
+    Ok(Verdict::deny(format!(
+        "NetworkPolicy {} cannot be {action}: it is the last default-deny NetworkPolicy of namespace \
+         `{namespace}`, and without one every pod there is reachable and can reach everything; \
+         create another default-deny NetworkPolicy first: {}",
+        request.object_ref(),
+        netpol::example(namespace, &settings.require)
+    )))
+}
+
+export_policy!(DefaultDenyNetworkPolicy);
