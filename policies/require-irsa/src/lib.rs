@@ -27,6 +27,10 @@ pub struct Settings {
     pub host_network_namespaces: Vec<String>,
     /// Namespaces (globs) whose workloads must name a ServiceAccount other than `default`.
     pub require_service_account_in: Vec<String>,
+    /// Namespaces (globs) whose workloads must run as a ServiceAccount that exists and
+    /// carries a valid `eks.amazonaws.com/role-arn` (a cluster lookup: declare
+    /// `context: [{apiVersion: v1, kind: ServiceAccount}]`).
+    pub require_role_in: Vec<String>,
 }
 
 /// The policy.
@@ -41,7 +45,8 @@ impl Policy for RequireIrsa {
         bouncer_eks::check_globs(
             "requireServiceAccountIn",
             &settings.require_service_account_in,
-        )
+        )?;
+        bouncer_eks::check_globs("requireRoleIn", &settings.require_role_in)
     }
 
     fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
@@ -59,11 +64,19 @@ impl Policy for RequireIrsa {
         }
         let object = format!("{} {}", request.kind.kind, request.object_ref());
         let namespace = request.namespace.clone().unwrap_or_default();
-        judge(request, |value: &serde_json::Value| {
+        // A lookup that fails is the policy failing (its failure mode decides), not a denial.
+        let lookup_error = std::cell::RefCell::new(None);
+        let verdict = judge(request, |value: &serde_json::Value| {
             let mut findings = Findings::new();
             match kind.pod_spec(value) {
                 Ok(Some(pod)) => {
-                    workload::check(&object, &namespace, &pod, settings, &mut findings)
+                    workload::check(&object, &namespace, &pod, settings, &mut findings);
+                    if bouncer_eks::matches_any(&settings.require_role_in, &namespace)
+                        && let Err(error) =
+                            check_role(&object, &namespace, pod.account(), settings, &mut findings)
+                    {
+                        lookup_error.borrow_mut().get_or_insert(error);
+                    }
                 }
                 Ok(None) => {}
                 Err(error) => findings.deny(format!(
@@ -71,8 +84,46 @@ impl Policy for RequireIrsa {
                 )),
             }
             findings
-        })
+        })?;
+        match lookup_error.into_inner() {
+            Some(error) => Err(error),
+            None => Ok(verdict),
+        }
     }
+}
+
+/// The workload's ServiceAccount must exist and carry a valid, allowed role.
+fn check_role(
+    object: &str,
+    namespace: &str,
+    account: &str,
+    settings: &Settings,
+    findings: &mut Findings,
+) -> Result<()> {
+    let found: Option<ServiceAccount> =
+        bouncer_sdk::context::get("v1", "ServiceAccount", Some(namespace), account)?;
+    let Some(sa) = found else {
+        findings.deny(format!(
+            "{object} runs as ServiceAccount `{account}`, which does not exist in namespace `{namespace}`; \
+             workloads there need an IAM role (requireRoleIn): create the ServiceAccount with \
+             `{ROLE_ARN}` first"
+        ));
+        return Ok(());
+    };
+    let problems = check_service_account(
+        &format!("its ServiceAccount `{account}`"),
+        &sa.metadata,
+        settings,
+    );
+    if sa.metadata.annotation(ROLE_ARN).is_none() {
+        findings.deny(format!(
+            "{object} runs as ServiceAccount `{account}`, which has no `{ROLE_ARN}` annotation; \
+             workloads in namespace `{namespace}` need an IAM role (requireRoleIn)"
+        ));
+    } else if let Some(problem) = problems.denials.first() {
+        findings.deny(format!("{object}: {problem}"));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]

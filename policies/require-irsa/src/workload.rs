@@ -124,6 +124,17 @@ struct NameRef {
     name: String,
 }
 
+impl PodSpec {
+    /// The ServiceAccount the pods run as (`default` when none is named).
+    pub fn account(&self) -> &str {
+        self.service_account_name
+            .as_deref()
+            .or(self.service_account.as_deref())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("default")
+    }
+}
+
 /// Checks one pod spec of the workload `object` in `namespace`.
 pub fn check(
     object: &str,
@@ -176,13 +187,7 @@ pub fn check(
         ));
     }
     if bouncer_eks::matches_any(&settings.require_service_account_in, namespace) {
-        let account = pod
-            .service_account_name
-            .as_deref()
-            .or(pod.service_account.as_deref())
-            .filter(|s| !s.is_empty())
-            .unwrap_or("default");
-        if account == "default" {
+        if pod.account() == "default" {
             findings.deny(format!(
                 "{object} runs as the `default` ServiceAccount in namespace `{namespace}`, where workloads must \
                  name their own (requireServiceAccountIn); set `serviceAccountName` to a ServiceAccount with an \
