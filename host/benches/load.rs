@@ -66,6 +66,8 @@ fn start(dir: &Path, name: &str, config: Option<&str>) -> ServerProcess {
         ])
         .arg(&ca)
         .env("BOUNCER_LOG", "error")
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     if let Some(config) = config {

@@ -7,7 +7,7 @@
 //! knows nothing (lookups fail, selectors on namespace labels match).
 
 pub mod snapshot;
-// pub mod watch;
+pub mod watch;
 
 use std::collections::BTreeMap;
 
@@ -15,11 +15,29 @@ use crate::config::matching::NamespaceLabels;
 use crate::policy::{ContextKind, ContextSource, Selector};
 
 pub use snapshot::Snapshot;
+pub use watch::{KindHealth, Watched};
 
 /// A view of the cluster: namespace labels and object lookups.
-pub trait Cluster: NamespaceLabels + ContextSource {}
+pub trait Cluster: NamespaceLabels + ContextSource {
+    /// Keeps exactly `kinds` available for lookups (called when a configuration loads).
+    fn watch(&self, kinds: &[ContextKind]) {
+        let _ = kinds;
+    }
 
-impl<T: NamespaceLabels + ContextSource> Cluster for T {}
+    /// `Err` with what is missing while lookups cannot be answered yet.
+    fn readiness(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Per-kind state of the caches, for metrics.
+    fn health(&self) -> Vec<watch::KindHealth> {
+        Vec::new()
+    }
+}
+
+impl Cluster for NoCluster {}
+
+impl Cluster for Snapshot {}
 
 /// No knowledge of the cluster.
 #[derive(Debug, Clone, Copy, Default)]

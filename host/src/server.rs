@@ -50,6 +50,42 @@ pub struct ServeOptions {
     pub drain_timeout: Duration,
     /// The policy engine's settings.
     pub engine: EngineConfig,
+    /// How to reach the API server for context lookups.
+    pub kube: KubeAccess,
+}
+
+/// How `bouncer serve` reaches the API server (for the watch caches of
+/// context-aware policies only; admission itself needs no connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeAccess {
+    /// Never: context lookups fail.
+    None,
+    /// In-cluster credentials, else `KUBECONFIG` or `~/.kube/config`; none found is a warning.
+    Infer,
+    /// This kubeconfig file; unusable is an error.
+    Kubeconfig(PathBuf),
+}
+
+/// A client per `access`, or `None` when there is no connection to make.
+async fn kube_client(access: &KubeAccess) -> anyhow::Result<Option<kube::Client>> {
+    match access {
+        KubeAccess::None => Ok(None),
+        KubeAccess::Infer => match kube::Config::infer().await {
+            Ok(config) => Ok(Some(kube::Client::try_from(config)?)),
+            Err(error) => {
+                tracing::warn!(%error, "no cluster credentials found; context-aware policies will fail their lookups");
+                Ok(None)
+            }
+        },
+        KubeAccess::Kubeconfig(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?;
+            Ok(Some(kube::Client::try_from(config)?))
+        }
+    }
 }
 
 /// Slow clients: a TLS handshake or request header must arrive within this.
@@ -98,6 +134,10 @@ impl Server {
             .await
             .with_context(|| format!("binding {}", options.addr))?;
 
+        let cluster: Arc<dyn crate::context::Cluster> = Arc::new(crate::context::Watched::new(
+            kube_client(&options.kube).await?,
+        ));
+        cluster.watch(&loaded.set.context_kinds());
         let metrics = Metrics::new();
         metrics.reload(true);
         let state = Arc::new(AppState {
@@ -108,7 +148,7 @@ impl Server {
                 last_error: None,
             }),
             limits: options.limits,
-            cluster: Arc::new(crate::context::NoCluster),
+            cluster: cluster.clone(),
         });
         Ok(Self {
             listener,

@@ -188,7 +188,8 @@ fn policies_lists_every_builtin_with_its_description() {
         );
     }
     assert!(
-        text.contains("alb-target-type-ip      ALB Ingresses and NLB Services"),
+        text.lines().any(|l| l.starts_with("alb-target-type-ip ")
+            && l.contains("  ALB Ingresses and NLB Services")),
         "{text}"
     );
 }

@@ -56,7 +56,10 @@ fn serve_command(port: u16, ca: &Path) -> Command {
         .env(
             "BOUNCER_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        );
+        )
+        // No cluster, whatever the machine has: context lookups fail, readiness does not wait.
+        .env("KUBECONFIG", "/nonexistent/kubeconfig")
+        .env_remove("KUBERNETES_SERVICE_HOST");
     command
 }
 

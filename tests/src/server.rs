@@ -9,7 +9,7 @@ use std::time::Duration;
 use bouncer::policy::EngineConfig;
 use bouncer::server::app::{AppState, RequestLimits};
 use bouncer::server::reload::ConfigSource;
-use bouncer::server::{ServeOptions, Server};
+use bouncer::server::{KubeAccess, ServeOptions, Server};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -45,6 +45,7 @@ pub fn options(dir: &Path, config: Option<PathBuf>) -> ServeOptions {
             cache_dir: Some(Path::new(env!("OUT_DIR")).join("compiled-cache")),
             max_instances: 64,
         },
+        kube: KubeAccess::None,
     }
 }
 

@@ -121,6 +121,18 @@ impl PolicySet {
         &self.entries
     }
 
+    /// Every kind some policy may look up, each once: what serve mode watches.
+    pub fn context_kinds(&self) -> Vec<crate::policy::ContextKind> {
+        let mut kinds: Vec<_> = self
+            .entries
+            .iter()
+            .flat_map(|e| e.policy.context_kinds().iter().cloned())
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        kinds
+    }
+
     /// Whether a policy of this name is configured.
     pub fn contains(&self, name: &str) -> bool {
         self.by_name.contains_key(name)

@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// How often the config, `.wasm` and certificate files are checked for changes.
     #[arg(long, env = "BOUNCER_WATCH_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
     watch_interval: Duration,
+    /// Kubeconfig for the watch caches of context-aware policies [default: in-cluster
+    /// credentials, else KUBECONFIG or ~/.kube/config].
+    #[arg(long, env = "BOUNCER_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
     /// How long SIGTERM waits for in-flight requests before exiting.
     #[arg(long, env = "BOUNCER_DRAIN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
@@ -67,6 +71,10 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
         },
         watch_interval: args.watch_interval,
         drain_timeout: args.drain_timeout,
+        kube: match &args.kubeconfig {
+            Some(path) => crate::server::KubeAccess::Kubeconfig(path.clone()),
+            None => crate::server::KubeAccess::Infer,
+        },
         engine: engine.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -113,7 +113,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> String {
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if let Err(waiting) = state.cluster.readiness() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {waiting}\n"),
+        )
+            .into_response();
+    }
     let count = state.policies.load().entries().len();
     let status = state.status.load();
     let mut text = format!("ready: {count} policies loaded from {}\n", status.origin);
@@ -122,10 +129,18 @@ async fn readyz(State(state): State<Arc<AppState>>) -> String {
             "the last configuration reload was refused (the previous policies keep serving): {error}\n"
         ));
     }
-    text
+    for health in state.cluster.health().iter().filter(|h| h.stale) {
+        text.push_str(&format!(
+            "context cache of {} is stale (serving its last state): {}\n",
+            health.kind,
+            health.error.as_deref().unwrap_or("watch failing")
+        ));
+    }
+    text.into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state.metrics.observe_context(&state.cluster.health());
     (
         [(
             header::CONTENT_TYPE,

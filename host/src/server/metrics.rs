@@ -83,6 +83,19 @@ pub struct Metrics {
     pub config_ok: Gauge,
     /// Reviews being answered now.
     pub in_flight: Gauge,
+    /// 1 once a context cache has synced.
+    pub context_synced: Family<ContextLabels, Gauge>,
+    /// 1 while a context watch is failing and its cache serves its last state.
+    pub context_stale: Family<ContextLabels, Gauge>,
+    /// Objects in a context cache.
+    pub context_objects: Family<ContextLabels, Gauge>,
+}
+
+/// A context cache's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ContextLabels {
+    /// `networking.k8s.io/v1 NetworkPolicy`.
+    pub kind: String,
 }
 
 impl Metrics {
@@ -136,6 +149,24 @@ impl Metrics {
             "1 when the last configuration load succeeded",
             config_ok.clone(),
         );
+        let context_synced = Family::default();
+        let context_stale = Family::default();
+        let context_objects = Family::default();
+        registry.register(
+            "context_cache_synced",
+            "1 once the watch cache of a context kind has synced",
+            context_synced.clone(),
+        );
+        registry.register(
+            "context_cache_stale",
+            "1 while the watch of a context kind is failing (lookups use the last state)",
+            context_stale.clone(),
+        );
+        registry.register(
+            "context_cache_objects",
+            "Objects in the watch cache of a context kind",
+            context_objects.clone(),
+        );
         registry.register(
             "in_flight_requests",
             "Review requests being answered",
@@ -151,6 +182,9 @@ impl Metrics {
             reloads,
             config_ok,
             in_flight,
+            context_synced,
+            context_stale,
+            context_objects,
         }
     }
 
@@ -178,6 +212,24 @@ impl Metrics {
             })
             .inc();
         self.config_ok.set(i64::from(ok));
+    }
+
+    /// Records the state of the context caches (at scrape time: they change on their own).
+    pub fn observe_context(&self, health: &[crate::context::KindHealth]) {
+        for kind in health {
+            let labels = ContextLabels {
+                kind: kind.kind.to_string(),
+            };
+            self.context_synced
+                .get_or_create(&labels)
+                .set(i64::from(kind.synced));
+            self.context_stale
+                .get_or_create(&labels)
+                .set(i64::from(kind.stale));
+            self.context_objects
+                .get_or_create(&labels)
+                .set(i64::try_from(kind.objects).unwrap_or(i64::MAX));
+        }
     }
 
     /// The metrics in the Prometheus text format.

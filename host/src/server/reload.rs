@@ -113,6 +113,7 @@ pub async fn watch(
                 times,
             })) => {
                 let count = set.entries().len();
+                state.cluster.watch(&set.context_kinds());
                 state.policies.store(Arc::new(set));
                 state.status.store(Arc::new(ConfigStatus {
                     origin: source.describe(),

@@ -1,0 +1,319 @@
+//! `bouncer serve`'s view of the cluster: one watch cache (a kube-rs reflector)
+//! per kind the configured policies declare, and nothing else.
+//!
+//! Lookups are answered from memory, never by an API call per admission: a
+//! webhook that calls the API server while the API server waits on it adds
+//! latency to every write and can deadlock under load. Caches keep serving
+//! their last state while the connection is down and resume by re-listing.
+//! `managedFields` are stripped on the way in: they are most of an object's
+//! size and no policy reads them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::StreamExt as _;
+use kube::api::{Api, DynamicObject};
+use kube::core::{ApiResource, GroupVersionKind, TypeMeta};
+use kube::discovery::Scope;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt as _, watcher};
+
+use super::Cluster;
+use crate::config::matching::NamespaceLabels;
+use crate::policy::{ContextKind, ContextSource, Selector};
+
+/// How one watched kind is doing, for `/readyz` and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindHealth {
+    /// The kind.
+    pub kind: ContextKind,
+    /// Whether the cache has been filled once.
+    pub synced: bool,
+    /// Whether the watch is failing (the cache serves its last state).
+    pub stale: bool,
+    /// Objects in the cache.
+    pub objects: usize,
+    /// The last watch error, when stale or not synced.
+    pub error: Option<String>,
+}
+
+/// Watch caches of the declared kinds.
+pub struct Watched {
+    client: Option<kube::Client>,
+    watches: RwLock<HashMap<ContextKind, Watch>>,
+}
+
+struct Watch {
+    state: Arc<WatchState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Default)]
+struct WatchState {
+    store: Mutex<Option<(Store<DynamicObject>, ApiResource, bool)>>,
+    synced: AtomicBool,
+    stale: AtomicBool,
+    error: Mutex<Option<String>>,
+}
+
+impl Watched {
+    /// Caches that will use `client`; without one, lookups fail with a clear message.
+    pub fn new(client: Option<kube::Client>) -> Self {
+        Self {
+            client,
+            watches: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn with_store<T>(
+        &self,
+        kind: &ContextKind,
+        f: impl FnOnce(&Store<DynamicObject>, &ApiResource, bool) -> T,
+    ) -> Result<T, String> {
+        if self.client.is_none() {
+            return Err(format!(
+                "bouncer has no cluster connection (in-cluster credentials or --kubeconfig) to look up {kind}"
+            ));
+        }
+        let watches = self
+            .watches
+            .read()
+            .map_err(|_| "context caches poisoned".to_owned())?;
+        let watch = watches
+            .get(kind)
+            .ok_or_else(|| format!("{kind} is not watched (no policy declares it)"))?;
+        if !watch.state.synced.load(Ordering::Acquire) {
+            let why = watch.state.error.lock().ok().and_then(|e| e.clone());
+            return Err(format!(
+                "the cache of {kind} has not synced yet{}",
+                why.map(|w| format!(": {w}")).unwrap_or_default()
+            ));
+        }
+        let slot = watch
+            .state
+            .store
+            .lock()
+            .map_err(|_| "context cache poisoned".to_owned())?;
+        let (store, resource, namespaced) = slot
+            .as_ref()
+            .ok_or_else(|| format!("the cache of {kind} is not ready"))?;
+        Ok(f(store, resource, *namespaced))
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        if let Ok(watches) = self.watches.get_mut() {
+            for watch in watches.values() {
+                watch.task.abort();
+            }
+        }
+    }
+}
+
+/// Starts the watch of one kind: discovery (retried), then a reflector that
+/// runs until the task is aborted.
+async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchState>) {
+    let (group, version) = kind.group_version();
+    let gvk = GroupVersionKind::gvk(group, version, &kind.kind);
+    let mut delay = std::time::Duration::from_millis(200);
+    let (resource, capabilities) = loop {
+        match kube::discovery::pinned_kind(&client, &gvk).await {
+            Ok(found) => break found,
+            Err(error) => {
+                set_error(&state, format!("discovering {kind}: {error}"));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    };
+    let namespaced = capabilities.scope == Scope::Namespaced;
+    let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
+    if let Ok(mut slot) = state.store.lock() {
+        *slot = Some((writer.as_reader(), resource.clone(), namespaced));
+    }
+    let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let types = TypeMeta {
+        api_version: resource.api_version.clone(),
+        kind: resource.kind.clone(),
+    };
+    let stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .modify(move |object: &mut DynamicObject| {
+            object.metadata.managed_fields = None;
+            // List responses omit apiVersion/kind on items; policies expect them.
+            object.types = Some(types.clone());
+        })
+        .reflect(writer);
+    futures::pin_mut!(stream);
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(event) => {
+                if matches!(event, watcher::Event::InitDone) {
+                    state.synced.store(true, Ordering::Release);
+                    tracing::info!(%kind, "context cache synced");
+                }
+                if state.stale.swap(false, Ordering::AcqRel) {
+                    tracing::info!(%kind, "context watch resumed");
+                }
+            }
+            Err(error) => {
+                if !state.stale.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(%kind, %error, "context watch failing; serving the cached state");
+                }
+                set_error(&state, error.to_string());
+            }
+        }
+    }
+}
+
+fn set_error(state: &WatchState, message: String) {
+    if let Ok(mut error) = state.error.lock() {
+        *error = Some(message);
+    }
+}
+
+fn labels_of(object: &DynamicObject) -> BTreeMap<String, String> {
+    object.metadata.labels.clone().unwrap_or_default()
+}
+
+fn json(object: &DynamicObject) -> Result<String, String> {
+    serde_json::to_string(object).map_err(|e| format!("cannot encode a cached object: {e}"))
+}
+
+impl ContextSource for Watched {
+    fn get(
+        &self,
+        kind: &ContextKind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<String>, String> {
+        self.with_store(kind, |store, resource, namespaced| {
+            let mut key = ObjectRef::new_with(name, resource.clone());
+            if namespaced {
+                key = key.within(namespace.unwrap_or_default());
+            }
+            store.get(&key).map(|object| json(&object)).transpose()
+        })?
+    }
+
+    fn list(
+        &self,
+        kind: &ContextKind,
+        namespace: Option<&str>,
+        selector: &Selector,
+    ) -> Result<Vec<String>, String> {
+        self.with_store(kind, |store, _, _| {
+            store
+                .state()
+                .iter()
+                .filter(|o| namespace.is_none() || o.metadata.namespace.as_deref() == namespace)
+                .filter(|o| selector.matches(&labels_of(o)))
+                .map(|o| json(o))
+                .collect()
+        })?
+    }
+}
+
+impl NamespaceLabels for Watched {
+    /// Known when some policy declares `v1` `Namespace`; otherwise unknown.
+    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {
+        let kind = ContextKind {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+        };
+        self.with_store(&kind, |store, resource, _| {
+            store
+                .get(&ObjectRef::new_with(namespace, resource.clone()))
+                .map(|o| labels_of(&o))
+        })
+        .ok()
+        .flatten()
+    }
+}
+
+impl Cluster for Watched {
+    fn watch(&self, kinds: &[ContextKind]) {
+        let Some(client) = &self.client else {
+            if !kinds.is_empty() {
+                tracing::warn!(
+                    kinds = ?kinds.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                    "policies declare context kinds but bouncer has no cluster connection; their lookups will fail"
+                );
+            }
+            return;
+        };
+        let Ok(mut watches) = self.watches.write() else {
+            return;
+        };
+        watches.retain(|kind, watch| {
+            let keep = kinds.contains(kind);
+            if !keep {
+                watch.task.abort();
+                tracing::info!(%kind, "no policy declares this kind any more; its watch stopped");
+            }
+            keep
+        });
+        for kind in kinds {
+            if watches.contains_key(kind) {
+                continue;
+            }
+            let state = Arc::new(WatchState::default());
+            let task = tokio::spawn(run_watch(client.clone(), kind.clone(), state.clone()));
+            tracing::info!(%kind, "watching for context lookups");
+            watches.insert(kind.clone(), Watch { state, task });
+        }
+    }
+
+    fn readiness(&self) -> Result<(), String> {
+        let waiting: Vec<String> = self
+            .health()
+            .into_iter()
+            .filter(|h| !h.synced)
+            .map(|h| match h.error {
+                Some(error) => format!("{} ({error})", h.kind),
+                None => h.kind.to_string(),
+            })
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "waiting for context caches to sync: {}",
+                waiting.join(", ")
+            ))
+        }
+    }
+
+    fn health(&self) -> Vec<KindHealth> {
+        let Ok(watches) = self.watches.read() else {
+            return Vec::new();
+        };
+        let mut health: Vec<KindHealth> = watches
+            .iter()
+            .map(|(kind, watch)| {
+                let state = &watch.state;
+                let objects = state
+                    .store
+                    .lock()
+                    .ok()
+                    .and_then(|s| s.as_ref().map(|(store, _, _)| store.state().len()))
+                    .unwrap_or(0);
+                let stale = state.stale.load(Ordering::Acquire);
+                let synced = state.synced.load(Ordering::Acquire);
+                KindHealth {
+                    kind: kind.clone(),
+                    synced,
+                    stale,
+                    objects,
+                    error: (stale || !synced)
+                        .then(|| state.error.lock().ok().and_then(|e| e.clone()))
+                        .flatten(),
+                }
+            })
+            .collect();
+        health.sort_by(|a, b| a.kind.cmp(&b.kind));
+        health
+    }
+}
