@@ -186,13 +186,13 @@ pub fn check(
              hostNetworkNamespaces"
         ));
     }
-    if bouncer_eks::matches_any(&settings.require_service_account_in, namespace) {
-        if pod.account() == "default" {
-            findings.deny(format!(
+    if bouncer_eks::matches_any(&settings.require_service_account_in, namespace)
+        && pod.account() == "default"
+    {
+        findings.deny(format!(
                 "{object} runs as the `default` ServiceAccount in namespace `{namespace}`, where workloads must \
                  name their own (requireServiceAccountIn); set `serviceAccountName` to a ServiceAccount with an \
                  IRSA role"
             ));
-        }
     }
 }
