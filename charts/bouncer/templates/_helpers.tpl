@@ -107,3 +107,22 @@ matchExpressions:
     values: [{{ $value | quote }}]
 {{- end }}
 {{- end -}}
+
+{{/*
+RBAC rules for context lookups: one per kind the policies declare in
+`context`, read-only, plus rbac.contextResources. Nothing else.
+*/}}
+{{- define "bouncer.contextRules" -}}
+{{- $rules := list -}}
+{{- range $policy := .Values.config.policies -}}
+{{- range $kind := ($policy.context | default list) -}}
+{{- $group := "" -}}
+{{- if contains "/" $kind.apiVersion -}}{{- $group = (splitList "/" $kind.apiVersion | first) -}}{{- end -}}
+{{- $rules = append $rules (dict "apiGroups" (list $group) "resources" (list (include "bouncer.plural" $kind.kind)) "verbs" (list "get" "list" "watch")) -}}
+{{- end -}}
+{{- end -}}
+{{- range .Values.rbac.contextResources -}}
+{{- $rules = append $rules (dict "apiGroups" .apiGroups "resources" .resources "verbs" (list "get" "list" "watch")) -}}
+{{- end -}}
+{{- $rules | uniq | toYaml -}}
+{{- end -}}

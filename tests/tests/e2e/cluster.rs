@@ -24,7 +24,8 @@ pub struct Cluster {
     pub kubeconfig: PathBuf,
     kubectl: PathBuf,
     helm: PathBuf,
-    children: Vec<Child>,
+    apiserver: (PathBuf, Vec<String>),
+    children: std::sync::Mutex<Vec<Child>>,
 }
 
 fn free_port() -> u16 {
@@ -62,49 +63,67 @@ impl Cluster {
             .spawn()
             .expect("etcd starts");
         let file = |name: &str| dir.path().join(name).display().to_string();
-        let apiserver = Command::new(tools.path("kube-apiserver"))
-            .args([
-                &format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
-                &format!("--secure-port={api_port}"),
-                &format!("--cert-dir={}", file("apiserver-certs")),
-                &format!("--tls-cert-file={}", file("apiserver.pem")),
-                &format!("--tls-private-key-file={}", file("apiserver-key.pem")),
-                &format!("--client-ca-file={}", file("ca.pem")),
-                &format!("--service-account-key-file={}", file("sa-pub.pem")),
-                &format!("--service-account-signing-key-file={}", file("sa-key.pem")),
-                "--service-account-issuer=https://kubernetes.default.svc",
-                "--service-cluster-ip-range=10.96.0.0/16",
-                "--authorization-mode=RBAC",
-                "--endpoint-reconciler-type=none",
-                "--enable-priority-and-fairness=false",
-            ])
-            .stdout(Stdio::null())
-            .stderr(log("kube-apiserver.log"))
-            .spawn()
-            .expect("kube-apiserver starts");
+        let args: Vec<String> = vec![
+            format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--secure-port={api_port}"),
+            format!("--cert-dir={}", file("apiserver-certs")),
+            format!("--tls-cert-file={}", file("apiserver.pem")),
+            format!("--tls-private-key-file={}", file("apiserver-key.pem")),
+            format!("--client-ca-file={}", file("ca.pem")),
+            format!("--service-account-key-file={}", file("sa-pub.pem")),
+            format!("--service-account-signing-key-file={}", file("sa-key.pem")),
+            "--service-account-issuer=https://kubernetes.default.svc".into(),
+            "--service-cluster-ip-range=10.96.0.0/16".into(),
+            "--authorization-mode=RBAC".into(),
+            "--endpoint-reconciler-type=none".into(),
+            "--enable-priority-and-fairness=false".into(),
+        ];
+        let apiserver_bin = tools.path("kube-apiserver");
+        let apiserver = spawn_apiserver(&apiserver_bin, &args, dir.path());
 
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, pki.kubeconfig(api_port)).expect("kubeconfig");
-        let mut cluster = Self {
+        let cluster = Self {
             dir,
             kubeconfig,
             kubectl: tools.path("kubectl"),
             helm: tools.path("helm"),
-            children: vec![etcd, apiserver],
+            apiserver: (apiserver_bin, args),
+            children: std::sync::Mutex::new(vec![etcd, apiserver]),
         };
         cluster.wait_ready();
         cluster
     }
 
-    fn wait_ready(&mut self) {
+    /// Stops kube-apiserver and starts it again on the same port and etcd, as
+    /// an API server upgrade or crash would; returns once it is ready again.
+    pub fn restart_apiserver(&self) {
+        {
+            let mut children = self.children.lock().expect("children");
+            let _ = children[1].kill();
+            let _ = children[1].wait();
+            children[1] = spawn_apiserver(&self.apiserver.0, &self.apiserver.1, self.dir.path());
+        }
+        self.wait_ready();
+    }
+
+    fn wait_ready(&self) {
         let started = Instant::now();
         loop {
-            for (child, name) in self.children.iter_mut().zip(["etcd", "kube-apiserver"]) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    panic!("{name} exited ({status}); its log:\n{}", self.log_of(name));
-                }
+            let exited = {
+                let mut children = self.children.lock().expect("children");
+                children
+                    .iter_mut()
+                    .zip(["etcd", "kube-apiserver"])
+                    .find_map(|(child, name)| match child.try_wait() {
+                        Ok(Some(status)) => Some((name, status)),
+                        _ => None,
+                    })
+            };
+            if let Some((name, status)) = exited {
+                panic!("{name} exited ({status}); its log:\n{}", self.log_of(name));
             }
             let out = self.kubectl(&["get", "--raw=/readyz"], None);
             if out.status.success() {
@@ -168,9 +187,29 @@ fn run(bin: &Path, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Out
     child.wait_with_output().expect("wait")
 }
 
+fn spawn_apiserver(bin: &Path, args: &[String], dir: &Path) -> Child {
+    // Appends, so a restart keeps the first run's log too.
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("kube-apiserver.log"))
+        .expect("log file");
+    Command::new(bin)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("kube-apiserver starts")
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
-        for child in self.children.iter_mut().rev() {
+        let children = self
+            .children
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        for mut child in children.into_iter().rev() {
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -242,8 +242,10 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     let values = std::fs::read_to_string(e2e_file("values-e2e.yaml")).expect("values");
     // The server runs the same policies the chart registers for.
     let policies = values.replacen("config:\n", "", 1).replace("\n  ", "\n");
+    let kubeconfig = cluster.kubeconfig.clone();
     let server = runtime.block_on(bouncer_tests::server::start(Some(&policies), |o| {
         o.addr = "127.0.0.1:0".parse().expect("address");
+        o.kube = bouncer::server::KubeAccess::Kubeconfig(kubeconfig);
     }));
     let url = format!("https://{}", server.addr);
     let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
@@ -398,6 +400,8 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
         })(),
     );
 
+    namespace_scenarios(cluster, &mut steps);
+
     runtime.block_on(async {
         let _ = server.stop().await;
     });
@@ -473,4 +477,142 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
         })(),
     );
     steps.failures
+}
+
+fn deployment(namespace: &str, name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: app, image: nginx}}]
+"
+    )
+}
+
+fn default_deny(namespace: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: default-deny, namespace: {namespace}}}
+spec:
+  podSelector: {{}}
+  policyTypes: [Ingress, Egress]
+"
+    )
+}
+
+/// Applies `manifest` until it is admitted or `within` passes; the elapsed time.
+fn admitted_within(
+    cluster: &Cluster,
+    manifest: &str,
+    within: Duration,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    loop {
+        let output = cluster.kubectl(&["apply", "-f", "-"], Some(manifest));
+        if output.status.success() {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > within {
+            let (_, err) = text(&output);
+            return Err(format!("still refused after {within:?}: {err}"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Context lookups from bouncer's watch caches: the default-deny rule.
+fn namespace_scenarios(cluster: &Cluster, steps: &mut Steps) {
+    steps.check(
+        "RBAC grants get/list/watch on exactly the declared context kinds",
+        (|| {
+            let (out, _) = succeeded(
+                "get clusterrole",
+                cluster.kubectl(
+                    &[
+                        "get",
+                        "clusterrole",
+                        "bouncer-context",
+                        "-o",
+                        "jsonpath={.rules}",
+                    ],
+                    None,
+                ),
+            )?;
+            contains(&out, r#""resources":["networkpolicies"]"#)?;
+            contains(&out, r#""verbs":["get","list","watch"]"#)
+        })(),
+    );
+    steps.check(
+        "a Deployment in a namespace without a default-deny NetworkPolicy is refused, then admitted once one exists",
+        (|| {
+            succeeded("create namespace", cluster.kubectl(&["create", "namespace", "team-a"], None))?;
+            let app = deployment("team-a", "web");
+            // The first lookups may wait for the cache to sync after install.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let err = loop {
+                let err = refused("apply deployment", cluster.kubectl(&["apply", "-f", "-"], Some(&app)))?;
+                if err.contains("has no default-deny NetworkPolicy") || Instant::now() > deadline {
+                    break err;
+                }
+                std::thread::sleep(Duration::from_millis(250));
+            };
+            say!("kubectl said: {}", err.trim());
+            contains(&err, "denied the request: default-deny-networkpolicy: Deployment team-a/web cannot be created: namespace `team-a` has no default-deny NetworkPolicy")?;
+            contains(&err, "create one first: {apiVersion: networking.k8s.io/v1, kind: NetworkPolicy")?;
+            succeeded("apply NetworkPolicy", cluster.kubectl(&["apply", "-f", "-"], Some(&default_deny("team-a"))))?;
+            let took = admitted_within(cluster, &app, Duration::from_secs(5))?;
+            say!("the Deployment was admitted {took:?} after the NetworkPolicy was created");
+            Ok(())
+        })(),
+    );
+    steps.check(
+        "deleting the namespace's last default-deny NetworkPolicy is refused",
+        (|| {
+            let err = refused(
+                "delete NetworkPolicy",
+                cluster.kubectl(&["-n", "team-a", "delete", "networkpolicy", "default-deny"], None),
+            )?;
+            contains(&err, "NetworkPolicy team-a/default-deny cannot be deleted: it is the last default-deny NetworkPolicy of namespace `team-a`")?;
+            succeeded("get", cluster.kubectl(&["-n", "team-a", "get", "networkpolicy", "default-deny"], None)).map(drop)
+        })(),
+    );
+    steps.check(
+        "after a kube-apiserver restart, lookups keep working and the caches resume",
+        (|| {
+            cluster.restart_apiserver();
+            // The cache still knows team-a's policy: its deletion stays refused.
+            let err = refused(
+                "delete NetworkPolicy",
+                cluster.kubectl(
+                    &["-n", "team-a", "delete", "networkpolicy", "default-deny"],
+                    None,
+                ),
+            )?;
+            contains(&err, "is the last default-deny NetworkPolicy")?;
+            // And it sees what changes after the restart.
+            succeeded(
+                "create namespace",
+                cluster.kubectl(&["create", "namespace", "team-b"], None),
+            )?;
+            let app = deployment("team-b", "api");
+            let err = refused(
+                "apply deployment",
+                cluster.kubectl(&["apply", "-f", "-"], Some(&app)),
+            )?;
+            contains(&err, "namespace `team-b` has no default-deny NetworkPolicy")?;
+            succeeded(
+                "apply NetworkPolicy",
+                cluster.kubectl(&["apply", "-f", "-"], Some(&default_deny("team-b"))),
+            )?;
+            let took = admitted_within(cluster, &app, Duration::from_secs(15))?;
+            say!("after the restart, the new NetworkPolicy was seen in {took:?}");
+            Ok(())
+        })(),
+    );
 }
