@@ -474,3 +474,54 @@ fn the_suite_in_docs_testing_md_is_a_passing_suite() {
     assert_eq!(output.status.code(), Some(0), "{out}{}", stderr(&output));
     assert_eq!(last_line(&out), "5 passed, 0 failed", "{out}");
 }
+
+#[test]
+fn check_looks_up_context_in_the_manifests_and_in_context_files() {
+    let dir = scratch("context");
+    let namespace_and_app = workspace().join("examples/manifests/violating/open-namespace.yaml");
+    let netpol = dir.join("netpol.yaml");
+    std::fs::write(
+        &netpol,
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: default-deny, namespace: experiments}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress, Egress]\n",
+    )
+    .unwrap();
+    let app = namespace_and_app.to_str().unwrap();
+    let without = bouncer(&["check", "-f", app, "--color", "never"], None);
+    assert_eq!(without.status.code(), Some(1), "{}", stdout(&without));
+    assert!(
+        stdout(&without).contains("namespace `experiments` has no default-deny NetworkPolicy"),
+        "{}",
+        stdout(&without)
+    );
+    // The cluster already holds the NetworkPolicy: given as context, not checked.
+    let with_context = bouncer(
+        &[
+            "check",
+            "-f",
+            app,
+            "--context",
+            netpol.to_str().unwrap(),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(
+        with_context.status.code(),
+        Some(0),
+        "{}",
+        stdout(&with_context)
+    );
+    let report = stdout_json(&with_context);
+    assert!(
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["kind"] != "NetworkPolicy"),
+        "context objects are not checked: {report}"
+    );
+    // In the same manifests, it is both checked and looked up.
+    let both = bouncer(&["check", "-f", app, "-f", netpol.to_str().unwrap()], None);
+    assert_eq!(both.status.code(), Some(0), "{}", stdout(&both));
+}

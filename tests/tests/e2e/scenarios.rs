@@ -401,6 +401,22 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     );
 
     namespace_scenarios(cluster, &mut steps);
+    steps.check(
+        "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
+        (|| {
+            let ready = runtime.block_on(server.get_text("/readyz"));
+            contains(&ready, "ready: 5 policies loaded")?;
+            let metrics = runtime.block_on(server.get_text("/metrics"));
+            contains(
+                &metrics,
+                r#"bouncer_context_cache_synced{kind="networking.k8s.io/v1 NetworkPolicy"} 1"#,
+            )?;
+            contains(
+                &metrics,
+                r#"bouncer_context_cache_stale{kind="networking.k8s.io/v1 NetworkPolicy"} 0"#,
+            )
+        })(),
+    );
 
     runtime.block_on(async {
         let _ = server.stop().await;
