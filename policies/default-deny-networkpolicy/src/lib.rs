@@ -104,26 +104,8 @@ fn namespace_policies(namespace: &str) -> Result<Vec<NetworkPolicy>> {
 }
 
 fn judge_workload(request: &Request, namespace: &str, settings: &Settings) -> Result<Verdict> {
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct Owned {
-        metadata: OwnedMeta,
-    }
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct OwnedMeta {
-        owner_references: Vec<OwnerRef>,
-    }
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct OwnerRef {
-        controller: bool,
-    }
-    if !settings.check_owned {
-        let owned: Option<Owned> = request.object()?;
-        if owned.is_some_and(|o| o.metadata.owner_references.iter().any(|r| r.controller)) {
-            return Ok(Verdict::allow());
-        }
+    if !settings.check_owned && request.has_controller_owner()? {
+        return Ok(Verdict::allow());
     }
     if namespace_policies(namespace)?
         .iter()

@@ -59,30 +59,11 @@ impl Kind {
 /// would refuse the pods of an owner whose UPDATE was allowed because its
 /// problem was already there, stalling a rollout halfway.
 pub fn made_by_builtin_controller(request: &Request) -> Result<bool> {
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct Owned {
-        metadata: OwnedMeta,
-    }
-    #[derive(Deserialize, Default)]
-    #[serde(default, rename_all = "camelCase")]
-    struct OwnedMeta {
-        owner_references: Vec<OwnerRef>,
-    }
-    #[derive(Deserialize, Default)]
-    #[serde(default)]
-    struct OwnerRef {
-        controller: bool,
-    }
-    if !request
+    let builtin = request
         .user_info
         .username
-        .starts_with("system:serviceaccount:kube-system:")
-    {
-        return Ok(false);
-    }
-    let owned: Option<Owned> = request.object()?;
-    Ok(owned.is_some_and(|o| o.metadata.owner_references.iter().any(|r| r.controller)))
+        .starts_with("system:serviceaccount:kube-system:");
+    Ok(builtin && request.has_controller_owner()?)
 }
 
 /// The parts of a pod spec this rule reads.

@@ -64,6 +64,28 @@ impl Request {
         decode(self.old_object.as_deref(), "oldObject")
     }
 
+    /// Whether the object has a controller owner reference (a Pod of a
+    /// ReplicaSet, a Job of a CronJob): rules often judge the owner instead.
+    pub fn has_controller_owner(&self) -> Result<bool> {
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default, rename_all = "camelCase")]
+        struct Owned {
+            metadata: OwnedMeta,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default, rename_all = "camelCase")]
+        struct OwnedMeta {
+            owner_references: Vec<OwnerRef>,
+        }
+        #[derive(serde::Deserialize, Default)]
+        #[serde(default)]
+        struct OwnerRef {
+            controller: bool,
+        }
+        let owned: Option<Owned> = self.object()?;
+        Ok(owned.is_some_and(|o| o.metadata.owner_references.iter().any(|r| r.controller)))
+    }
+
     /// The object as generic JSON, for kinds without a Rust type and for mutation.
     pub fn object_json(&self) -> Result<Option<serde_json::Value>> {
         self.object()
