@@ -133,18 +133,6 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Every kind some policy declares in `context`, each once, sorted.
-    pub fn context_kinds(&self) -> Vec<crate::policy::ContextKind> {
-        let mut kinds: Vec<_> = self
-            .policies
-            .iter()
-            .flat_map(|p| p.context.iter().cloned())
-            .collect();
-        kinds.sort();
-        kinds.dedup();
-        kinds
-    }
-
     /// The embedded default configuration.
     pub fn default_config() -> Self {
         // The embedded file is checked by a test; a broken one is a build bug.

@@ -58,16 +58,6 @@ pub trait NamespaceLabels {
     fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
 }
 
-/// No knowledge of namespaces (no cluster connection).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoNamespaceLabels;
-
-impl NamespaceLabels for NoNamespaceLabels {
-    fn labels(&self, _namespace: &str) -> Option<BTreeMap<String, String>> {
-        None
-    }
-}
-
 /// Match rules compiled for fast checks.
 #[derive(Debug, Clone)]
 pub struct Matcher {
