@@ -86,18 +86,7 @@ pub fn build(spec: &RequestSpec, uid: &str) -> Result<Request, SyntheticError> {
     let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
     let plural = kube::core::ApiResource::from_gvk(&gvk).plural;
 
-    let namespace = if is_cluster_scoped(group, kind) {
-        None
-    } else {
-        Some(
-            reference
-                .pointer("/metadata/namespace")
-                .and_then(Value::as_str)
-                .filter(|ns| !ns.is_empty())
-                .unwrap_or(&spec.default_namespace)
-                .to_owned(),
-        )
-    };
+    let namespace = namespace_of(reference, group, kind, &spec.default_namespace);
     let object = spec
         .object
         .clone()
@@ -161,9 +150,27 @@ fn text<'a>(value: &'a Value, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
+/// The namespace an object of `group`/`kind` lives in once applied: its own,
+/// else `default_namespace`; `None` for cluster-scoped kinds.
+pub fn namespace_of(
+    object: &Value,
+    group: &str,
+    kind: &str,
+    default_namespace: &str,
+) -> Option<String> {
+    if is_cluster_scoped(group, kind) {
+        return None;
+    }
+    let own = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty());
+    Some(own.unwrap_or(default_namespace).to_owned())
+}
+
 /// The API server fills in `metadata.namespace` from the request path before
 /// admission; policies see it set even when the manifest leaves it out.
-fn with_namespace(mut object: Value, namespace: Option<&str>) -> Value {
+pub fn with_namespace(mut object: Value, namespace: Option<&str>) -> Value {
     if let (Some(namespace), Some(map)) = (namespace, object.as_object_mut()) {
         let metadata = map.entry("metadata").or_insert_with(|| json!({}));
         if let Some(metadata) = metadata.as_object_mut() {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::admission::synthetic::is_cluster_scoped;
+use crate::admission::synthetic::{namespace_of, with_namespace};
 use crate::config::matching::NamespaceLabels;
 use crate::policy::{ContextKind, ContextSource, Selector};
 
@@ -44,11 +44,7 @@ impl Snapshot {
                 continue;
             }
             let group = api_version.split_once('/').map_or("", |(g, _)| g);
-            let namespace =
-                (!is_cluster_scoped(group, kind)).then(|| match text("/metadata/namespace") {
-                    "" => default_namespace.to_owned(),
-                    ns => ns.to_owned(),
-                });
+            let namespace = namespace_of(object, group, kind, default_namespace);
             let labels: BTreeMap<String, String> = object
                 .pointer("/metadata/labels")
                 .and_then(|l| serde_json::from_value(l.clone()).ok())
@@ -59,15 +55,7 @@ impl Snapshot {
                 labels.insert("kubernetes.io/metadata.name".into(), name.to_owned());
                 snapshot.namespaces.insert(name.to_owned(), labels);
             }
-            let mut object = object.clone();
-            if let (Some(ns), Some(meta)) = (
-                &namespace,
-                object
-                    .pointer_mut("/metadata")
-                    .and_then(Value::as_object_mut),
-            ) {
-                meta.insert("namespace".into(), Value::String(ns.clone()));
-            }
+            let object = with_namespace(object.clone(), namespace.as_deref());
             snapshot.objects.push(Entry {
                 api_version: api_version.to_owned(),
                 kind: kind.to_owned(),
