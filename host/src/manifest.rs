@@ -236,33 +236,53 @@ fn type_name(value: &Value) -> &'static str {
 
 /// The manifest files under `dir`, sorted, skipping hidden entries and suites.
 fn manifest_files(dir: &Path, errors: &mut Vec<ManifestError>) -> Vec<PathBuf> {
+    let (files, unreadable) = files_under(dir, &[], |name| {
+        [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
+            && !name.ends_with(SUITE_SUFFIX)
+    });
+    errors.extend(unreadable.into_iter().map(|(path, message)| ManifestError {
+        origin: Origin {
+            file: path.display().to_string(),
+            line: 0,
+            item: None,
+        },
+        message,
+    }));
+    files
+}
+
+/// The files under `dir` whose name `wanted` accepts, sorted, skipping hidden
+/// entries and directories named in `skip_dirs`; and what could not be read.
+pub fn files_under(
+    dir: &Path,
+    skip_dirs: &[&str],
+    wanted: impl Fn(&str) -> bool,
+) -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
     let walk = walkdir::WalkDir::new(dir)
         .sort_by_file_name()
         .into_iter()
-        .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-    let mut files = Vec::new();
+        .filter_entry(|e| {
+            let name = e.file_name().to_string_lossy();
+            let skipped =
+                name.starts_with('.') || (e.file_type().is_dir() && skip_dirs.contains(&&*name));
+            e.depth() == 0 || !skipped
+        });
+    let (mut files, mut errors) = (Vec::new(), Vec::new());
     for entry in walk {
         match entry {
-            Ok(entry) if entry.file_type().is_file() => {
-                let name = entry.file_name().to_string_lossy();
-                let wanted = [".yaml", ".yml", ".json"].iter().any(|e| name.ends_with(e))
-                    && !name.ends_with(SUITE_SUFFIX);
-                if wanted {
-                    files.push(entry.into_path());
-                }
+            Ok(entry)
+                if entry.file_type().is_file() && wanted(&entry.file_name().to_string_lossy()) =>
+            {
+                files.push(entry.into_path());
             }
             Ok(_) => {}
-            Err(error) => errors.push(ManifestError {
-                origin: Origin {
-                    file: error.path().unwrap_or(dir).display().to_string(),
-                    line: 0,
-                    item: None,
-                },
-                message: format!("cannot read: {error}"),
-            }),
+            Err(error) => errors.push((
+                error.path().unwrap_or(dir).to_owned(),
+                format!("cannot read: {error}"),
+            )),
         }
     }
-    files
+    (files, errors)
 }
 
 #[cfg(test)]

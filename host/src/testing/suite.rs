@@ -467,24 +467,15 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<SuiteError>) {
             });
             continue;
         }
-        let walk = walkdir::WalkDir::new(path)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                let name = e.file_name().to_string_lossy();
-                e.depth() == 0
-                    || !(name.starts_with('.') || (e.file_type().is_dir() && name == "target"))
-            });
-        for entry in walk.flatten() {
-            if entry.file_type().is_file()
-                && entry
-                    .file_name()
-                    .to_string_lossy()
-                    .ends_with(manifest::SUITE_SUFFIX)
-            {
-                found.push(entry.into_path());
-            }
-        }
+        let (files, unreadable) = manifest::files_under(path, &["target"], |name| {
+            name.ends_with(manifest::SUITE_SUFFIX)
+        });
+        found.extend(files);
+        errors.extend(unreadable.into_iter().map(|(file, message)| SuiteError {
+            file,
+            line: 1,
+            message,
+        }));
     }
     (found, errors)
 }
