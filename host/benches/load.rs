@@ -6,6 +6,9 @@
 //! (`BOUNCER_LOAD_SECONDS` sets the time per scenario, default 5.)
 //! Figures and how to read them: `host/benches/README.md`.
 
+#[path = "../tests/support/tls.rs"]
+mod tls;
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -14,8 +17,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 
 /// The captured reviews the load cycles through.
 const CORPUS: &[&str] = &[
@@ -129,17 +131,7 @@ async fn drive(
     duration: Duration,
     corpus: &Arc<Vec<Bytes>>,
 ) -> Run {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&server.ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = tls::client_config(&server.ca);
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config));
     let started = Instant::now();
     let until = started + duration;
