@@ -98,27 +98,26 @@ fn run(
             policies,
         };
     }
-    let validating_request = match &mutating.patched {
-        Some(object) => with_object(request, object).unwrap_or_else(|_| request.clone()),
-        None => request.clone(),
-    };
+    // Validation sees the mutated object; without a patch, the request as sent.
+    let patched_request = mutating
+        .patched
+        .as_ref()
+        .and_then(|object| with_object(request, object).ok());
     let validating = set.review(
-        &validating_request,
+        patched_request.as_ref().unwrap_or(request),
         Endpoint::Validate,
         None,
         deadline,
         cluster,
     );
     merge(&mut policies, &validating.records);
-    let warnings = merged_warnings(
-        mutating.response.warnings.clone(),
-        validating.response.warnings.clone(),
-    );
+    let (mut mutated, mut validated) = (mutating.response, validating.response);
+    let warnings = merged_warnings(mutated.warnings.take(), validated.warnings.take());
     // Admitted: the mutating response carries the patch the API server applies.
-    let mut response = if validating.response.allowed {
-        mutating.response
+    let mut response = if validated.allowed {
+        mutated
     } else {
-        validating.response
+        validated
     };
     response.warnings = warnings;
     Admission {
