@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use futures::StreamExt as _;
 use kube::api::{Api, DynamicObject};
@@ -51,7 +51,8 @@ struct Watch {
 
 #[derive(Default)]
 struct WatchState {
-    store: Mutex<Option<(Store<DynamicObject>, ApiResource, bool)>>,
+    /// Set once, when discovery has found the kind's resource and scope.
+    store: OnceLock<(Store<DynamicObject>, ApiResource, bool)>,
     synced: AtomicBool,
     stale: AtomicBool,
     error: Mutex<Option<String>>,
@@ -90,13 +91,10 @@ impl Watched {
                 why.map(|w| format!(": {w}")).unwrap_or_default()
             ));
         }
-        let slot = watch
+        let (store, resource, namespaced) = watch
             .state
             .store
-            .lock()
-            .map_err(|_| "context cache poisoned".to_owned())?;
-        let (store, resource, namespaced) = slot
-            .as_ref()
+            .get()
             .ok_or_else(|| format!("the cache of {kind} is not ready"))?;
         Ok(f(store, resource, *namespaced))
     }
@@ -130,9 +128,10 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
     };
     let namespaced = capabilities.scope == Scope::Namespaced;
     let writer = reflector::store::Writer::<DynamicObject>::new(resource.clone());
-    if let Ok(mut slot) = state.store.lock() {
-        *slot = Some((writer.as_reader(), resource.clone(), namespaced));
-    }
+    // Each watch task runs discovery once, so the slot is always empty here.
+    let _ = state
+        .store
+        .set((writer.as_reader(), resource.clone(), namespaced));
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let types = TypeMeta {
         api_version: resource.api_version.clone(),
@@ -296,10 +295,8 @@ impl Cluster for Watched {
                 let state = &watch.state;
                 let objects = state
                     .store
-                    .lock()
-                    .ok()
-                    .and_then(|s| s.as_ref().map(|(store, _, _)| store.state().len()))
-                    .unwrap_or(0);
+                    .get()
+                    .map_or(0, |(store, _, _)| store.state().len());
                 let stale = state.stale.load(Ordering::Acquire);
                 let synced = state.synced.load(Ordering::Acquire);
                 KindHealth {
