@@ -5,6 +5,7 @@
 
 pub mod chain;
 pub mod decision;
+pub mod disagreement;
 pub mod object;
 pub mod review;
 pub mod set;

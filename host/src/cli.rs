@@ -5,6 +5,7 @@
 
 mod check;
 mod eval;
+mod inspect;
 mod policies;
 mod serve;
 mod test;
@@ -66,6 +67,13 @@ enum Command {
     Eval(eval::EvalArgs),
     /// List the built-in policies.
     Policies,
+    /// Show what a policy says about itself: kinds, operations, mutation, settings, context.
+    ///
+    /// Accepts a built-in name, a `.wasm` component or a policy project directory (after
+    /// `bouncer build`). Components built against bouncer:policy 0.1.0/0.1.1 have no metadata.
+    ///
+    /// Example: bouncer inspect examples/policies/max-replicas
+    Inspect(inspect::InspectArgs),
     /// Run the admission webhook over HTTPS.
     ///
     /// Endpoints: POST /validate, /mutate (every matching policy), /validate/{policy} and
@@ -142,6 +150,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args, &engine_config),
         Command::Policies => Ok(policies::run()),
+        Command::Inspect(args) => inspect::run(&args, &engine_config),
         Command::Serve(args) => serve::run(&args, &engine_config),
         Command::Test(args) => test::run(&args, &engine_config),
         Command::Check(args) => check::run(&args, &engine_config),

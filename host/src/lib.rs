@@ -11,10 +11,12 @@
 //! - [`policy::PolicyEngine`]: loads components (built-in or `.wasm`), with a compile cache;
 //! - [`policy::Policy`]: a loaded policy with its settings and limits;
 //! - [`admission::Decision`]: many policy outcomes → one `AdmissionResponse`;
+//! - [`authoring`]: scaffolding and building custom policies (`bouncer new`, `bouncer build`);
 //! - [`admission::admit`]: the API server's mutate-then-validate chain, offline
 //!   (used by [`testing`] for `bouncer test` and [`check`] for `bouncer check`).
 
 pub mod admission;
+pub mod authoring;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -15,12 +15,15 @@ mod error;
 mod evaluate;
 mod imports;
 mod limits;
+mod metadata;
 mod source;
+mod wasi;
 
 pub use builtin::{BUILTINS, Builtin};
 pub use context::{ContextKind, ContextSource, Selector};
-pub use engine::{EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
+pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};
 pub use evaluate::{Mutation, Outcome, Policy};
 pub use limits::Limits;
+pub use metadata::{GovernedKinds, Metadata};
 pub use source::{Source, UnknownBuiltin};

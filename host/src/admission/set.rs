@@ -92,6 +92,7 @@ pub struct LoadError {
 pub struct PolicySet {
     entries: Vec<Entry>,
     by_name: HashMap<String, usize>,
+    warnings: Vec<String>,
 }
 
 impl PolicySet {
@@ -99,9 +100,19 @@ impl PolicySet {
     pub fn load(engine: &Arc<PolicyEngine>, config: &Config) -> Result<Self, LoadError> {
         let mut entries = Vec::new();
         let mut errors = Vec::new();
+        let mut warnings = Vec::new();
         for entry in &config.policies {
             match load_entry(engine, config, entry) {
-                Ok(loaded) => entries.push(loaded),
+                Ok(loaded) => {
+                    if let Some(metadata) = loaded.policy.metadata() {
+                        warnings.extend(super::disagreement::find(
+                            entry,
+                            metadata,
+                            loaded.mutating,
+                        ));
+                    }
+                    entries.push(loaded);
+                }
                 Err(error) => errors.push(error),
             }
         }
@@ -113,7 +124,17 @@ impl PolicySet {
             .enumerate()
             .map(|(i, e)| (e.policy.name().to_owned(), i))
             .collect();
-        Ok(Self { entries, by_name })
+        Ok(Self {
+            entries,
+            by_name,
+            warnings,
+        })
+    }
+
+    /// Where configuration entries disagree with their policies' metadata
+    /// (kinds or operations the policy does not judge, mutation it never does).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The loaded entries, in order.
@@ -241,13 +262,19 @@ fn load_entry(
     let policy = engine
         .load(&entry.name, &source, &entry.settings, entry.limits())?
         .with_context_kinds(entry.context.clone());
+    // An entry that does not say follows the policy's own metadata.
+    let mutating = match (entry.mutating, policy.metadata()) {
+        (Some(configured), _) => configured,
+        (None, Some(metadata)) => metadata.mutating,
+        (None, None) => entry.is_mutating(),
+    };
     let matcher =
         Matcher::new(&entry.rules).map_err(|m| anyhow::anyhow!("policy `{}`: {m}", entry.name))?;
     Ok(Entry {
         policy,
         mode: entry.mode,
         failure: entry.failure,
-        mutating: entry.is_mutating(),
+        mutating,
         matcher,
     })
 }

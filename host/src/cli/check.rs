@@ -60,6 +60,9 @@ pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
     };
     let engine = PolicyEngine::new(engine)?;
     let set = PolicySet::load(&engine, &config)?;
+    for warning in set.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         bail!("`-f -` (stdin) can be given once");
     }

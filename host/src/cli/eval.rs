@@ -38,10 +38,7 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let source = policy_source(&args.policy)?;
     let name = match &source {
         Source::Builtin(b) => b.name.to_owned(),
-        _ => Path::new(&args.policy)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| args.policy.clone()),
+        _ => crate::authoring::project::name_of_component(Path::new(&args.policy)),
     };
     let settings = match &args.settings {
         Some(path) => read_settings(path)?,

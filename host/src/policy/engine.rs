@@ -18,7 +18,19 @@ use super::error::PolicyError;
 use super::evaluate::Policy;
 use super::imports::StoreState;
 use super::limits::Limits;
+use super::metadata::Metadata;
 use super::source::Source;
+use super::wasi;
+
+/// A component linked and ready to instantiate, with what the host learnt about it.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) pre: PolicyPre<StoreState>,
+    /// It imports WASI, so its calls must not run on an async runtime thread.
+    pub(crate) wasi: bool,
+    /// It exports `metadata` (built against WIT 0.1.2 or later).
+    pub(crate) metadata: bool,
+}
 
 /// How often the epoch advances. Deadlines are rounded up to whole ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -46,6 +58,20 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("bouncer").join("compiled"))
 }
 
+/// What `bouncer inspect` shows of a component.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Description {
+    /// The policy's own metadata; `None` when built against WIT 0.1.0 or 0.1.1.
+    pub metadata: Option<Metadata>,
+    /// Component size in bytes.
+    pub size: usize,
+    /// SHA-256 of the component, hex.
+    pub sha256: String,
+    /// Whether it imports WASI (built for `wasm32-wasip2`, or from JavaScript or Python).
+    pub imports_wasi: bool,
+}
+
 /// Counters of how components were obtained, for tests and metrics.
 #[derive(Debug, Default)]
 pub struct EngineStats {
@@ -60,17 +86,16 @@ pub struct EngineStats {
 /// Loads policies and hosts their evaluations.
 ///
 /// # Sandbox
-/// Policies are linked against the `bouncer:policy/host` interface only:
-/// - no filesystem, network, environment variables, clocks, randomness or stdin;
-/// - an import the host does not provide (such as WASI from a `wasm32-wasip2`
-///   build) links, but traps if called;
+/// Policies are linked against the `bouncer:policy` interfaces and a locked-down
+/// WASI (see `wasi.rs`: no files, network, environment or arguments, frozen clocks):
+/// - an import the host does not provide (such as `wasi:http`) links, but traps if called;
 /// - every evaluation runs in a fresh instance from a pooled slot, with its own
 ///   deadline (epoch interruption) and memory cap.
 pub struct PolicyEngine {
     engine: wasmtime::Engine,
     linker: Linker<StoreState>,
     cache: Option<ArtifactCache>,
-    prepared: Mutex<HashMap<String, PolicyPre<StoreState>>>,
+    prepared: Mutex<HashMap<String, Prepared>>,
     stats: EngineStats,
 }
 
@@ -100,6 +125,7 @@ impl PolicyEngine {
         let mut linker = Linker::new(&engine);
         PolicyWorld::add_to_linker::<StoreState, HasSelf<StoreState>>(&mut linker, |state| state)
             .map_err(|e| engine_error("cannot link the host interface", e))?;
+        wasi::add_to_linker(&mut linker).map_err(|e| engine_error("cannot link WASI", e))?;
 
         let cache = match &config.cache_dir {
             Some(dir) => match ArtifactCache::open(dir, &engine) {
@@ -139,14 +165,48 @@ impl PolicyEngine {
         limits: Limits,
     ) -> Result<Policy, PolicyError> {
         let bytes = source.bytes(name)?;
-        let pre = self.prepare(name, &bytes)?;
-        let policy = Policy::new(name, pre, settings.to_string(), limits);
+        let prepared = self.prepare(name, &bytes)?;
+        let mut policy = Policy::new(name, prepared, settings.to_string(), limits);
+        policy.load_metadata()?;
+        if let Some(metadata) = policy.metadata() {
+            metadata
+                .check_settings(settings)
+                .map_err(|problems| PolicyError::Settings {
+                    policy: name.to_owned(),
+                    message: format!(
+                        "they do not match its settings schema:\n  {}",
+                        problems.join("\n  ")
+                    ),
+                })?;
+        }
         policy.validate_settings()?;
         Ok(policy)
     }
 
+    /// Compiles a component and asks it to describe itself, without settings.
+    ///
+    /// # Errors
+    /// The source cannot be read, is not a policy component, or its metadata is unusable.
+    pub fn describe(
+        self: &Arc<Self>,
+        name: &str,
+        source: &Source,
+    ) -> Result<Description, PolicyError> {
+        let bytes = source.bytes(name)?;
+        let prepared = self.prepare(name, &bytes)?;
+        let imports_wasi = prepared.wasi;
+        let mut policy = Policy::new(name, prepared, "{}".to_owned(), Limits::default());
+        policy.load_metadata()?;
+        Ok(Description {
+            metadata: policy.metadata().cloned(),
+            size: bytes.len(),
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            imports_wasi,
+        })
+    }
+
     /// Returns the prepared instance factory for a component, compiling at most once.
-    fn prepare(&self, name: &str, bytes: &[u8]) -> Result<PolicyPre<StoreState>, PolicyError> {
+    fn prepare(&self, name: &str, bytes: &[u8]) -> Result<Prepared, PolicyError> {
         let digest = hex::encode(Sha256::digest(bytes));
         if let Some(pre) = self.lock_prepared().get(&digest) {
             self.stats.reused.fetch_add(1, Ordering::Relaxed);
@@ -157,14 +217,26 @@ impl PolicyEngine {
             policy: name.to_owned(),
             source: e.into(),
         };
-        let mut linker = self.linker.clone();
-        linker
-            .define_unknown_imports_as_traps(&component)
-            .map_err(contract)?;
-        let pre = linker.instantiate_pre(&component).map_err(contract)?;
-        let pre = PolicyPre::new(pre).map_err(contract)?;
-        self.lock_prepared().insert(digest, pre.clone());
-        Ok(pre)
+        // Link against what the host provides first: trap stubs are matched by
+        // exact name, so adding them up front would shadow a WASI import that the
+        // linker resolves by semver (a guest's 0.2.9 against the host's 0.2.12).
+        let pre = match self.linker.instantiate_pre(&component) {
+            Ok(pre) => pre,
+            Err(_) => {
+                let mut linker = self.linker.clone();
+                linker
+                    .define_unknown_imports_as_traps(&component)
+                    .map_err(contract)?;
+                linker.instantiate_pre(&component).map_err(contract)?
+            }
+        };
+        let prepared = Prepared {
+            pre: PolicyPre::new(pre).map_err(contract)?,
+            wasi: wasi::imports_wasi(&component, &self.engine),
+            metadata: component.get_export_index(None, "metadata").is_some(),
+        };
+        self.lock_prepared().insert(digest, prepared.clone());
+        Ok(prepared)
     }
 
     fn component(&self, name: &str, digest: &str, bytes: &[u8]) -> Result<Component, PolicyError> {
@@ -192,7 +264,7 @@ impl PolicyEngine {
         Ok(component)
     }
 
-    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, PolicyPre<StoreState>>> {
+    fn lock_prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, Prepared>> {
         // A panic while holding this lock cannot leave the map inconsistent
         // (single inserts), so a poisoned lock is still usable.
         self.prepared

@@ -6,12 +6,14 @@ use std::time::Duration;
 use wasmtime::{Store, Trap};
 
 use super::bindings::bouncer::policy::types::Mutation as WitMutation;
+use super::bindings::bouncer::policy::types::PolicyMetadata;
 use super::bindings::{PolicyPre, Request, Verdict};
 use super::context::{ContextKind, ContextSource};
-use super::engine::EPOCH_TICK;
+use super::engine::{EPOCH_TICK, Prepared};
 use super::error::PolicyError;
 use super::imports::StoreState;
 use super::limits::Limits;
+use super::metadata::Metadata;
 
 /// A policy ready to evaluate requests: its component, settings and limits.
 ///
@@ -19,10 +21,11 @@ use super::limits::Limits;
 #[derive(Clone)]
 pub struct Policy {
     name: Arc<str>,
-    pre: PolicyPre<StoreState>,
+    prepared: Prepared,
     settings: Arc<str>,
     limits: Limits,
     context_kinds: Arc<[ContextKind]>,
+    metadata: Option<Arc<Metadata>>,
 }
 
 /// What a policy decided about one request, checked by the host.
@@ -50,19 +53,40 @@ pub enum Mutation {
 }
 
 impl Policy {
-    pub(crate) fn new(
-        name: &str,
-        pre: PolicyPre<StoreState>,
-        settings: String,
-        limits: Limits,
-    ) -> Self {
+    pub(crate) fn new(name: &str, prepared: Prepared, settings: String, limits: Limits) -> Self {
         Self {
             name: name.into(),
-            pre,
+            prepared,
             settings: settings.into(),
             limits,
             context_kinds: Arc::from([]),
+            metadata: None,
         }
+    }
+
+    /// What the policy says about itself; `None` for components built against
+    /// WIT 0.1.0 or 0.1.1, which have no `metadata` export.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_deref()
+    }
+
+    /// Calls the component's `metadata` export, when it has one, and keeps the answer.
+    pub(crate) fn load_metadata(&mut self) -> Result<(), PolicyError> {
+        if !self.prepared.metadata {
+            return Ok(());
+        }
+        let raw = self.call("metadata", self.limits.timeout, None, |pre, store| {
+            let instance = pre.instance_pre().instantiate(&mut *store)?;
+            let metadata =
+                instance.get_typed_func::<(), (PolicyMetadata,)>(&mut *store, "metadata")?;
+            Ok(metadata.call(&mut *store, ())?.0)
+        })?;
+        let metadata = Metadata::from_wit(raw).map_err(|reason| PolicyError::BadVerdict {
+            policy: self.name.to_string(),
+            reason,
+        })?;
+        self.metadata = Some(Arc::new(metadata));
+        Ok(())
     }
 
     /// The same policy, allowed to look up `kinds` (its configuration's `context`).
@@ -95,7 +119,10 @@ impl Policy {
             "validate-settings",
             self.limits.timeout,
             None,
-            |world, store| world.call_validate_settings(store, &self.settings),
+            |pre, store| {
+                pre.instantiate(&mut *store)?
+                    .call_validate_settings(store, &self.settings)
+            },
         )?
         .map_err(|message| PolicyError::Settings {
             policy: self.name.to_string(),
@@ -135,33 +162,65 @@ impl Policy {
         context: Option<&Arc<dyn ContextSource>>,
     ) -> Result<Outcome, PolicyError> {
         let timeout = budget.min(self.limits.timeout);
-        let verdict = self.call(&request.uid, timeout, context, |world, store| {
-            world.call_validate(store, request, &self.settings)
+        let verdict = self.call(&request.uid, timeout, context, |pre, store| {
+            pre.instantiate(&mut *store)?
+                .call_validate(store, request, &self.settings)
         })?;
         self.check(verdict)
     }
 
-    /// Instantiates the component in a fresh store with this policy's limits and runs `f`.
-    fn call<R>(
+    /// Runs `f` (which instantiates the component) in a fresh store with this
+    /// policy's limits.
+    ///
+    /// WASI calls block on an async runtime internally, which panics on a thread
+    /// that is already driving one; a WASI component called from such a thread
+    /// (the server's workers) therefore runs on a short-lived thread of its own.
+    fn call<R: Send>(
         &self,
         uid: &str,
         timeout: Duration,
         context: Option<&Arc<dyn ContextSource>>,
-        f: impl FnOnce(&super::bindings::Policy, &mut Store<StoreState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&PolicyPre<StoreState>, &mut Store<StoreState>) -> wasmtime::Result<R> + Send,
+    ) -> Result<R, PolicyError> {
+        if self.prepared.wasi && tokio::runtime::Handle::try_current().is_ok() {
+            return std::thread::scope(|scope| {
+                std::thread::Builder::new()
+                    .name("bouncer-wasi".into())
+                    .spawn_scoped(scope, || self.call_here(uid, timeout, context, f))
+                    .map_err(|e| PolicyError::Engine {
+                        message: format!("cannot start a thread for policy `{}`", self.name),
+                        source: e.into(),
+                    })?
+                    .join()
+                    .unwrap_or_else(|_| {
+                        Err(PolicyError::Trap {
+                            policy: self.name.to_string(),
+                            reason: "the host's WASI implementation panicked".into(),
+                        })
+                    })
+            });
+        }
+        self.call_here(uid, timeout, context, f)
+    }
+
+    fn call_here<R>(
+        &self,
+        uid: &str,
+        timeout: Duration,
+        context: Option<&Arc<dyn ContextSource>>,
+        f: impl FnOnce(&PolicyPre<StoreState>, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
         let mut state = StoreState::new(self.name.clone(), uid.to_owned(), self.limits.memory);
         state.context_kinds = self.context_kinds.clone();
         state.context = context.cloned();
-        let mut store = Store::new(self.pre.engine(), state);
+        let mut store = Store::new(self.prepared.pre.engine(), state);
         store.limiter(|state| &mut state.limiter);
         // One extra tick: the ticker may advance the epoch right after we read it.
         let ticks = timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()) + 1;
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         store.epoch_deadline_trap();
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|world| f(&world, &mut store));
+        let result = f(&self.prepared.pre, &mut store);
+        store.data_mut().flush_wasi_output();
         result.map_err(|error| self.classify(error, store.data(), timeout))
     }
 

@@ -7,6 +7,7 @@ use super::bindings::bouncer::policy::context::{self, LookupError};
 use super::bindings::bouncer::policy::host::{self, Field, Level};
 use super::context::{ContextKind, ContextSource, Selector};
 use super::limits::MemoryLimiter;
+use super::wasi::Wasi;
 
 /// Log lines one evaluation may write before the rest are dropped.
 const MAX_LOG_LINES: u32 = 64;
@@ -25,6 +26,8 @@ pub(crate) struct StoreState {
     pub(crate) context_kinds: Arc<[ContextKind]>,
     /// Where lookups are answered; `None` when the caller has no cluster view.
     pub(crate) context: Option<Arc<dyn ContextSource>>,
+    /// WASI state, made on the guest's first WASI call (built-ins never make one).
+    pub(crate) wasi: Option<Wasi>,
 }
 
 impl StoreState {
@@ -37,6 +40,7 @@ impl StoreState {
             last_error: None,
             context_kinds: Arc::from([]),
             context: None,
+            wasi: None,
         }
     }
 
@@ -103,6 +107,13 @@ impl super::bindings::bouncer::policy::types::Host for StoreState {}
 
 impl host::Host for StoreState {
     fn log(&mut self, level: Level, message: String, fields: Vec<Field>) {
+        self.write_log(level, message, fields);
+    }
+}
+
+impl StoreState {
+    /// Writes one policy log line, within the per-evaluation limits.
+    pub(crate) fn write_log(&mut self, level: Level, message: String, fields: Vec<Field>) {
         let message = truncate(message);
         if level == Level::Error {
             self.last_error = Some(message.clone());

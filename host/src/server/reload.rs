@@ -64,6 +64,9 @@ pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result
     let components = config.component_files();
     let times = [config_times, file_times(&components)].concat();
     let set = PolicySet::load(engine, &config)?;
+    for warning in set.warnings() {
+        tracing::warn!("{warning}");
+    }
     let mut files = components;
     if let ConfigSource::File(path) = source {
         files.insert(0, path.clone());

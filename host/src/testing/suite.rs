@@ -141,7 +141,7 @@ fn target_config(
 ) -> Result<(Config, &'static str), (&'static str, String)> {
     match (&file.policy, &file.config) {
         (Some(policy), None) => {
-            let name = policy_name(policy);
+            let name = policy_name(policy, dir);
             let entry = PolicyConfig {
                 name,
                 source: policy.clone(),
@@ -176,12 +176,10 @@ fn target_config(
     }
 }
 
-fn policy_name(source: &str) -> String {
+fn policy_name(source: &str, dir: &Path) -> String {
     match source.strip_prefix("builtin:") {
         Some(name) => name.to_owned(),
-        None => Path::new(source)
-            .file_stem()
-            .map_or_else(|| source.to_owned(), |s| s.to_string_lossy().into_owned()),
+        None => crate::authoring::project::name_of_component(&dir.join(source)),
     }
 }
 

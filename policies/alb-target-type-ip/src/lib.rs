@@ -16,7 +16,7 @@ use bouncer_sdk::{
 use serde::Deserialize;
 
 /// Settings of `alb-target-type-ip`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Ingress class names handled by the AWS Load Balancer Controller.
@@ -39,6 +39,14 @@ pub struct AlbTargetTypeIp;
 
 impl Policy for AlbTargetTypeIp {
     type Settings = Settings;
+
+    fn metadata() -> bouncer_sdk::Metadata {
+        bouncer_sdk::Metadata::new()
+            .governs(&["networking.k8s.io"], &["Ingress"])
+            .governs(&[""], &["Service"])
+            .operations(&[Operation::Create, Operation::Update])
+            .mutating()
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         bouncer_eks::check_alb_classes(&settings.alb_class_names)

@@ -10,11 +10,13 @@
 use bouncer_eks::Service;
 use bouncer_eks::lb::Provisioner;
 use bouncer_eks::names::{NLB_CLASS, SERVICE_LB_TYPE};
-use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use bouncer_sdk::{
+    Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
+};
 use serde::Deserialize;
 
 /// Settings of `aws-lb-controller-only`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Namespaces (globs) where any load balancer is allowed.
@@ -26,6 +28,12 @@ pub struct AwsLbControllerOnly;
 
 impl Policy for AwsLbControllerOnly {
     type Settings = Settings;
+
+    fn metadata() -> Metadata {
+        Metadata::new()
+            .governs(&[""], &["Service"])
+            .operations(&[Operation::Create, Operation::Update])
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         bouncer_eks::check_globs("exemptNamespaces", &settings.exempt_namespaces)

@@ -11,12 +11,12 @@
 
 mod netpol;
 
-use bouncer_sdk::{Operation, Policy, Request, Result, Verdict, context, export_policy};
+use bouncer_sdk::{Metadata, Operation, Policy, Request, Result, Verdict, context, export_policy};
 use netpol::NetworkPolicy;
 use serde::Deserialize;
 
 /// Settings of `default-deny-networkpolicy`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Policy types a default-deny policy must deny: `Ingress`, `Egress` or both.
@@ -57,6 +57,19 @@ pub struct DefaultDenyNetworkPolicy;
 
 impl Policy for DefaultDenyNetworkPolicy {
     type Settings = Settings;
+
+    fn metadata() -> Metadata {
+        Metadata::new()
+            .governs(&[""], &["Pod"])
+            .governs(
+                &["apps"],
+                &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"],
+            )
+            .governs(&["batch"], &["Job", "CronJob"])
+            .governs(&["networking.k8s.io"], &["NetworkPolicy"])
+            .operations(&[Operation::Create, Operation::Update, Operation::Delete])
+            .context("networking.k8s.io/v1", "NetworkPolicy")
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         if settings.require.is_empty() {

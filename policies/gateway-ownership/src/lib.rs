@@ -7,14 +7,16 @@
 //! else's hostname; this rule does.
 
 use bouncer_eks::matches_any;
-use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use bouncer_sdk::{
+    Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
+};
 use serde::Deserialize;
 
 const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
 const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"];
 
 /// Settings of `gateway-ownership`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Namespaces (globs) where Gateways may be created.
@@ -28,7 +30,7 @@ pub struct Settings {
 }
 
 /// Hostnames (globs) routes in some namespaces may claim.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct HostnameRule {
     /// Namespaces (globs) the rule applies to; all when empty.
@@ -53,6 +55,15 @@ pub struct GatewayOwnership;
 
 impl Policy for GatewayOwnership {
     type Settings = Settings;
+
+    fn metadata() -> Metadata {
+        Metadata::new()
+            .governs(
+                &["gateway.networking.k8s.io"],
+                &["Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"],
+            )
+            .operations(&[Operation::Create, Operation::Update])
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         bouncer_eks::check_globs("platformNamespaces", &settings.platform_namespaces)?;

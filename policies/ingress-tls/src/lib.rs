@@ -10,11 +10,13 @@ mod alb;
 mod gateway;
 
 use bouncer_eks::Ingress;
-use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use bouncer_sdk::{
+    Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
+};
 use serde::Deserialize;
 
 /// Settings of `ingress-tls`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Ingress class names handled by the AWS Load Balancer Controller.
@@ -50,6 +52,13 @@ pub struct IngressTls;
 
 impl Policy for IngressTls {
     type Settings = Settings;
+
+    fn metadata() -> Metadata {
+        Metadata::new()
+            .governs(&["networking.k8s.io"], &["Ingress"])
+            .governs(&["gateway.networking.k8s.io"], &["Gateway"])
+            .operations(&[Operation::Create, Operation::Update])
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         bouncer_eks::check_alb_classes(&settings.alb_class_names)?;

@@ -7,11 +7,11 @@
 
 use bouncer_eks::names::{INGRESS_SCHEME, SERVICE_INTERNAL, SERVICE_SCHEME};
 use bouncer_eks::{Ingress, Metadata, Service, matches_any};
-use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use bouncer_sdk::{Findings, Operation, Policy, Request, Result, Verdict, export_policy, judge};
 use serde::Deserialize;
 
 /// Settings of `lb-scheme`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Ingress class names handled by the AWS Load Balancer Controller.
@@ -40,6 +40,13 @@ pub struct LbScheme;
 
 impl Policy for LbScheme {
     type Settings = Settings;
+
+    fn metadata() -> bouncer_sdk::Metadata {
+        bouncer_sdk::Metadata::new()
+            .governs(&["networking.k8s.io"], &["Ingress"])
+            .governs(&[""], &["Service"])
+            .operations(&[Operation::Create, Operation::Update])
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         bouncer_eks::check_alb_classes(&settings.alb_class_names)?;

@@ -12,11 +12,11 @@ mod workload;
 use bouncer_eks::Metadata;
 use bouncer_eks::arn::iam_role;
 use bouncer_eks::names::{ROLE_ARN, TOKEN_EXPIRATION};
-use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use bouncer_sdk::{Findings, Operation, Policy, Request, Result, Verdict, export_policy, judge};
 use serde::Deserialize;
 
 /// Settings of `require-irsa`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// AWS accounts (12 digits) whose roles ServiceAccounts may assume; any when empty.
@@ -38,6 +38,18 @@ pub struct RequireIrsa;
 
 impl Policy for RequireIrsa {
     type Settings = Settings;
+
+    fn metadata() -> bouncer_sdk::Metadata {
+        bouncer_sdk::Metadata::new()
+            .governs(&[""], &["ServiceAccount", "Pod"])
+            .governs(
+                &["apps"],
+                &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"],
+            )
+            .governs(&["batch"], &["Job", "CronJob"])
+            .operations(&[Operation::Create, Operation::Update])
+            .context("v1", "ServiceAccount")
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         bouncer_eks::check_accounts(&settings.allowed_accounts)?;

@@ -10,7 +10,7 @@
 //! use bouncer_sdk::{Policy, Request, Verdict, export_policy};
 //! use bouncer_sdk::k8s_openapi::api::core::v1::Pod;
 //!
-//! #[derive(serde::Deserialize, Default)]
+//! #[derive(serde::Deserialize, schemars::JsonSchema, Default)]
 //! #[serde(default, deny_unknown_fields)]
 //! struct Settings { forbidden_label: String }
 //!
@@ -38,21 +38,24 @@
 pub mod context;
 mod findings;
 pub mod log;
+mod metadata;
 pub mod object;
 mod request;
 mod runner;
 mod verdict;
 
 pub use k8s_openapi;
+pub use schemars;
 pub use serde_json;
 
 pub use findings::{Findings, judge};
+pub use metadata::{Metadata, NoSettings};
 pub use request::{GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo};
 pub use verdict::Verdict;
 
 pub use runner::install_panic_hook;
 #[doc(hidden)]
-pub use runner::{run_validate, run_validate_settings};
+pub use runner::{run_metadata, run_validate, run_validate_settings};
 
 /// The generated bindings of the `bouncer:policy` WIT world. Policy authors rarely need them.
 #[doc(hidden)]
@@ -97,7 +100,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub trait Policy {
     /// The policy's settings, decoded from the `settings` of its configuration entry.
     /// `{}` is passed when the entry has none, so `#[serde(default)]` gives the defaults.
-    type Settings: serde::de::DeserializeOwned;
+    /// Its JSON Schema (derived with `#[derive(schemars::JsonSchema)]`) is published
+    /// in the policy's metadata; the host checks settings against it first.
+    /// Use [`NoSettings`] for a policy without settings.
+    type Settings: serde::de::DeserializeOwned + schemars::JsonSchema;
+
+    /// What the policy governs and needs; see [`Metadata`]. Name, description and
+    /// version come from `Cargo.toml` unless set here.
+    fn metadata() -> Metadata {
+        Metadata::new()
+    }
 
     /// Checks settings once, when the configuration is loaded. Returning an error
     /// refuses the configuration with this message. Decoding errors are reported
@@ -130,6 +142,14 @@ macro_rules! export_policy {
 
             fn validate_settings(settings: ::std::string::String) -> ::std::result::Result<(), ::std::string::String> {
                 $crate::run_validate_settings::<$policy>(&settings)
+            }
+
+            fn metadata() -> $crate::bindings::bouncer::policy::types::PolicyMetadata {
+                $crate::run_metadata::<$policy>([
+                    ::core::env!("CARGO_PKG_NAME"),
+                    ::core::env!("CARGO_PKG_DESCRIPTION"),
+                    ::core::env!("CARGO_PKG_VERSION"),
+                ])
             }
         }
 

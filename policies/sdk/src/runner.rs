@@ -28,6 +28,15 @@ pub fn run_validate_settings<P: Policy>(settings: &str) -> Result<(), String> {
     P::validate_settings(&decode_settings::<P>(settings)?)
 }
 
+/// Builds the WIT metadata of `P`: its own [`Policy::metadata`], the crate's
+/// name, description and version, and the JSON Schema of `P::Settings`.
+pub fn run_metadata<P: Policy>(crate_defaults: [&str; 3]) -> types::PolicyMetadata {
+    install_panic_hook();
+    let schema = schemars::schema_for!(P::Settings);
+    let schema = serde_json::to_string(&schema).ok();
+    P::metadata().into_wit(crate_defaults, schema)
+}
+
 fn decode_settings<P: Policy>(text: &str) -> Result<P::Settings, String> {
     let text = if text.trim().is_empty() { "{}" } else { text };
     serde_json::from_str(text).map_err(|e| format!("invalid settings: {e}"))

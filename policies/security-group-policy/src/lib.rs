@@ -9,14 +9,16 @@
 
 use std::collections::BTreeMap;
 
-use bouncer_sdk::{Findings, Policy, Request, Result, Verdict, export_policy, judge};
+use bouncer_sdk::{
+    Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
+};
 use serde::Deserialize;
 
 /// The most security groups a pod's branch ENI takes.
 pub const MAX_GROUPS: usize = 16;
 
 /// Settings of `security-group-policy`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// Security groups policies may name; any well-formed ID when empty.
@@ -30,6 +32,12 @@ pub struct SecurityGroupPolicyRule;
 
 impl Policy for SecurityGroupPolicyRule {
     type Settings = Settings;
+
+    fn metadata() -> Metadata {
+        Metadata::new()
+            .governs(&["vpcresources.k8s.aws"], &["SecurityGroupPolicy"])
+            .operations(&[Operation::Create, Operation::Update])
+    }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
         match settings

@@ -8,7 +8,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use bouncer_sdk::bindings::bouncer::policy::types::{Mutation, Request, Verdict};
+use bouncer_sdk::bindings::bouncer::policy::types::{Mutation, PolicyMetadata, Request, Verdict};
 use bouncer_sdk::bindings::{Guest, export};
 
 /// Evaluations this instance has served; a fresh instance per call keeps it at 1.
@@ -93,6 +93,19 @@ impl Guest for Hostile {
         match behaviour(&settings).as_str() {
             "reject-settings" => Err("hostile policy refuses these settings".into()),
             _ => Ok(()),
+        }
+    }
+
+    fn metadata() -> PolicyMetadata {
+        PolicyMetadata {
+            name: "hostile".into(),
+            description: "Misbehaves on purpose, as its settings say.".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            kinds: Vec::new(),
+            operations: Vec::new(),
+            mutating: false,
+            settings_schema: None,
+            context_kinds: Vec::new(),
         }
     }
 }

@@ -1,0 +1,104 @@
+//! Where a configuration entry and its policy's own metadata disagree.
+//!
+//! None of these stop a configuration from loading: the entry is what runs.
+//! They are warnings because each is usually a copy-paste slip that costs
+//! latency (requests sent to a policy that ignores them) or silently does
+//! nothing (a mutating entry for a policy that never mutates).
+
+use crate::config::PolicyConfig;
+use crate::policy::Metadata;
+
+/// Every disagreement between `entry` and `metadata`, as warnings naming the policy.
+pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<String> {
+    let name = &entry.name;
+    let mut warnings = Vec::new();
+    let governed = describe_governed(metadata);
+    if !metadata.kinds.is_empty() {
+        if entry.rules.kinds.is_empty() {
+            warnings.push(format!(
+                "policy `{name}`: its entry matches every kind, but the policy governs only \
+                 {governed}; add `match.kinds` so other requests skip it"
+            ));
+        }
+        let strays: Vec<String> = entry
+            .rules
+            .kinds
+            .iter()
+            .flat_map(|rule| {
+                rule.api_groups
+                    .iter()
+                    .flat_map(move |g| rule.kinds.iter().map(move |k| (g, k)))
+            })
+            .filter(|(group, kind)| {
+                let wildcard = group.as_str() == "*" || kind.as_str() == "*";
+                wildcard || !metadata.governs(group, kind)
+            })
+            .map(|(group, kind)| group_kind(group, kind))
+            .collect();
+        if !strays.is_empty() {
+            warnings.push(format!(
+                "policy `{name}`: its entry matches {}, which the policy does not govern (it \
+                 governs {governed}); those requests reach it for nothing",
+                strays.join(", ")
+            ));
+        }
+    }
+    if !metadata.operations.is_empty() {
+        let strays: Vec<String> = if entry.rules.operations.is_empty() {
+            vec!["every operation".to_owned()]
+        } else {
+            entry
+                .rules
+                .operations
+                .iter()
+                .map(|op| operation_name(op).to_owned())
+                .filter(|op| !metadata.operations.contains(op))
+                .collect()
+        };
+        if !strays.is_empty() {
+            warnings.push(format!(
+                "policy `{name}`: its entry matches {}, but the policy judges only {}",
+                strays.join(", "),
+                metadata.operations.join(", ")
+            ));
+        }
+    }
+    if mutating && !metadata.mutating {
+        warnings.push(format!(
+            "policy `{name}`: its entry runs it as mutating, but the policy never mutates"
+        ));
+    }
+    warnings
+}
+
+fn describe_governed(metadata: &Metadata) -> String {
+    let kinds: Vec<String> = metadata
+        .kinds
+        .iter()
+        .flat_map(|rule| {
+            rule.api_groups
+                .iter()
+                .flat_map(move |g| rule.kinds.iter().map(move |k| group_kind(g, k)))
+        })
+        .collect();
+    kinds.join(", ")
+}
+
+/// `Ingress.networking.k8s.io`, or `Service` for the core group, as kubectl names kinds.
+fn group_kind(group: &str, kind: &str) -> String {
+    if group.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}.{group}")
+    }
+}
+
+fn operation_name(operation: &kube::core::admission::Operation) -> &'static str {
+    use kube::core::admission::Operation;
+    match operation {
+        Operation::Create => "CREATE",
+        Operation::Update => "UPDATE",
+        Operation::Delete => "DELETE",
+        Operation::Connect => "CONNECT",
+    }
+}

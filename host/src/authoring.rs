@@ -1,0 +1,11 @@
+//! Writing custom policies: scaffolding a project (`bouncer new`), building it into
+//! a component (`bouncer build`), in Rust, JavaScript or Python.
+//!
+//! The host only drives each language's own toolchain (cargo, componentize-js,
+//! componentize-py); it never compiles guest code itself. What it adds is the
+//! check that the result implements the `bouncer:policy` world, done by the same
+//! engine that will run it.
+
+pub mod project;
+
+pub use project::Language;

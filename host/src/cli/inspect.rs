@@ -1,0 +1,199 @@
+//! `bouncer inspect`: what a policy says about itself.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use crate::authoring::project;
+use crate::policy::{Description, EngineConfig, PolicyEngine, Source};
+
+/// Arguments of `bouncer inspect`.
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// The policy: a built-in name, a `.wasm` component, or a policy project directory (its
+    /// built `policy.wasm`).
+    policy: String,
+    /// Output format.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
+/// Runs `bouncer inspect`.
+pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode> {
+    let (name, source) = resolve(&args.policy)?;
+    let engine = PolicyEngine::new(engine)?;
+    let description = engine.describe(&name, &source)?;
+    let mut out = anstream::stdout().lock();
+    match args.output {
+        Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&description)?)?,
+        Output::Text => write_text(&mut out, &source, &description)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A name for messages and the source of `policy` (built-in, file, or project directory).
+pub(super) fn resolve(policy: &str) -> Result<(String, Source)> {
+    let path = Path::new(policy);
+    if path.is_dir() {
+        let component = project::component_path(path);
+        if !component.is_file() {
+            bail!(
+                "{} is a directory without a built policy ({} is missing); run `bouncer build {}` first",
+                path.display(),
+                component.display(),
+                path.display()
+            );
+        }
+        return Ok((project::name_of(path), Source::File(component)));
+    }
+    if policy.ends_with(".wasm") || policy.contains(std::path::MAIN_SEPARATOR) {
+        return Ok((
+            project::name_of_component(path),
+            Source::File(PathBuf::from(policy)),
+        ));
+    }
+    let name = policy.strip_prefix("builtin:").unwrap_or(policy);
+    let source = Source::builtin(name).with_context(|| {
+        format!("`{policy}` is neither a built-in policy, a .wasm file nor a directory")
+    })?;
+    Ok((name.to_owned(), source))
+}
+
+fn write_text(out: &mut impl std::io::Write, source: &Source, d: &Description) -> Result<()> {
+    let bold = anstyle::Style::new().bold();
+    let size = format_size(d.size);
+    let sha = &d.sha256[..12];
+    let Some(m) = &d.metadata else {
+        writeln!(out, "{bold}{source}{bold:#}")?;
+        writeln!(out, "component:   {size}, sha256 {sha}…")?;
+        writeln!(
+            out,
+            "metadata:    none (built against bouncer:policy 0.1.0 or 0.1.1; rebuild it to declare kinds and settings)"
+        )?;
+        return Ok(());
+    };
+    writeln!(out, "{bold}{} {}{bold:#}", m.name, m.version)?;
+    writeln!(out, "  {}", m.description)?;
+    writeln!(out)?;
+    writeln!(out, "source:      {source}")?;
+    writeln!(out, "component:   {size}, sha256 {sha}…")?;
+    let wasi = if d.imports_wasi {
+        "bouncer:policy, locked-down WASI"
+    } else {
+        "bouncer:policy only"
+    };
+    writeln!(out, "imports:     {wasi}")?;
+    let kinds: Vec<String> = m
+        .kinds
+        .iter()
+        .flat_map(|rule| {
+            rule.api_groups.iter().flat_map(move |g| {
+                rule.kinds.iter().map(move |k| match g.as_str() {
+                    "" => k.clone(),
+                    g => format!("{k}.{g}"),
+                })
+            })
+        })
+        .collect();
+    let list = |items: &[String], empty: &str| {
+        if items.is_empty() {
+            empty.to_owned()
+        } else {
+            items.join(", ")
+        }
+    };
+    writeln!(out, "governs:     {}", list(&kinds, "any kind"))?;
+    writeln!(out, "operations:  {}", list(&m.operations, "all"))?;
+    writeln!(
+        out,
+        "mutating:    {}",
+        if m.mutating { "yes" } else { "no" }
+    )?;
+    let context: Vec<String> = m.context_kinds.iter().map(ToString::to_string).collect();
+    writeln!(out, "context:     {}", list(&context, "none"))?;
+    match &m.settings_schema {
+        None => writeln!(out, "settings:    none declared")?,
+        Some(schema) => write_settings(out, schema)?,
+    }
+    Ok(())
+}
+
+/// The top-level settings, one line each: name, type, default, description.
+fn write_settings(out: &mut impl std::io::Write, schema: &serde_json::Value) -> Result<()> {
+    let properties = schema.get("properties").and_then(|p| p.as_object());
+    let Some(properties) = properties.filter(|p| !p.is_empty()) else {
+        writeln!(out, "settings:    none")?;
+        return Ok(());
+    };
+    let required: Vec<&str> = schema
+        .get("required")
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|v| v.as_str()).collect())
+        .unwrap_or_default();
+    writeln!(out, "settings:")?;
+    let width = properties.keys().map(String::len).max().unwrap_or(0);
+    for (key, property) in properties {
+        let mut line = format!("  {key:width$}  {}", type_of(property));
+        if let Some(default) = property.get("default") {
+            line.push_str(&format!(" = {default}"));
+        } else if required.contains(&key.as_str()) {
+            line.push_str(" (required)");
+        }
+        if let Some(description) = property.get("description").and_then(|d| d.as_str()) {
+            let first = description.lines().next().unwrap_or_default();
+            line.push_str(&format!("  {first}"));
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// A short type name of a schema: `string`, `array of string`, `integer ≥ 1`, …
+fn type_of(schema: &serde_json::Value) -> String {
+    let base = match schema.get("type") {
+        Some(serde_json::Value::String(t)) => t.clone(),
+        Some(serde_json::Value::Array(ts)) => ts
+            .iter()
+            .filter_map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ if schema.get("enum").is_some() => "one of".to_owned(),
+        _ if schema.get("$ref").is_some() => "object".to_owned(),
+        _ => "any".to_owned(),
+    };
+    match (base.as_str(), schema.get("items")) {
+        ("array", Some(items)) => format!("array of {}", type_of(items)),
+        _ => match schema.get("enum").and_then(|e| e.as_array()) {
+            Some(values) => format!(
+                "{base} {}",
+                values
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("|")
+            ),
+            None => match schema.get("minimum") {
+                Some(min) => format!("{base} ≥ {min}"),
+                None => base,
+            },
+        },
+    }
+}
+
+fn format_size(bytes: usize) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+    if mib >= 1.0 {
+        format!("{mib:.1} MiB")
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}
