@@ -148,8 +148,8 @@ fn write_settings(out: &mut impl std::io::Write, schema: &serde_json::Value) -> 
             line.push_str(" (required)");
         }
         if let Some(description) = property.get("description").and_then(|d| d.as_str()) {
-            let first = description.lines().next().unwrap_or_default();
-            line.push_str(&format!("  {first}"));
+            let flat = description.split_whitespace().collect::<Vec<_>>().join(" ");
+            line.push_str(&format!("  {flat}"));
         }
         writeln!(out, "{line}")?;
     }
