@@ -6,6 +6,8 @@
 //! check that the result implements the `bouncer:policy` world, done by the same
 //! engine that will run it.
 
+pub mod build;
 pub mod project;
+pub mod scaffold;
 
 pub use project::Language;

@@ -3,9 +3,11 @@
 //! Exit codes are fixed across subcommands: 0 success/allowed, 1 denied (or
 //! test failures), 2 usage, input or load errors.
 
+mod build;
 mod check;
 mod eval;
 mod inspect;
+mod new;
 mod policies;
 mod serve;
 mod test;
@@ -100,6 +102,21 @@ enum Command {
     ///
     /// Example: bouncer check -f k8s/ --config policies.yaml
     Check(check::CheckArgs),
+    /// Create a policy project in Rust, JavaScript or Python that builds and passes its suite.
+    ///
+    /// The project has the policy's source, a settings type with its schema, a test suite with
+    /// one allowed and one denied case, and a README. Then `bouncer build` and `bouncer test`.
+    /// Guide: docs/authoring.md.
+    ///
+    /// Example: bouncer new require-owner --lang python
+    New(new::NewArgs),
+    /// Build a policy project into a component (policy.wasm) and check it loads as a policy.
+    ///
+    /// Rust: cargo build --target wasm32-wasip2 --release; JavaScript: componentize-js;
+    /// Python: componentize-py. A missing toolchain is reported with its install command.
+    ///
+    /// Example: bouncer build examples/policies/deny-latest-tag
+    Build(build::BuildArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -151,6 +168,8 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args, &engine_config),
         Command::Policies => Ok(policies::run()),
         Command::Inspect(args) => inspect::run(&args, &engine_config),
+        Command::New(args) => new::run(&args),
+        Command::Build(args) => build::run(&args, &engine_config),
         Command::Serve(args) => serve::run(&args, &engine_config),
         Command::Test(args) => test::run(&args, &engine_config),
         Command::Check(args) => check::run(&args, &engine_config),

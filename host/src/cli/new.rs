@@ -1,0 +1,58 @@
+//! `bouncer new`: scaffold a policy project.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::authoring::Language;
+use crate::authoring::scaffold::{self, Options};
+
+/// Arguments of `bouncer new`.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// The policy's name: lowercase letters, digits and dashes (such as `deny-latest-tag`).
+    name: String,
+    /// The language to write the policy in.
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Language,
+    /// The directory to create (default: `./<name>`).
+    #[arg(long)]
+    path: Option<PathBuf>,
+    /// Rust only: a local bouncer-sdk to depend on (default: the checkout this binary was built
+    /// from, else the git repository).
+    #[arg(long)]
+    sdk: Option<PathBuf>,
+}
+
+/// Runs `bouncer new`.
+pub(super) fn run(args: &NewArgs) -> Result<ExitCode> {
+    let path = args
+        .path
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
+    let options = Options {
+        name: args.name.clone(),
+        language: args.lang,
+        path: path.clone(),
+        sdk: args.sdk.clone(),
+    };
+    let files = scaffold::scaffold(&options)?;
+    println!(
+        "created {} policy `{}` in {}:",
+        args.lang,
+        args.name,
+        path.display()
+    );
+    for file in files {
+        println!("  {}", file.display());
+    }
+    let shown = path.display();
+    let install = match args.lang {
+        Language::Rust => String::new(),
+        Language::Js => format!("  (cd {shown} && npm install)\n"),
+        Language::Python => format!("  pip install -r {shown}/requirements-dev.txt\n"),
+    };
+    println!("\nnext:\n{install}  bouncer build {shown}\n  bouncer test {shown}");
+    Ok(ExitCode::SUCCESS)
+}
