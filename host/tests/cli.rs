@@ -235,3 +235,77 @@ fn config_check_names_the_unknown_key_and_its_line() {
     );
     assert!(text.contains("line 4"), "{text}");
 }
+
+#[test]
+fn a_config_entry_that_disagrees_with_its_policys_metadata_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("policies.yaml");
+    std::fs::write(
+        &config,
+        "policies:
+  - name: tls
+    source: builtin:ingress-tls
+    mutating: true
+    match:
+      kinds:
+        - {apiGroups: [networking.k8s.io], kinds: [Ingress]}
+        - {apiGroups: [\"\"], kinds: [Pod, ConfigMap]}
+      operations: [CREATE, DELETE]
+",
+    )
+    .unwrap();
+    let output = bouncer(
+        &[
+            "check",
+            "-f",
+            "examples/manifests/compliant/",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        None,
+    );
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    for warning in [
+        "warning: policy `tls`: its entry matches Pod, ConfigMap, which the policy does not govern \
+         (it governs Ingress.networking.k8s.io, Gateway.gateway.networking.k8s.io)",
+        "warning: policy `tls`: its entry matches DELETE, but the policy judges only CREATE, UPDATE",
+        "warning: policy `tls`: its entry runs it as mutating, but the policy never mutates",
+    ] {
+        assert!(err.contains(warning), "no `{warning}` in:\n{err}");
+    }
+
+    // The embedded default agrees with every built-in's metadata.
+    let output = bouncer(&["check", "-f", "examples/manifests/compliant/"], None);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(!err.contains("warning:"), "{err}");
+}
+
+#[test]
+fn settings_that_break_the_declared_schema_are_refused_with_their_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("policies.yaml");
+    std::fs::write(
+        &config,
+        "policies:
+  - name: alb
+    source: builtin:alb-target-type-ip
+    settings: {albClassNames: alb, mutate: \"yes\", colour: blue}
+",
+    )
+    .unwrap();
+    let output = bouncer(&["config", "check", config.to_str().unwrap()], None);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("policy `alb` rejected its settings: they do not match its settings schema"),
+        "{err}"
+    );
+    for problem in [
+        "/albClassNames: \"alb\" is not of type \"array\"",
+        "/mutate: \"yes\" is not of type \"boolean\"",
+        "colour",
+    ] {
+        assert!(err.contains(problem), "no `{problem}` in:\n{err}");
+    }
+}

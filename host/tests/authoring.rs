@@ -1,0 +1,414 @@
+//! Custom policies in Rust, JavaScript and Python, end to end with the real
+//! toolchains: `bouncer new` → `bouncer build` → `bouncer test`, `bouncer inspect`,
+//! and the examples in `examples/policies/` judged by `bouncer serve` over TLS.
+//!
+//! The toolchains (componentize-js from npm, componentize-py from PyPI, the
+//! wasm32-wasip2 target) are installed by `tests/authoring/tools.sh` into a cache
+//! outside the repository; only the first run pays.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use serde_json::{Value, json};
+
+mod support;
+use support::workspace;
+
+const EXAMPLES: [&str; 3] = ["deny-latest-tag", "require-team-label", "max-replicas"];
+
+/// Builds share CPU (and, for Rust, cargo's lock): one at a time.
+static BUILDS: Mutex<()> = Mutex::new(());
+
+/// The PATH fragment holding componentize-js and componentize-py.
+fn tools() -> &'static str {
+    static TOOLS: OnceLock<String> = OnceLock::new();
+    TOOLS.get_or_init(|| {
+        let script = workspace().join("tests/authoring/tools.sh");
+        let output = Command::new("bash").arg(&script).output().expect("bash runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{} failed ({:?}); the JavaScript and Python toolchains come from npm and PyPI:\n{stderr}",
+            script.display(),
+            output.status.code()
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        stdout.trim().lines().last().unwrap_or_default().to_owned()
+    })
+}
+
+/// `bouncer` from the workspace root, with the toolchains on PATH and Rust
+/// builds in a cache outside the repository.
+fn bouncer(args: &[&str]) -> Output {
+    let path = format!("{}:{}", tools(), std::env::var("PATH").unwrap_or_default());
+    let target = dirs_cache().join("cargo-target");
+    Command::new(env!("CARGO_BIN_EXE_bouncer"))
+        .args(args)
+        .current_dir(workspace())
+        .env("PATH", path)
+        .env("CARGO_TARGET_DIR", target)
+        .env(
+            "BOUNCER_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .expect("bouncer runs")
+}
+
+fn dirs_cache() -> PathBuf {
+    std::env::var_os("BOUNCER_AUTHORING_CACHE").map_or_else(
+        || {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/bouncer-authoring")
+        },
+        PathBuf::from,
+    )
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn build(dir: &str) -> Output {
+    let _guard = BUILDS.lock().unwrap_or_else(|p| p.into_inner());
+    bouncer(&["build", dir])
+}
+
+/// Builds the three examples once per test run.
+fn examples_built() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        for example in EXAMPLES {
+            let dir = format!("examples/policies/{example}");
+            let output = build(&dir);
+            assert!(output.status.success(), "building {dir}: {}", text(&output));
+            let out = String::from_utf8_lossy(&output.stdout);
+            assert!(
+                out.contains(&format!("built {dir}/policy.wasm")),
+                "{}",
+                text(&output)
+            );
+            assert!(
+                out.contains(&format!("implements bouncer:policy: {example} 0.1.0")),
+                "{}",
+                text(&output)
+            );
+        }
+    });
+}
+
+#[test]
+fn every_example_builds_and_passes_its_suites() {
+    examples_built();
+    for (example, cases) in [
+        ("deny-latest-tag", 7),
+        ("require-team-label", 4),
+        ("max-replicas", 5),
+    ] {
+        let output = bouncer(&["test", &format!("examples/policies/{example}")]);
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+        assert!(
+            out.trim_end()
+                .ends_with(&format!("{cases} passed, 0 failed")),
+            "{}",
+            text(&output)
+        );
+    }
+}
+
+/// `bouncer new` → `bouncer build` → `bouncer test` in one language.
+fn round_trip(lang: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join(format!("starter-{lang}"));
+    let project_arg = project.to_str().unwrap();
+    let name = format!("starter-{lang}");
+    let output = bouncer(&["new", &name, "--lang", lang, "--path", project_arg]);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        project
+            .join(format!("{name}.bouncer-test.yaml"))
+            .is_file()
+    );
+    assert!(project.join("README.md").is_file());
+
+    let output = build(project_arg);
+    assert!(output.status.success(), "{}", text(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stdout)
+            .contains(&format!("implements bouncer:policy: {name} 0.1.0 (validating)")),
+        "{}",
+        text(&output)
+    );
+
+    let output = bouncer(&["test", project_arg]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(out.contains(&format!("PASS {name}/a Pod without an owner label is denied")));
+    assert!(out.trim_end().ends_with("2 passed, 0 failed"), "{}", text(&output));
+}
+
+#[test]
+fn a_new_rust_policy_builds_and_passes_its_suite() {
+    round_trip("rust");
+}
+
+#[test]
+fn a_new_javascript_policy_builds_and_passes_its_suite() {
+    round_trip("js");
+}
+
+#[test]
+fn a_new_python_policy_builds_and_passes_its_suite() {
+    round_trip("python");
+}
+
+#[test]
+fn building_a_directory_that_is_no_project_says_how_to_start_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bouncer(&["build", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("is not a policy project"), "{err}");
+    assert!(err.contains("bouncer new"), "{err}");
+}
+
+#[test]
+fn a_missing_javascript_toolchain_is_reported_with_its_install_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("lonely");
+    let project_arg = project.to_str().unwrap();
+    assert!(bouncer(&["new", "lonely", "--lang", "js", "--path", project_arg]).status.success());
+    // Only node itself on PATH: no componentize-js anywhere.
+    let node = which("node").expect("node is installed");
+    let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+        .args(["build", project_arg])
+        .env("PATH", node.parent().unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("componentize-js is not installed"), "{err}");
+    assert!(err.contains(&format!("npm install --prefix {project_arg}")), "{err}");
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    let paths = std::env::var_os("PATH")?;
+    std::env::split_paths(&paths)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+#[test]
+fn the_tools_script_installs_the_versions_bouncer_names() {
+    let script = std::fs::read_to_string(workspace().join("tests/authoring/tools.sh")).unwrap();
+    let js = bouncer::authoring::build::COMPONENTIZE_JS_VERSION;
+    let py = bouncer::authoring::build::COMPONENTIZE_PY_VERSION;
+    assert!(script.contains(&format!("COMPONENTIZE_JS_VERSION=\"{js}\"")));
+    assert!(script.contains(&format!("COMPONENTIZE_PY_VERSION=\"{py}\"")));
+}
+
+#[test]
+fn inspect_shows_what_each_example_declares() {
+    examples_built();
+    let output = bouncer(&["inspect", "--color", "never", "examples/policies/max-replicas"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let out = String::from_utf8_lossy(&output.stdout);
+    for line in [
+        "max-replicas 0.1.0",
+        "imports:     bouncer:policy, locked-down WASI",
+        "governs:     Deployment.apps",
+        "operations:  CREATE, UPDATE",
+        "mutating:    yes",
+        "context:     none",
+        "maxReplicas  integer ≥ 1 = 10  The most replicas a Deployment may ask for.",
+    ] {
+        assert!(out.contains(line), "no `{line}` in:\n{out}");
+    }
+
+    let output = bouncer(&["inspect", "-o", "json", "examples/policies/require-team-label/policy.wasm"]);
+    assert!(output.status.success(), "{}", text(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let metadata = &json["metadata"];
+    assert_eq!(metadata["name"], "require-team-label");
+    assert_eq!(metadata["mutating"], false);
+    assert_eq!(metadata["operations"], json!(["CREATE", "UPDATE"]));
+    assert_eq!(
+        metadata["kinds"][3],
+        json!({"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]})
+    );
+    assert_eq!(metadata["settingsSchema"]["properties"]["label"]["default"], "team");
+    assert_eq!(json["importsWasi"], true);
+
+    let output = bouncer(&["inspect", "--color", "never", "examples/policies/deny-latest-tag"]);
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        out.contains("exemptRegistries   array of string = []  Registries whose images may float"),
+        "{out}"
+    );
+}
+
+#[test]
+fn inspecting_an_unbuilt_project_says_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = bouncer(&["inspect", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("run `bouncer build"), "{err}");
+}
+
+mod serve {
+    //! The three examples, enforced by a real `bouncer serve` process over TLS.
+
+    use super::*;
+    use std::io::{BufRead, BufReader};
+    use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const CONFIG: &str = "\
+policies:
+  - name: deny-latest-tag
+    source: examples/policies/deny-latest-tag/policy.wasm
+    match:
+      kinds: [{apiGroups: [\"\"], kinds: [Pod]}, {apiGroups: [apps], kinds: [Deployment]}]
+  - name: require-team-label
+    source: examples/policies/require-team-label/policy.wasm
+    match:
+      kinds: [{apiGroups: [apps], kinds: [Deployment]}]
+    settings: {teams: [reports, payments]}
+  - name: max-replicas
+    source: examples/policies/max-replicas/policy.wasm
+    match:
+      kinds: [{apiGroups: [apps], kinds: [Deployment]}]
+    settings: {maxReplicas: 3, mutate: true}
+";
+
+    fn review(labels: Value, replicas: u32, image: &str) -> Value {
+        let path = workspace().join("tests/fixtures/apiserver-v1.36/deployment-create.json");
+        let mut review: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let object = &mut review["request"]["object"];
+        object["metadata"]["labels"] = labels;
+        object["spec"]["replicas"] = json!(replicas);
+        object["spec"]["template"]["spec"]["containers"][0]["image"] = json!(image);
+        review
+    }
+
+    async fn post(port: u16, ca: &Path, path: &str, review: &Value) -> Value {
+        let config = crate::support::tls::client_config(ca);
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let body = serde_json::to_vec(review).unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\nconnection: close\r\n\r\n",
+            body.len()
+        );
+        tls.write_all(head.as_bytes()).await.unwrap();
+        tls.write_all(&body).await.unwrap();
+        let mut response = Vec::new();
+        tls.read_to_end(&mut response).await.unwrap();
+        let response = String::from_utf8(response).unwrap();
+        let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+        serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn serve_enforces_the_rust_javascript_and_python_examples() {
+        examples_built();
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("policies.yaml");
+        std::fs::write(&config, CONFIG).unwrap();
+        let ca = dir.path().join("ca.pem");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--config"])
+            .arg(&config)
+            .arg("--write-ca")
+            .arg(&ca)
+            .current_dir(workspace())
+            .env(
+                "BOUNCER_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+            )
+            .env("KUBECONFIG", "/nonexistent/kubeconfig")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut log = String::new();
+        while !log.contains("bouncer is serving") {
+            match rx.recv_timeout(Duration::from_secs(180)) {
+                Ok(line) => log.push_str(&(line + "\n")),
+                Err(_) => panic!("bouncer serve did not start:\n{log}"),
+            }
+        }
+
+        // The captured Deployment as sent: no team label.
+        let body = post(port, &ca, "/validate", &review(json!({"app": "r"}), 1, "repo/app:v1.5.2")).await;
+        let response = &body["response"];
+        assert_eq!(response["allowed"], false, "{body}");
+        assert_eq!(
+            response["status"]["message"],
+            "require-team-label: Deployment web/report-generator has no `team` label; label it \
+             with its owning team: one of reports, payments",
+            "{body}"
+        );
+
+        // Labelled, pinned, within the limit: every policy allows it.
+        let good = review(json!({"team": "reports"}), 2, "repo/app:v1.5.2");
+        let body = post(port, &ca, "/validate", &good).await;
+        assert_eq!(body["response"]["allowed"], true, "{body}");
+
+        // A latest image is refused by the Rust policy.
+        let latest = review(json!({"team": "reports"}), 2, "repo/app:latest");
+        let body = post(port, &ca, "/validate", &latest).await;
+        assert_eq!(body["response"]["allowed"], false, "{body}");
+        let message = body["response"]["status"]["message"].as_str().unwrap();
+        assert!(message.starts_with("deny-latest-tag: Deployment web/report-generator: container"), "{message}");
+
+        // Too many replicas are capped by the Python policy on /mutate.
+        let big = review(json!({"team": "reports"}), 50, "repo/app:v1.5.2");
+        let body = post(port, &ca, "/mutate", &big).await;
+        let response = &body["response"];
+        assert_eq!(response["allowed"], true, "{body}");
+        assert_eq!(response["patchType"], "JSONPatch", "{body}");
+        let patch = base64_decode(response["patch"].as_str().unwrap());
+        let patch: Value = serde_json::from_slice(&patch).unwrap();
+        assert_eq!(patch, json!([{"op": "replace", "path": "/spec/replicas", "value": 3}]));
+        assert_eq!(
+            response["warnings"],
+            json!(["max-replicas: Deployment web/report-generator: replicas capped from 50 to 3 (maxReplicas)"])
+        );
+
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    fn base64_decode(text: &str) -> Vec<u8> {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+    }
+}
