@@ -329,7 +329,10 @@ policies:
         examples_built();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("policies.yaml");
-        std::fs::write(&config, CONFIG).unwrap();
+        // Sources are relative to the configuration file; this one lives elsewhere.
+        let examples = workspace().join("examples");
+        let text = CONFIG.replace("source: examples", &format!("source: {}", examples.display()));
+        std::fs::write(&config, text).unwrap();
         let ca = dir.path().join("ca.pem");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
