@@ -132,18 +132,15 @@ fn round_trip(lang: &str) {
     let name = format!("starter-{lang}");
     let output = bouncer(&["new", &name, "--lang", lang, "--path", project_arg]);
     assert!(output.status.success(), "{}", text(&output));
-    assert!(
-        project
-            .join(format!("{name}.bouncer-test.yaml"))
-            .is_file()
-    );
+    assert!(project.join(format!("{name}.bouncer-test.yaml")).is_file());
     assert!(project.join("README.md").is_file());
 
     let output = build(project_arg);
     assert!(output.status.success(), "{}", text(&output));
     assert!(
-        String::from_utf8_lossy(&output.stdout)
-            .contains(&format!("implements bouncer:policy: {name} 0.1.0 (validating)")),
+        String::from_utf8_lossy(&output.stdout).contains(&format!(
+            "implements bouncer:policy: {name} 0.1.0 (validating)"
+        )),
         "{}",
         text(&output)
     );
@@ -151,8 +148,14 @@ fn round_trip(lang: &str) {
     let output = bouncer(&["test", project_arg]);
     let out = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(out.contains(&format!("PASS {name}/a Pod without an owner label is denied")));
-    assert!(out.trim_end().ends_with("2 passed, 0 failed"), "{}", text(&output));
+    assert!(out.contains(&format!(
+        "PASS {name}/a Pod without an owner label is denied"
+    )));
+    assert!(
+        out.trim_end().ends_with("2 passed, 0 failed"),
+        "{}",
+        text(&output)
+    );
 }
 
 #[test]
@@ -185,7 +188,11 @@ fn a_missing_javascript_toolchain_is_reported_with_its_install_command() {
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("lonely");
     let project_arg = project.to_str().unwrap();
-    assert!(bouncer(&["new", "lonely", "--lang", "js", "--path", project_arg]).status.success());
+    assert!(
+        bouncer(&["new", "lonely", "--lang", "js", "--path", project_arg])
+            .status
+            .success()
+    );
     // Only node itself on PATH: no componentize-js anywhere.
     let node = which("node").expect("node is installed");
     let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
@@ -196,7 +203,10 @@ fn a_missing_javascript_toolchain_is_reported_with_its_install_command() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let err = String::from_utf8_lossy(&output.stderr);
     assert!(err.contains("componentize-js is not installed"), "{err}");
-    assert!(err.contains(&format!("npm install --prefix {project_arg}")), "{err}");
+    assert!(
+        err.contains(&format!("npm install --prefix {project_arg}")),
+        "{err}"
+    );
 }
 
 fn which(program: &str) -> Option<PathBuf> {
@@ -218,7 +228,12 @@ fn the_tools_script_installs_the_versions_bouncer_names() {
 #[test]
 fn inspect_shows_what_each_example_declares() {
     examples_built();
-    let output = bouncer(&["inspect", "--color", "never", "examples/policies/max-replicas"]);
+    let output = bouncer(&[
+        "inspect",
+        "--color",
+        "never",
+        "examples/policies/max-replicas",
+    ]);
     assert!(output.status.success(), "{}", text(&output));
     let out = String::from_utf8_lossy(&output.stdout);
     for line in [
@@ -233,7 +248,12 @@ fn inspect_shows_what_each_example_declares() {
         assert!(out.contains(line), "no `{line}` in:\n{out}");
     }
 
-    let output = bouncer(&["inspect", "-o", "json", "examples/policies/require-team-label/policy.wasm"]);
+    let output = bouncer(&[
+        "inspect",
+        "-o",
+        "json",
+        "examples/policies/require-team-label/policy.wasm",
+    ]);
     assert!(output.status.success(), "{}", text(&output));
     let json: Value = serde_json::from_slice(&output.stdout).unwrap();
     let metadata = &json["metadata"];
@@ -244,10 +264,18 @@ fn inspect_shows_what_each_example_declares() {
         metadata["kinds"][3],
         json!({"apiGroups": ["networking.k8s.io"], "kinds": ["Ingress"]})
     );
-    assert_eq!(metadata["settingsSchema"]["properties"]["label"]["default"], "team");
+    assert_eq!(
+        metadata["settingsSchema"]["properties"]["label"]["default"],
+        "team"
+    );
     assert_eq!(json["importsWasi"], true);
 
-    let output = bouncer(&["inspect", "--color", "never", "examples/policies/deny-latest-tag"]);
+    let output = bouncer(&[
+        "inspect",
+        "--color",
+        "never",
+        "examples/policies/deny-latest-tag",
+    ]);
     let out = String::from_utf8_lossy(&output.stdout);
     assert!(
         out.contains("exemptRegistries   array of string = []  Registries whose images may float"),
@@ -293,7 +321,8 @@ policies:
 
     fn review(labels: Value, replicas: u32, image: &str) -> Value {
         let path = workspace().join("tests/fixtures/apiserver-v1.36/deployment-create.json");
-        let mut review: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut review: Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let object = &mut review["request"]["object"];
         object["metadata"]["labels"] = labels;
         object["spec"]["replicas"] = json!(replicas);
@@ -303,7 +332,9 @@ policies:
 
     async fn post(port: u16, ca: &Path, path: &str, review: &Value) -> Value {
         let config = crate::support::tls::client_config(ca);
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
         let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
         let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
@@ -331,9 +362,72 @@ policies:
         let config = dir.path().join("policies.yaml");
         // Sources are relative to the configuration file; this one lives elsewhere.
         let examples = workspace().join("examples");
-        let text = CONFIG.replace("source: examples", &format!("source: {}", examples.display()));
+        let text = CONFIG.replace(
+            "source: examples",
+            &format!("source: {}", examples.display()),
+        );
         std::fs::write(&config, text).unwrap();
-        let ca = dir.path().join("ca.pem");
+        let (mut child, port, ca) = spawn_serve(&config, dir.path());
+
+        // The captured Deployment as sent: no team label.
+        let body = post(
+            port,
+            &ca,
+            "/validate",
+            &review(json!({"app": "r"}), 1, "repo/app:v1.5.2"),
+        )
+        .await;
+        let response = &body["response"];
+        assert_eq!(response["allowed"], false, "{body}");
+        assert_eq!(
+            response["status"]["message"],
+            "require-team-label: Deployment web/report-generator has no `team` label; label it \
+             with its owning team: one of reports, payments",
+            "{body}"
+        );
+
+        // Labelled, pinned, within the limit: every policy allows it.
+        let good = review(json!({"team": "reports"}), 2, "repo/app:v1.5.2");
+        let body = post(port, &ca, "/validate", &good).await;
+        assert_eq!(body["response"]["allowed"], true, "{body}");
+
+        // A latest image is refused by the Rust policy.
+        let latest = review(json!({"team": "reports"}), 2, "repo/app:latest");
+        let body = post(port, &ca, "/validate", &latest).await;
+        assert_eq!(body["response"]["allowed"], false, "{body}");
+        let message = body["response"]["status"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("deny-latest-tag: Deployment web/report-generator: container"),
+            "{message}"
+        );
+
+        // Too many replicas are capped by the Python policy on /mutate.
+        let big = review(json!({"team": "reports"}), 50, "repo/app:v1.5.2");
+        let body = post(port, &ca, "/mutate", &big).await;
+        let response = &body["response"];
+        assert_eq!(response["allowed"], true, "{body}");
+        assert_eq!(response["patchType"], "JSONPatch", "{body}");
+        let patch = base64_decode(response["patch"].as_str().unwrap());
+        let patch: Value = serde_json::from_slice(&patch).unwrap();
+        assert_eq!(
+            patch,
+            json!([{"op": "replace", "path": "/spec/replicas", "value": 3}])
+        );
+        assert_eq!(
+            response["warnings"],
+            json!([
+                "max-replicas: Deployment web/report-generator: replicas capped from 50 to 3 (maxReplicas)"
+            ])
+        );
+
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    /// `bouncer serve --config config` on a free loopback port, once it serves;
+    /// returns the process, its port and its CA file.
+    fn spawn_serve(config: &Path, dir: &Path) -> (std::process::Child, u16, PathBuf) {
+        let ca = dir.join("ca.pem");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -341,7 +435,7 @@ policies:
             .port();
         let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
             .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--config"])
-            .arg(&config)
+            .arg(config)
             .arg("--write-ca")
             .arg(&ca)
             .current_dir(workspace())
@@ -368,50 +462,132 @@ policies:
                 Err(_) => panic!("bouncer serve did not start:\n{log}"),
             }
         }
+        (child, port, ca)
+    }
 
-        // The captured Deployment as sent: no team label.
-        let body = post(port, &ca, "/validate", &review(json!({"app": "r"}), 1, "repo/app:v1.5.2")).await;
-        let response = &body["response"];
-        assert_eq!(response["allowed"], false, "{body}");
-        assert_eq!(
-            response["status"]["message"],
-            "require-team-label: Deployment web/report-generator has no `team` label; label it \
-             with its owning team: one of reports, payments",
-            "{body}"
-        );
+    /// The fenced block of `language` that follows `heading` in docs/authoring.md.
+    fn guide_block(heading: &str, language: &str) -> String {
+        let guide = std::fs::read_to_string(workspace().join("docs/authoring.md")).unwrap();
+        let section = &guide[guide.find(heading).expect("heading in the guide")..];
+        let fence = format!("```{language}\n");
+        let start = section.find(&fence).expect("block in the section") + fence.len();
+        section[start..start + section[start..].find("```").unwrap()].to_owned()
+    }
 
-        // Labelled, pinned, within the limit: every policy allows it.
-        let good = review(json!({"team": "reports"}), 2, "repo/app:v1.5.2");
-        let body = post(port, &ca, "/validate", &good).await;
-        assert_eq!(body["response"]["allowed"], true, "{body}");
+    /// docs/authoring.md, followed by a user: scaffold in Python, build, the guide's
+    /// configuration, `serve`, and the guide's request is refused.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn following_the_guide_ends_with_a_refusal_through_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().join("require-owner");
+        let project_arg = project.to_str().unwrap();
+        let output = bouncer(&["new", "require-owner", "--lang", "python", "--path", project_arg]);
+        assert!(output.status.success(), "{}", text(&output));
+        let output = build(project_arg);
+        assert!(output.status.success(), "{}", text(&output));
 
-        // A latest image is refused by the Rust policy.
-        let latest = review(json!({"team": "reports"}), 2, "repo/app:latest");
-        let body = post(port, &ca, "/validate", &latest).await;
-        assert_eq!(body["response"]["allowed"], false, "{body}");
-        let message = body["response"]["status"]["message"].as_str().unwrap();
-        assert!(message.starts_with("deny-latest-tag: Deployment web/report-generator: container"), "{message}");
+        let config = dir.path().join("policies.yaml");
+        std::fs::write(&config, guide_block("## 10. Enforcing it", "yaml")).unwrap();
+        let output = bouncer(&["config", "check", config.to_str().unwrap()]);
+        assert!(output.status.success(), "{}", text(&output));
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("warn"), "{}", text(&output));
 
-        // Too many replicas are capped by the Python policy on /mutate.
-        let big = review(json!({"team": "reports"}), 50, "repo/app:v1.5.2");
-        let body = post(port, &ca, "/mutate", &big).await;
-        let response = &body["response"];
-        assert_eq!(response["allowed"], true, "{body}");
-        assert_eq!(response["patchType"], "JSONPatch", "{body}");
-        let patch = base64_decode(response["patch"].as_str().unwrap());
-        let patch: Value = serde_json::from_slice(&patch).unwrap();
-        assert_eq!(patch, json!([{"op": "replace", "path": "/spec/replicas", "value": 3}]));
-        assert_eq!(
-            response["warnings"],
-            json!(["max-replicas: Deployment web/report-generator: replicas capped from 50 to 3 (maxReplicas)"])
-        );
-
+        let (mut child, port, ca) = spawn_serve(&config, dir.path());
+        let path = workspace().join("tests/fixtures/apiserver-v1.36/pod-create-kubectl-run.json");
+        let review: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let body = post(port, &ca, "/validate", &review).await;
         child.kill().unwrap();
         child.wait().unwrap();
+        let expected = guide_block("Then send it a request", "json");
+        assert!(
+            expected.contains("require-owner: Pod web/debug-shell has no `owner` label"),
+            "{expected}"
+        );
+        assert_eq!(body["response"]["allowed"], false, "{body}");
+        assert_eq!(body["response"]["status"]["code"], 403, "{body}");
+        assert_eq!(
+            body["response"]["status"]["message"],
+            "require-owner: Pod web/debug-shell has no `owner` label",
+            "{body}"
+        );
     }
 
     fn base64_decode(text: &str) -> Vec<u8> {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+        base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .unwrap()
     }
+}
+
+/// A Python policy that pries at everything its runtime could reach through WASI.
+const PRYING_APP: &str = r#"
+import json, os, socket, time
+import wit_world
+from wit_world.imports.types import PolicyMetadata, Verdict
+
+def attempt(action):
+    try:
+        action()
+        return "allowed"
+    except Exception as error:
+        return type(error).__name__
+
+class WitWorld(wit_world.WitWorld):
+    def metadata(self) -> PolicyMetadata:
+        return PolicyMetadata(name="prying", description="Pries.", version="0.1.0", kinds=[],
+                              operations=[], mutating=False, settings_schema=None, context_kinds=[])
+
+    def validate_settings(self, settings: str) -> None:
+        pass
+
+    def validate(self, request, settings: str) -> Verdict:
+        start = time.monotonic()
+        time.sleep(30)
+        print("stdout reaches the host log")
+        found = {
+            "env": sorted(os.environ),
+            "file": attempt(lambda: open("/etc/hostname").read()),
+            "listdir": attempt(lambda: os.listdir("/")),
+            "socket": attempt(lambda: socket.create_connection(("127.0.0.1", 443), timeout=1)),
+            "time": time.time(),
+            "slept": time.monotonic() - start,
+        }
+        return Verdict(allowed=False, message=json.dumps(found, sort_keys=True), code=None,
+                       warnings=[], mutation=None)
+"#;
+
+#[test]
+fn a_python_policy_finds_no_environment_files_network_or_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("prying");
+    let project_arg = project.to_str().unwrap();
+    assert!(
+        bouncer(&["new", "prying", "--lang", "python", "--path", project_arg])
+            .status
+            .success()
+    );
+    std::fs::write(project.join("app.py"), PRYING_APP).unwrap();
+    let output = build(project_arg);
+    assert!(output.status.success(), "{}", text(&output));
+
+    let output = bouncer(&[
+        "eval",
+        "--policy",
+        &format!("{project_arg}/policy.wasm"),
+        "--request",
+        "tests/fixtures/apiserver-v1.36/deployment-create.json",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let review: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let message = review["response"]["status"]["message"].as_str().unwrap();
+    let found: Value = serde_json::from_str(message.trim_start_matches("prying: ")).unwrap();
+    assert_eq!(found["env"], json!([]), "{found}");
+    assert_ne!(found["file"], "allowed", "{found}");
+    assert_ne!(found["listdir"], "allowed", "{found}");
+    assert_ne!(found["socket"], "allowed", "{found}");
+    // Clocks are frozen at the epoch, and a 30 s sleep returns at once: it
+    // would otherwise block a host thread where the deadline cannot reach.
+    assert_eq!(found["time"], 0.0, "{found}");
+    assert_eq!(found["slept"], 0.0, "{found}");
 }

@@ -173,8 +173,10 @@ impl Policy {
     /// policy's limits.
     ///
     /// WASI calls block on an async runtime internally, which panics on a thread
-    /// that is already driving one; a WASI component called from such a thread
-    /// (the server's workers) therefore runs on a short-lived thread of its own.
+    /// that is already driving one. A WASI component called from an async worker
+    /// (the server's path) therefore runs in `block_in_place`, which hands the
+    /// worker's other tasks to another thread; on a current-thread runtime, where
+    /// that is impossible, it runs on a short-lived thread of its own.
     fn call<R: Send>(
         &self,
         uid: &str,
@@ -182,25 +184,30 @@ impl Policy {
         context: Option<&Arc<dyn ContextSource>>,
         f: impl FnOnce(&PolicyPre<StoreState>, &mut Store<StoreState>) -> wasmtime::Result<R> + Send,
     ) -> Result<R, PolicyError> {
-        if self.prepared.wasi && tokio::runtime::Handle::try_current().is_ok() {
-            return std::thread::scope(|scope| {
-                std::thread::Builder::new()
-                    .name("bouncer-wasi".into())
-                    .spawn_scoped(scope, || self.call_here(uid, timeout, context, f))
-                    .map_err(|e| PolicyError::Engine {
-                        message: format!("cannot start a thread for policy `{}`", self.name),
-                        source: e.into(),
-                    })?
-                    .join()
-                    .unwrap_or_else(|_| {
-                        Err(PolicyError::Trap {
-                            policy: self.name.to_string(),
-                            reason: "the host's WASI implementation panicked".into(),
-                        })
-                    })
-            });
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        let Some(handle) = self.prepared.wasi.then(Handle::try_current).and_then(Result::ok)
+        else {
+            return self.call_here(uid, timeout, context, f);
+        };
+        if handle.runtime_flavor() == RuntimeFlavor::MultiThread {
+            return tokio::task::block_in_place(|| self.call_here(uid, timeout, context, f));
         }
-        self.call_here(uid, timeout, context, f)
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("bouncer-wasi".into())
+                .spawn_scoped(scope, || self.call_here(uid, timeout, context, f))
+                .map_err(|e| PolicyError::Engine {
+                    message: format!("cannot start a thread for policy `{}`", self.name),
+                    source: e.into(),
+                })?
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(PolicyError::Trap {
+                        policy: self.name.to_string(),
+                        reason: "the host's WASI implementation panicked".into(),
+                    })
+                })
+        })
     }
 
     fn call_here<R>(

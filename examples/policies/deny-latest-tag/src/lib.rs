@@ -2,7 +2,9 @@
 //! by a tag other than `latest`. An image without a tag means `latest`.
 
 use bouncer_sdk::serde_json::Value;
-use bouncer_sdk::{Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge};
+use bouncer_sdk::{
+    Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
+};
 use serde::Deserialize;
 
 /// Settings, from the policy's configuration entry.
@@ -25,7 +27,10 @@ impl Policy for DenyLatestTag {
     fn metadata() -> Metadata {
         Metadata::new()
             .governs(&[""], &["Pod"])
-            .governs(&["apps"], &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"])
+            .governs(
+                &["apps"],
+                &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"],
+            )
             .governs(&["batch"], &["Job", "CronJob"])
             .operations(&[Operation::Create, Operation::Update])
     }
@@ -81,7 +86,9 @@ fn check(image: &str, settings: &Settings) -> Option<String> {
     }
     let (registry, rest) = match image.split_once('/') {
         // A registry host has a dot or a port, or is localhost; otherwise it is a Docker Hub path.
-        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => (Some(host), rest),
+        Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => {
+            (Some(host), rest)
+        }
         _ => (None, image),
     };
     if registry.is_some_and(|r| settings.exempt_registries.iter().any(|e| e == r)) {
@@ -102,7 +109,10 @@ fn check(image: &str, settings: &Settings) -> Option<String> {
 fn is_version(tag: &str) -> bool {
     let core = tag.strip_prefix('v').unwrap_or(tag);
     let core = core.split(['-', '+']).next().unwrap_or_default();
-    !core.is_empty() && core.split('.').all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
+    !core.is_empty()
+        && core
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()))
 }
 
 export_policy!(DenyLatestTag);
