@@ -481,7 +481,14 @@ policies:
         let dir = tempfile::tempdir().unwrap();
         let project = dir.path().join("require-owner");
         let project_arg = project.to_str().unwrap();
-        let output = bouncer(&["new", "require-owner", "--lang", "python", "--path", project_arg]);
+        let output = bouncer(&[
+            "new",
+            "require-owner",
+            "--lang",
+            "python",
+            "--path",
+            project_arg,
+        ]);
         assert!(output.status.success(), "{}", text(&output));
         let output = build(project_arg);
         assert!(output.status.success(), "{}", text(&output));
@@ -490,7 +497,11 @@ policies:
         std::fs::write(&config, guide_block("## 10. Enforcing it", "yaml")).unwrap();
         let output = bouncer(&["config", "check", config.to_str().unwrap()]);
         assert!(output.status.success(), "{}", text(&output));
-        assert!(!String::from_utf8_lossy(&output.stderr).contains("warn"), "{}", text(&output));
+        assert!(
+            !String::from_utf8_lossy(&output.stderr).contains("warn"),
+            "{}",
+            text(&output)
+        );
 
         let (mut child, port, ca) = spawn_serve(&config, dir.path());
         let path = workspace().join("tests/fixtures/apiserver-v1.36/pod-create-kubectl-run.json");

@@ -185,7 +185,11 @@ impl Policy {
         f: impl FnOnce(&PolicyPre<StoreState>, &mut Store<StoreState>) -> wasmtime::Result<R> + Send,
     ) -> Result<R, PolicyError> {
         use tokio::runtime::{Handle, RuntimeFlavor};
-        let Some(handle) = self.prepared.wasi.then(Handle::try_current).and_then(Result::ok)
+        let Some(handle) = self
+            .prepared
+            .wasi
+            .then(Handle::try_current)
+            .and_then(Result::ok)
         else {
             return self.call_here(uid, timeout, context, f);
         };
