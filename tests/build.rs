@@ -24,6 +24,7 @@ fn main() -> Result<()> {
     println!("cargo:rerun-if-changed={}", workspace.join("wit").display());
     PolicyBuild::new(&workspace, out_dir.join("guests"))
         .package("hostile-policy")
+        .package("legacy-policy")
         .build()?;
     Ok(())
 }

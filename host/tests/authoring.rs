@@ -296,10 +296,7 @@ mod serve {
     //! The three examples, enforced by a real `bouncer serve` process over TLS.
 
     use super::*;
-    use std::io::{BufRead, BufReader};
-    use std::sync::Arc;
-    use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use crate::support::serve::{free_port, post_raw, serve_command, wait_until_serving};
 
     const CONFIG: &str = "\
 policies:
@@ -331,26 +328,7 @@ policies:
     }
 
     async fn post(port: u16, ca: &Path, path: &str, review: &Value) -> Value {
-        let config = crate::support::tls::client_config(ca);
-        let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        let body = serde_json::to_vec(review).unwrap();
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
-             content-length: {}\r\nconnection: close\r\n\r\n",
-            body.len()
-        );
-        tls.write_all(head.as_bytes()).await.unwrap();
-        tls.write_all(&body).await.unwrap();
-        let mut response = Vec::new();
-        tls.read_to_end(&mut response).await.unwrap();
-        let response = String::from_utf8(response).unwrap();
+        let response = post_raw(port, ca, path, &review.to_string()).await;
         let (_, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
         serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"))
     }
@@ -428,40 +406,14 @@ policies:
     /// returns the process, its port and its CA file.
     fn spawn_serve(config: &Path, dir: &Path) -> (std::process::Child, u16, PathBuf) {
         let ca = dir.join("ca.pem");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
-            .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--config"])
+        let port = free_port();
+        let mut child = serve_command(port, &ca)
+            .arg("--config")
             .arg(config)
-            .arg("--write-ca")
-            .arg(&ca)
-            .current_dir(workspace())
-            .env(
-                "BOUNCER_CACHE_DIR",
-                Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-            )
-            .env("KUBECONFIG", "/nonexistent/kubeconfig")
-            .env_remove("KUBERNETES_SERVICE_HOST")
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut log = String::new();
-        while !log.contains("bouncer is serving") {
-            match rx.recv_timeout(Duration::from_secs(180)) {
-                Ok(line) => log.push_str(&(line + "\n")),
-                Err(_) => panic!("bouncer serve did not start:\n{log}"),
-            }
-        }
+        wait_until_serving(&mut child);
         (child, port, ca)
     }
 

@@ -108,7 +108,7 @@ fn eval_usage_and_load_errors_exit_2_with_the_reason() {
         ),
         (
             &["eval", "-p", "/no/such/policy.wasm", "-r", MISSING],
-            "error: loading policy /no/such/policy.wasm: policy `policy`: cannot read /no/such/policy.wasm:",
+            "error: loading policy /no/such/policy.wasm: policy `such`: cannot read /no/such/policy.wasm:",
         ),
         (
             &["eval", "--policy"],

@@ -1,58 +1,13 @@
 //! `bouncer serve` as a process: start with no config, answer, drain on SIGTERM.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod support;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn tls_connect(
-    port: u16,
-    ca: &Path,
-) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let config = support::tls::client_config(ca);
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap()
-}
-
-/// `bouncer serve` on loopback `port`, writing its generated CA to `ca`, with the shared compile cache.
-fn serve_command(port: u16, ca: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));
-    command
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--write-ca",
-        ])
-        .arg(ca)
-        .env(
-            "BOUNCER_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        )
-        // No cluster, whatever the machine has: context lookups fail, readiness does not wait.
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .env_remove("KUBERNETES_SERVICE_HOST");
-    command
-}
+use support::serve::{free_port, post_raw, serve_command, tls_connect, wait_until_serving};
 
 #[tokio::test]
 async fn serve_with_no_arguments_answers_and_sigterm_drains_in_flight_requests() {
@@ -64,22 +19,7 @@ async fn serve_with_no_arguments_answers_and_sigterm_drains_in_flight_requests()
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the start-up log line.
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .expect("bouncer starts");
-        if line.contains("bouncer is serving") {
-            break;
-        }
-    }
+    wait_until_serving(&mut child);
 
     let review = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -118,19 +58,6 @@ async fn serve_with_no_arguments_answers_and_sigterm_drains_in_flight_requests()
             .await
             .is_err()
     );
-}
-
-/// One HTTP/1.1 POST over TLS; returns the whole raw response.
-async fn post_raw(port: u16, ca: &Path, path: &str, body: &str) -> String {
-    let mut stream = tls_connect(port, ca).await;
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response
 }
 
 #[tokio::test]

@@ -14,6 +14,9 @@ use serde_json::Value;
 /// The hostile test policy component (`tests/guests/hostile`).
 pub const HOSTILE_POLICY: &str = concat!(env!("OUT_DIR"), "/guests/hostile-policy.wasm");
 
+/// A policy built against `bouncer:policy@0.1.1` (`tests/guests/legacy-0.1.1`): no `metadata` export.
+pub const LEGACY_POLICY: &str = concat!(env!("OUT_DIR"), "/guests/legacy-policy.wasm");
+
 /// The directory of AdmissionReview bodies captured from a real kube-apiserver v1.36.
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/apiserver-v1.36")

@@ -159,21 +159,12 @@ fn build_js(dir: &Path, output: &Path) -> Result<(), BuildError> {
         "Node.js",
         "https://nodejs.org (20 or later)",
     )?;
-    let local = dir.join("node_modules/.bin/componentize-js");
-    let tool = if local.is_file() {
-        local
-    } else if on_path("componentize-js") {
-        PathBuf::from("componentize-js")
-    } else {
-        return Err(BuildError::MissingTool {
-            tool: "componentize-js".into(),
-            why: format!("neither {} nor on PATH", local.display()),
-            install: format!(
-                "npm install --prefix {} (package.json lists @bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION})",
-                dir.display()
-            ),
-        });
-    };
+    let tool = find_tool(dir, "node_modules/.bin", "componentize-js", || {
+        format!(
+            "npm install --prefix {} (package.json lists @bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION})",
+            dir.display()
+        )
+    })?;
     let entry = js_entry(dir);
     let mut command = Command::new(tool);
     // No fetch or HTTP server: the host gives a policy no network anyway.
@@ -195,18 +186,9 @@ fn js_entry(dir: &Path) -> String {
 }
 
 fn build_python(dir: &Path, output: &Path) -> Result<(), BuildError> {
-    let local = dir.join(".venv/bin/componentize-py");
-    let tool = if local.is_file() {
-        local
-    } else if on_path("componentize-py") {
-        PathBuf::from("componentize-py")
-    } else {
-        return Err(BuildError::MissingTool {
-            tool: "componentize-py".into(),
-            why: format!("neither {} nor on PATH", local.display()),
-            install: format!("pip install componentize-py=={COMPONENTIZE_PY_VERSION}"),
-        });
-    };
+    let tool = find_tool(dir, ".venv/bin", "componentize-py", || {
+        format!("pip install componentize-py=={COMPONENTIZE_PY_VERSION}")
+    })?;
     let mut command = Command::new(tool);
     command
         .args(["-d", "wit", "-w", "policy", "componentize", "app", "-o"])
@@ -260,6 +242,27 @@ fn require(program: &str, args: &[&str], tool: &str, install: &str) -> Result<()
             why: format!("`{program}` cannot be run"),
             install: install.into(),
         }),
+    }
+}
+
+/// A tool installed in the project (`dir/local_bin/name`), else on PATH.
+fn find_tool(
+    dir: &Path,
+    local_bin: &str,
+    name: &str,
+    install: impl FnOnce() -> String,
+) -> Result<PathBuf, BuildError> {
+    let local = dir.join(local_bin).join(name);
+    if local.is_file() {
+        Ok(local)
+    } else if on_path(name) {
+        Ok(PathBuf::from(name))
+    } else {
+        Err(BuildError::MissingTool {
+            tool: name.into(),
+            why: format!("neither {} nor on PATH", local.display()),
+            install: install(),
+        })
     }
 }
 

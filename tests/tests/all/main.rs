@@ -6,12 +6,14 @@
 //! - `hostile`: policies that loop, hoard memory, panic, pry or lie;
 //! - `chain`: the offline mutate-then-validate chain behind `bouncer test` and `bouncer check`;
 //! - `chart`: the Helm chart's default policies are the embedded default;
+//! - `compat`: components built against WIT 0.1.1 still load; every built-in describes itself;
 //! - `compile_cache`: a restarted engine loads compiled policies without compiling;
 //! - `serve`: the HTTPS webhook on a real socket: bodies, modes, bad input, mTLS, reload, rotation.
 
 mod alb_target_type_ip;
 mod chain;
 mod chart;
+mod compat;
 mod compile_cache;
 mod hostile;
 mod house_rules;
