@@ -554,3 +554,18 @@ fn a_python_policy_finds_no_environment_files_network_or_time() {
     assert_eq!(found["time"], 0.0, "{found}");
     assert_eq!(found["slept"], 0.0, "{found}");
 }
+
+#[test]
+fn the_examples_carry_the_hosts_wit_contract() {
+    let contract = std::fs::read_to_string(workspace().join("wit/policy.wit")).unwrap();
+    assert_eq!(bouncer::authoring::scaffold::WIT, contract);
+    for example in ["require-team-label", "max-replicas"] {
+        let copy = workspace().join(format!("examples/policies/{example}/wit/policy.wit"));
+        assert_eq!(
+            std::fs::read_to_string(&copy).unwrap(),
+            contract,
+            "{} differs from wit/policy.wit: copy it over",
+            copy.display()
+        );
+    }
+}
