@@ -51,6 +51,13 @@ enum LogFormat {
     Json,
 }
 
+/// How a command that reports prints: for people or for tools.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Output {
+    Text,
+    Json,
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum ColorWhen {
     Auto,

@@ -43,13 +43,7 @@ pub struct CheckArgs {
     namespace: String,
     /// `text` for people, `json` for tools.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
-    output: Output,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Output {
-    Text,
-    Json,
+    output: super::Output,
 }
 
 /// Runs `bouncer check`.
@@ -75,8 +69,8 @@ pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
 
     let mut out = anstream::stdout().lock();
     match args.output {
-        Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
-        Output::Text => write_text(&mut out, &report, set.entries().len())?,
+        super::Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        super::Output::Text => write_text(&mut out, &report, set.entries().len())?,
     }
     Ok(if !report.errors.is_empty() {
         ExitCode::from(EXIT_ERROR)

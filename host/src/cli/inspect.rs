@@ -17,13 +17,7 @@ pub struct InspectArgs {
     policy: String,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
-    output: Output,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum Output {
-    Text,
-    Json,
+    output: super::Output,
 }
 
 /// Runs `bouncer inspect`.
@@ -33,8 +27,8 @@ pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode>
     let description = engine.describe(&name, &source)?;
     let mut out = anstream::stdout().lock();
     match args.output {
-        Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&description)?)?,
-        Output::Text => write_text(&mut out, &source, &description)?,
+        super::Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&description)?)?,
+        super::Output::Text => write_text(&mut out, &source, &description)?,
     }
     Ok(ExitCode::SUCCESS)
 }
