@@ -485,7 +485,7 @@ policies:
 
 /// A Python policy that pries at everything its runtime could reach through WASI.
 const PRYING_APP: &str = r#"
-import json, os, socket, time
+import json, os, socket, sys, time
 import wit_world
 from wit_world.imports.types import PolicyMetadata, Verdict
 
@@ -508,6 +508,7 @@ class WitWorld(wit_world.WitWorld):
         start = time.monotonic()
         time.sleep(30)
         print("stdout reaches the host log")
+        print("stderr reaches the host log", file=sys.stderr)
         found = {
             "env": sorted(os.environ),
             "file": attempt(lambda: open("/etc/hostname").read()),
@@ -553,6 +554,10 @@ fn a_python_policy_finds_no_environment_files_network_or_time() {
     // would otherwise block a host thread where the deadline cannot reach.
     assert_eq!(found["time"], 0.0, "{found}");
     assert_eq!(found["slept"], 0.0, "{found}");
+    // What it printed reaches bouncer's log (stderr as warnings, shown by default).
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(log.contains("stderr reaches the host log"), "{log}");
+    assert!(log.contains("prying"), "{log}");
 }
 
 #[test]
@@ -568,4 +573,25 @@ fn the_examples_carry_the_hosts_wit_contract() {
             copy.display()
         );
     }
+}
+
+#[test]
+fn testing_a_project_before_building_it_says_to_build_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("unbuilt");
+    let project_arg = project.to_str().unwrap();
+    assert!(
+        bouncer(&["new", "unbuilt", "--lang", "js", "--path", project_arg])
+            .status
+            .success()
+    );
+    let output = bouncer(&["test", project_arg]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.contains(&format!(
+            "unbuilt/policy.wasm is not built yet: run `bouncer build {project_arg}` first"
+        )),
+        "{err}"
+    );
 }

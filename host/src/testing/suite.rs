@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::format::{API_VERSION, AssertionFile, CaseFile, ContextFile, KIND, SuiteFile};
 use crate::admission::synthetic::RequestSpec;
 use crate::admission::{PolicySet, Request, review};
+use crate::authoring::project::COMPONENT_FILE;
 use crate::config::{Config, PolicyConfig};
 use crate::manifest::{self, ManifestObject};
 use crate::policy::PolicyEngine;
@@ -141,6 +142,18 @@ fn target_config(
 ) -> Result<(Config, &'static str), (&'static str, String)> {
     match (&file.policy, &file.config) {
         (Some(policy), None) => {
+            let component = dir.join(policy);
+            if component.file_name() == Some(COMPONENT_FILE.as_ref()) && !component.exists() {
+                let project = component.parent().unwrap_or(dir);
+                return Err((
+                    "policy",
+                    format!(
+                        "{} is not built yet: run `bouncer build {}` first",
+                        component.display(),
+                        project.display()
+                    ),
+                ));
+            }
             let name = policy_name(policy, dir);
             let entry = PolicyConfig {
                 name,
