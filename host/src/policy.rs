@@ -25,5 +25,5 @@ pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_c
 pub use error::{ErrorKind, PolicyError};
 pub use evaluate::{Mutation, Outcome, Policy};
 pub use limits::Limits;
-pub use metadata::{GovernedKinds, Metadata};
+pub use metadata::{GovernedKinds, Metadata, group_kind, operation_name};
 pub use source::{Source, UnknownBuiltin};

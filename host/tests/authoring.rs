@@ -81,6 +81,15 @@ fn build(dir: &str) -> Output {
     bouncer(&["build", dir])
 }
 
+/// `bouncer new <name> --lang <lang>` into `dir/<name>`; returns the project.
+fn new_project(dir: &Path, name: &str, lang: &str) -> PathBuf {
+    let project = dir.join(name);
+    let path = project.to_str().unwrap();
+    let output = bouncer(&["new", name, "--lang", lang, "--path", path]);
+    assert!(output.status.success(), "{}", text(&output));
+    project
+}
+
 /// Builds the three examples once per test run.
 fn examples_built() {
     static BUILT: OnceLock<()> = OnceLock::new();
@@ -127,11 +136,9 @@ fn every_example_builds_and_passes_its_suites() {
 /// `bouncer new` → `bouncer build` → `bouncer test` in one language.
 fn round_trip(lang: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join(format!("starter-{lang}"));
-    let project_arg = project.to_str().unwrap();
     let name = format!("starter-{lang}");
-    let output = bouncer(&["new", &name, "--lang", lang, "--path", project_arg]);
-    assert!(output.status.success(), "{}", text(&output));
+    let project = new_project(dir.path(), &name, lang);
+    let project_arg = project.to_str().unwrap();
     assert!(project.join(format!("{name}.bouncer-test.yaml")).is_file());
     assert!(project.join("README.md").is_file());
 
@@ -186,13 +193,8 @@ fn building_a_directory_that_is_no_project_says_how_to_start_one() {
 #[test]
 fn a_missing_javascript_toolchain_is_reported_with_its_install_command() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("lonely");
+    let project = new_project(dir.path(), "lonely", "js");
     let project_arg = project.to_str().unwrap();
-    assert!(
-        bouncer(&["new", "lonely", "--lang", "js", "--path", project_arg])
-            .status
-            .success()
-    );
     // Only node itself on PATH: no componentize-js anywhere.
     let node = which("node").expect("node is installed");
     let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
@@ -431,17 +433,8 @@ policies:
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn following_the_guide_ends_with_a_refusal_through_serve() {
         let dir = tempfile::tempdir().unwrap();
-        let project = dir.path().join("require-owner");
+        let project = new_project(dir.path(), "require-owner", "python");
         let project_arg = project.to_str().unwrap();
-        let output = bouncer(&[
-            "new",
-            "require-owner",
-            "--lang",
-            "python",
-            "--path",
-            project_arg,
-        ]);
-        assert!(output.status.success(), "{}", text(&output));
         let output = build(project_arg);
         assert!(output.status.success(), "{}", text(&output));
 
@@ -524,13 +517,8 @@ class WitWorld(wit_world.WitWorld):
 #[test]
 fn a_python_policy_finds_no_environment_files_network_or_time() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("prying");
+    let project = new_project(dir.path(), "prying", "python");
     let project_arg = project.to_str().unwrap();
-    assert!(
-        bouncer(&["new", "prying", "--lang", "python", "--path", project_arg])
-            .status
-            .success()
-    );
     std::fs::write(project.join("app.py"), PRYING_APP).unwrap();
     let output = build(project_arg);
     assert!(output.status.success(), "{}", text(&output));
@@ -578,13 +566,8 @@ fn the_examples_carry_the_hosts_wit_contract() {
 #[test]
 fn testing_a_project_before_building_it_says_to_build_it() {
     let dir = tempfile::tempdir().unwrap();
-    let project = dir.path().join("unbuilt");
+    let project = new_project(dir.path(), "unbuilt", "js");
     let project_arg = project.to_str().unwrap();
-    assert!(
-        bouncer(&["new", "unbuilt", "--lang", "js", "--path", project_arg])
-            .status
-            .success()
-    );
     let output = bouncer(&["test", project_arg]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     let err = String::from_utf8_lossy(&output.stderr);

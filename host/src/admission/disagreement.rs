@@ -6,13 +6,13 @@
 //! nothing (a mutating entry for a policy that never mutates).
 
 use crate::config::PolicyConfig;
-use crate::policy::Metadata;
+use crate::policy::{Metadata, group_kind, operation_name};
 
 /// Every disagreement between `entry` and `metadata`, as warnings naming the policy.
 pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<String> {
     let name = &entry.name;
     let mut warnings = Vec::new();
-    let governed = describe_governed(metadata);
+    let governed = metadata.governed_kinds().join(", ");
     if !metadata.kinds.is_empty() {
         if entry.rules.kinds.is_empty() {
             warnings.push(format!(
@@ -51,7 +51,7 @@ pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<St
                 .rules
                 .operations
                 .iter()
-                .map(|op| operation_name(op).to_owned())
+                .map(|op| operation_name(super::wit::operation(op)).to_owned())
                 .filter(|op| !metadata.operations.contains(op))
                 .collect()
         };
@@ -69,36 +69,4 @@ pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<St
         ));
     }
     warnings
-}
-
-fn describe_governed(metadata: &Metadata) -> String {
-    let kinds: Vec<String> = metadata
-        .kinds
-        .iter()
-        .flat_map(|rule| {
-            rule.api_groups
-                .iter()
-                .flat_map(move |g| rule.kinds.iter().map(move |k| group_kind(g, k)))
-        })
-        .collect();
-    kinds.join(", ")
-}
-
-/// `Ingress.networking.k8s.io`, or `Service` for the core group, as kubectl names kinds.
-fn group_kind(group: &str, kind: &str) -> String {
-    if group.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}.{group}")
-    }
-}
-
-fn operation_name(operation: &kube::core::admission::Operation) -> &'static str {
-    use kube::core::admission::Operation;
-    match operation {
-        Operation::Create => "CREATE",
-        Operation::Update => "UPDATE",
-        Operation::Delete => "DELETE",
-        Operation::Connect => "CONNECT",
-    }
 }

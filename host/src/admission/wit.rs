@@ -24,12 +24,7 @@ pub fn to_wit(request: &Request) -> WitRequest {
         sub_resource: request.sub_resource.clone().filter(|s| !s.is_empty()),
         name: request.name.clone(),
         namespace: request.namespace.clone().filter(|s| !s.is_empty()),
-        operation: match request.operation {
-            KubeOperation::Create => wit::Operation::Create,
-            KubeOperation::Update => wit::Operation::Update,
-            KubeOperation::Delete => wit::Operation::Delete,
-            KubeOperation::Connect => wit::Operation::Connect,
-        },
+        operation: operation(&request.operation),
         user_info: wit::UserInfo {
             username: user.username.clone().unwrap_or_default(),
             uid: user.uid.clone().unwrap_or_default(),
@@ -47,5 +42,15 @@ pub fn to_wit(request: &Request) -> WitRequest {
         dry_run: request.dry_run,
         object: request.object.as_ref().map(|o| o.json().to_owned()),
         old_object: request.old_object.as_ref().map(|o| o.json().to_owned()),
+    }
+}
+
+/// The WIT form of an admission operation.
+pub fn operation(operation: &KubeOperation) -> wit::Operation {
+    match operation {
+        KubeOperation::Create => wit::Operation::Create,
+        KubeOperation::Update => wit::Operation::Update,
+        KubeOperation::Delete => wit::Operation::Delete,
+        KubeOperation::Connect => wit::Operation::Connect,
     }
 }

@@ -85,18 +85,7 @@ fn write_text(out: &mut impl std::io::Write, source: &Source, d: &Description) -
         "bouncer:policy only"
     };
     writeln!(out, "imports:     {wasi}")?;
-    let kinds: Vec<String> = m
-        .kinds
-        .iter()
-        .flat_map(|rule| {
-            rule.api_groups.iter().flat_map(move |g| {
-                rule.kinds.iter().map(move |k| match g.as_str() {
-                    "" => k.clone(),
-                    g => format!("{k}.{g}"),
-                })
-            })
-        })
-        .collect();
+    let kinds = m.governed_kinds();
     let list = |items: &[String], empty: &str| {
         if items.is_empty() {
             empty.to_owned()

@@ -165,9 +165,7 @@ impl PolicyEngine {
         limits: Limits,
     ) -> Result<Policy, PolicyError> {
         let bytes = source.bytes(name)?;
-        let prepared = self.prepare(name, &bytes)?;
-        let mut policy = Policy::new(name, prepared, settings.to_string(), limits);
-        policy.load_metadata()?;
+        let policy = self.described(name, &bytes, settings.to_string(), limits)?;
         if let Some(metadata) = policy.metadata() {
             metadata
                 .check_settings(settings)
@@ -193,16 +191,26 @@ impl PolicyEngine {
         source: &Source,
     ) -> Result<Description, PolicyError> {
         let bytes = source.bytes(name)?;
-        let prepared = self.prepare(name, &bytes)?;
-        let imports_wasi = prepared.wasi;
-        let mut policy = Policy::new(name, prepared, "{}".to_owned(), Limits::default());
-        policy.load_metadata()?;
+        let policy = self.described(name, &bytes, "{}".to_owned(), Limits::default())?;
         Ok(Description {
             metadata: policy.metadata().cloned(),
             size: bytes.len(),
             sha256: hex::encode(Sha256::digest(&bytes)),
-            imports_wasi,
+            imports_wasi: policy.imports_wasi(),
         })
+    }
+
+    /// A policy from component bytes, with the metadata it declares (settings unchecked).
+    fn described(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        settings: String,
+        limits: Limits,
+    ) -> Result<Policy, PolicyError> {
+        let mut policy = Policy::new(name, self.prepare(name, bytes)?, settings, limits);
+        policy.load_metadata()?;
+        Ok(policy)
     }
 
     /// Returns the prepared instance factory for a component, compiling at most once.

@@ -70,6 +70,11 @@ impl Policy {
         self.metadata.as_deref()
     }
 
+    /// Whether the component imports WASI (and so runs with the locked-down WASI).
+    pub(crate) fn imports_wasi(&self) -> bool {
+        self.prepared.wasi
+    }
+
     /// Calls the component's `metadata` export, when it has one, and keeps the answer.
     pub(crate) fn load_metadata(&mut self) -> Result<(), PolicyError> {
         if !self.prepared.metadata {

@@ -1,13 +1,15 @@
 //! What a policy says about itself (the `metadata` export, WIT 0.1.2), and the
 //! settings check its schema allows before the policy's own `validate-settings`.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use super::bindings::bouncer::policy::types::{self as wit, Operation};
 use super::context::ContextKind;
 
 /// A policy's self-description: what it governs, whether it mutates, its settings.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     /// Short name, such as `deny-latest-tag`.
@@ -26,6 +28,9 @@ pub struct Metadata {
     pub settings_schema: Option<serde_json::Value>,
     /// The kinds it looks up in the cluster.
     pub context_kinds: Vec<ContextKind>,
+    /// `settings_schema`, compiled once when the metadata is read.
+    #[serde(skip)]
+    validator: Option<Arc<jsonschema::Validator>>,
 }
 
 /// A set of kinds in a set of API groups, as a policy declares it governs them.
@@ -44,14 +49,14 @@ impl Metadata {
     /// # Errors
     /// The settings schema is not JSON, or not a JSON Schema a validator can compile.
     pub(crate) fn from_wit(raw: wit::PolicyMetadata) -> Result<Self, String> {
-        let settings_schema = match raw.settings_schema {
-            None => None,
+        let (settings_schema, validator) = match raw.settings_schema {
+            None => (None, None),
             Some(text) => {
                 let schema: serde_json::Value = serde_json::from_str(&text)
                     .map_err(|e| format!("its settings schema is not JSON: {e}"))?;
-                jsonschema::validator_for(&schema)
+                let validator = jsonschema::validator_for(&schema)
                     .map_err(|e| format!("its settings schema is not a valid JSON Schema: {e}"))?;
-                Some(schema)
+                (Some(schema), Some(Arc::new(validator)))
             }
         };
         Ok(Self {
@@ -81,7 +86,21 @@ impl Metadata {
                     kind: k.kind,
                 })
                 .collect(),
+            validator,
         })
+    }
+
+    /// The governed kinds as kubectl names them: `Ingress.networking.k8s.io`, or
+    /// `Service` for the core group.
+    pub fn governed_kinds(&self) -> Vec<String> {
+        self.kinds
+            .iter()
+            .flat_map(|rule| {
+                rule.api_groups.iter().flat_map(move |group| {
+                    rule.kinds.iter().map(move |kind| group_kind(group, kind))
+                })
+            })
+            .collect()
     }
 
     /// Whether the policy governs `kind` in `group` (an empty declaration governs everything).
@@ -98,11 +117,9 @@ impl Metadata {
     /// # Errors
     /// One line per violation, such as `/maxReplicas: "ten" is not of type "integer"`.
     pub fn check_settings(&self, settings: &serde_json::Value) -> Result<(), Vec<String>> {
-        let Some(schema) = &self.settings_schema else {
+        let Some(validator) = &self.validator else {
             return Ok(());
         };
-        // Compiled in from_wit already, so this cannot fail; keep the error path anyway.
-        let validator = jsonschema::validator_for(schema).map_err(|e| vec![e.to_string()])?;
         let problems: Vec<String> = validator
             .iter_errors(settings)
             .map(|error| {
@@ -123,8 +140,17 @@ impl Metadata {
     }
 }
 
-/// The admission name of an operation.
-fn operation_name(operation: Operation) -> &'static str {
+/// `Ingress.networking.k8s.io`, or `Service` for the core group, as kubectl names kinds.
+pub fn group_kind(group: &str, kind: &str) -> String {
+    if group.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}.{group}")
+    }
+}
+
+/// The admission name of an operation, as the API server spells it.
+pub fn operation_name(operation: Operation) -> &'static str {
     match operation {
         Operation::Create => "CREATE",
         Operation::Update => "UPDATE",

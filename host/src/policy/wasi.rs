@@ -77,22 +77,24 @@ impl StoreState {
         let Some((stdout, stderr)) = self.wasi.as_ref().map(Wasi::output) else {
             return;
         };
-        for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        for line in printed_lines(&stdout) {
             self.write_log(Level::Info, line.to_owned(), Vec::new());
         }
-        let last_error = self.last_error.take();
-        for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
-            self.write_log(Level::Warn, line.to_owned(), Vec::new());
+        let stderr = printed_lines(&stderr);
+        for line in &stderr {
+            self.write_log(Level::Warn, (*line).to_owned(), Vec::new());
         }
-        self.last_error = last_error.or_else(|| explain(&stderr));
+        // The end of stderr is where runtimes put the error that ended them.
+        let tail = &stderr[stderr.len().saturating_sub(3)..];
+        if self.last_error.is_none() && !tail.is_empty() {
+            self.last_error = Some(tail.join(" | "));
+        }
     }
 }
 
-/// The end of a guest's stderr, which is where runtimes put the error that ended them.
-fn explain(stderr: &str) -> Option<String> {
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    let tail = &lines[lines.len().saturating_sub(3)..];
-    (!tail.is_empty()).then(|| tail.join(" | "))
+/// The non-blank lines of what a guest printed.
+fn printed_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| !l.trim().is_empty()).collect()
 }
 
 impl wasmtime_wasi::WasiView for StoreState {
