@@ -7,6 +7,7 @@ pub mod chain;
 pub mod decision;
 pub mod disagreement;
 pub mod object;
+pub mod patch;
 pub mod review;
 pub mod set;
 pub mod synthetic;

@@ -201,7 +201,7 @@ fn check_config(
 ) -> anyhow::Result<ExitCode> {
     let engine = crate::policy::PolicyEngine::new(engine)?;
     let source = crate::server::reload::ConfigSource::File(file.to_owned());
-    let loaded = crate::server::reload::load(&engine, &source)?;
+    let loaded = crate::server::reload::load(&engine, &source)?.strict()?;
     println!(
         "{}: {} policies load",
         file.display(),

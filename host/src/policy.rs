@@ -16,6 +16,7 @@ mod evaluate;
 mod imports;
 mod limits;
 mod metadata;
+mod quota;
 mod source;
 mod wasi;
 
@@ -23,7 +24,7 @@ pub use builtin::{BUILTINS, Builtin};
 pub use context::{ContextKind, ContextSource, Selector};
 pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};
-pub use evaluate::{Mutation, Outcome, Policy};
-pub use limits::Limits;
+pub use evaluate::{Mutation, Outcome, Policy, Run};
+pub use limits::{Limits, LogLimits, OutputLimits};
 pub use metadata::{GovernedKinds, Metadata, group_kind, operation_name};
 pub use source::{Source, UnknownBuiltin};

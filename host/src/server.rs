@@ -5,6 +5,8 @@
 //! future resolves, then drains in-flight requests.
 
 pub mod app;
+pub mod client_ca;
+pub mod connection;
 pub mod metrics;
 pub mod reload;
 pub mod tls;
@@ -15,13 +17,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::Context as _;
 use arc_swap::ArcSwap;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+
+use self::client_ca::ClientCa;
+pub use self::connection::ConnectionLimits;
+use self::connection::{Admit, Connections};
 
 use self::app::{AppState, ConfigStatus, RequestLimits};
 use self::metrics::Metrics;
@@ -46,8 +51,19 @@ pub struct ServeOptions {
     pub limits: RequestLimits,
     /// How often config, `.wasm` and certificate files are checked for changes.
     pub watch_interval: Duration,
+    /// How long a changed config file must stay unchanged before it is loaded.
+    pub config_settle: Duration,
+    /// After SIGTERM, how long `/readyz` fails while reviews are still
+    /// accepted, so endpoints stop sending before the listener closes.
+    pub shutdown_delay: Duration,
     /// How long SIGTERM waits for in-flight requests.
     pub drain_timeout: Duration,
+    /// Plain-HTTP address for `/healthz`, `/readyz` and `/metrics`.
+    pub health_addr: Option<SocketAddr>,
+    /// Connection cap and timeouts.
+    pub connections: ConnectionLimits,
+    /// Exit at start when a policy cannot be loaded, instead of serving the others.
+    pub strict_start: bool,
     /// The policy engine's settings.
     pub engine: EngineConfig,
     /// How to reach the API server for context lookups.
@@ -88,17 +104,31 @@ async fn kube_client(access: &KubeAccess) -> anyhow::Result<Option<kube::Client>
     }
 }
 
-/// Slow clients: a TLS handshake or request header must arrive within this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Why the server stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// SIGTERM: fail readiness, keep accepting for the shutdown delay, then drain.
+    Terminate,
+    /// Ctrl-C: someone at a terminal; drain at once.
+    Interrupt,
+}
+
+impl From<()> for Stop {
+    fn from((): ()) -> Self {
+        Self::Terminate
+    }
+}
 
 /// A bound, configured webhook server.
 pub struct Server {
     listener: TcpListener,
+    health: Option<TcpListener>,
     acceptor: TlsAcceptor,
+    client_ca: Option<Arc<ClientCa>>,
     state: Arc<AppState>,
     engine: Arc<PolicyEngine>,
     certs: Arc<CertStore>,
-    files: (Vec<PathBuf>, Vec<Option<std::time::SystemTime>>),
+    files: (Vec<PathBuf>, Vec<reload::FileStamp>),
     options: ServeOptions,
 }
 
@@ -115,6 +145,17 @@ impl Server {
         let loaded = tokio::task::spawn_blocking(move || reload::load(&engine2, &source))
             .await?
             .with_context(|| format!("loading {}", options.config.describe()))?;
+        let loaded = if options.strict_start {
+            loaded
+                .strict()
+                .with_context(|| format!("loading {} (--strict-start)", options.config.describe()))?
+        } else {
+            for error in &loaded.errors {
+                tracing::error!(error = %format!("{error:#}"), "policy not loaded; it answers by its failure mode until a reload brings it in");
+            }
+            loaded
+        };
+        loaded.set.start_serving(&engine);
 
         let certs = match &options.tls {
             Some((cert, key)) => Arc::new(CertStore::from_files(cert, key)?),
@@ -126,13 +167,25 @@ impl Server {
                 Arc::new(store)
             }
         };
-        let acceptor = TlsAcceptor::from(tls::server_config(
-            certs.clone(),
-            options.client_ca.as_deref(),
-        )?);
+        let client_ca = match &options.client_ca {
+            Some(path) => Some(Arc::new(ClientCa::from_file(path)?)),
+            None => None,
+        };
+        if client_ca.is_some() && options.health_addr.is_none() {
+            tracing::warn!("--client-ca without --health-addr: probes and metrics need a client certificate too");
+        }
+        let acceptor = TlsAcceptor::from(tls::server_config(certs.clone(), client_ca.clone())?);
         let listener = TcpListener::bind(options.addr)
             .await
             .with_context(|| format!("binding {}", options.addr))?;
+        let health = match options.health_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding the health port {addr}"))?,
+            ),
+            None => None,
+        };
 
         let cluster: Arc<dyn crate::context::Cluster> = Arc::new(crate::context::Watched::new(
             kube_client(&options.kube).await?,
@@ -146,13 +199,17 @@ impl Server {
             status: ArcSwap::from_pointee(ConfigStatus {
                 origin: options.config.describe(),
                 last_error: None,
+                pending: None,
             }),
             limits: options.limits,
             cluster: cluster.clone(),
+            shutting_down: AtomicBool::new(false),
         });
         Ok(Self {
             listener,
+            health,
             acceptor,
+            client_ca,
             state,
             engine,
             certs,
@@ -166,96 +223,174 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The health port actually bound, when there is one.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// The shared state (metrics, live policy set).
     pub fn state(&self) -> &Arc<AppState> {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and waits up to the
-    /// drain timeout for in-flight requests.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// Serves until `shutdown` resolves. On [`Stop::Terminate`] `/readyz`
+    /// fails at once while reviews are still accepted for the shutdown delay
+    /// (endpoints take a moment to drop the pod); then the listeners close and
+    /// in-flight requests are answered, up to the drain timeout.
+    pub async fn run<S: Into<Stop>>(self, shutdown: impl Future<Output = S>) -> anyhow::Result<()> {
         let Self {
             listener,
+            health,
             acceptor,
+            client_ca,
             state,
             engine,
             certs,
             files,
             options,
         } = self;
-        let reloader = tokio::spawn(reload::watch(
-            state.clone(),
-            engine,
-            options.config.clone(),
-            files.0,
-            files.1,
-            options.watch_interval,
-            reload::hangup_signal(),
-        ));
-        let cert_watcher = tokio::spawn(certs.watch(options.watch_interval));
-
-        let router = app::app(state.clone());
-        let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HANDSHAKE_TIMEOUT);
-        builder.http2().timer(TokioTimer::new());
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-        tracing::info!(addr = %listener.local_addr()?, policies = state.policies.load().entries().len(), "bouncer is serving");
-
-        tokio::pin!(shutdown);
-        loop {
-            let (tcp, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(error) => {
-                        // Out of file descriptors and the like: wait, do not spin.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            // Nagle + delayed ACK on split TLS writes adds ~40 ms to some responses.
-            let _ = tcp.set_nodelay(true);
-            let acceptor = acceptor.clone();
-            let service = TowerToHyperService::new(router.clone());
-            let builder = builder.clone();
-            let watcher = graceful.watcher();
-            tokio::spawn(async move {
-                let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
-                {
-                    Ok(Ok(tls)) => tls,
-                    Ok(Err(error)) => {
-                        tracing::debug!(%peer, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let connection = builder
-                    .serve_connection(TokioIo::new(tls), service)
-                    .into_owned();
-                if let Err(error) = watcher.watch(connection).await {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                }
-            });
+        let watching = reload::Watching {
+            interval: options.watch_interval,
+            settle: options.config_settle,
+        };
+        let mut background = vec![
+            tokio::spawn(reload::watch(
+                state.clone(),
+                engine,
+                options.config.clone(),
+                files.0,
+                files.1,
+                watching,
+                reload::hangup_signal(),
+            )),
+            tokio::spawn(certs.watch(options.watch_interval)),
+        ];
+        if let Some(client_ca) = client_ca {
+            background.push(tokio::spawn(client_ca.watch(options.watch_interval)));
         }
+        let connections = Arc::new(Connections::new(options.connections, &state.metrics));
+        let (stop_accepting, accepting) = tokio::sync::watch::channel(true);
+        if let Some(health) = health {
+            let service = app::health_app(state.clone());
+            background.push(tokio::spawn(accept_plain(
+                health,
+                service,
+                connections.clone(),
+                accepting.clone(),
+            )));
+        }
+        tracing::info!(addr = %listener.local_addr()?, policies = state.policies.load().entries().len(), "bouncer is serving");
+        let webhook = tokio::spawn(accept_tls(
+            listener,
+            acceptor,
+            app::app(state.clone()),
+            connections.clone(),
+            accepting,
+        ));
 
+        let stop = shutdown.await.into();
+        state.shutting_down.store(true, Ordering::Relaxed);
+        if stop == Stop::Terminate && !options.shutdown_delay.is_zero() {
+            tracing::info!(delay = ?options.shutdown_delay, "shutting down: readiness fails; still answering until the delay ends");
+            tokio::time::sleep(options.shutdown_delay).await;
+        }
         tracing::info!("shutting down: draining in-flight requests");
-        drop(listener);
-        reloader.abort();
-        cert_watcher.abort();
-        if tokio::time::timeout(options.drain_timeout, graceful.shutdown())
+        stop_accepting.send_replace(false);
+        let _ = webhook.await;
+        connections.shut_down();
+        if tokio::time::timeout(options.drain_timeout, connections.drained())
             .await
             .is_err()
         {
             tracing::warn!("drain timeout reached; closing remaining connections");
         }
+        for task in background {
+            task.abort();
+        }
         Ok(())
+    }
+}
+
+/// Accepts TLS connections on `listener` until `accepting` turns false.
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    router: axum::Router,
+    connections: Arc<Connections>,
+    mut accepting: tokio::sync::watch::Receiver<bool>,
+) {
+    let handshake = connections.limits().handshake_timeout;
+    while let Some((tcp, peer)) = accept(&listener, &mut accepting).await {
+        let admitted = connections.admit();
+        if matches!(admitted, Admit::Drop) {
+            continue;
+        }
+        let (acceptor, router, connections) = (acceptor.clone(), router.clone(), connections.clone());
+        tokio::spawn(async move {
+            let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            match admitted {
+                Admit::Serve(slot) => connections.serve(tls, router, slot).await,
+                Admit::Refuse(permit) => connections.refuse(tls, permit).await,
+                Admit::Drop => {}
+            }
+        });
+    }
+}
+
+/// Accepts plain-HTTP connections (the health port) until `accepting` turns false.
+async fn accept_plain(
+    listener: TcpListener,
+    router: axum::Router,
+    connections: Arc<Connections>,
+    mut accepting: tokio::sync::watch::Receiver<bool>,
+) {
+    while let Some((tcp, _peer)) = accept(&listener, &mut accepting).await {
+        let (router, connections) = (router.clone(), connections.clone());
+        match connections.admit() {
+            Admit::Serve(slot) => {
+                tokio::spawn(async move { connections.serve(tcp, router, slot).await });
+            }
+            Admit::Refuse(permit) => {
+                tokio::spawn(async move { connections.refuse(tcp, permit).await });
+            }
+            Admit::Drop => {}
+        }
+    }
+}
+
+/// The next connection, or `None` once `accepting` turns false.
+async fn accept(
+    listener: &TcpListener,
+    accepting: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<(tokio::net::TcpStream, SocketAddr)> {
+    loop {
+        if !*accepting.borrow() {
+            return None;
+        }
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    // Nagle + delayed ACK on split TLS writes adds ~40 ms to some responses.
+                    let _ = tcp.set_nodelay(true);
+                    return Some((tcp, peer));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            changed = accepting.changed() => if changed.is_err() { return None; },
+        }
     }
 }

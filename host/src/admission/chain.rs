@@ -17,7 +17,7 @@ use super::synthetic::with_object;
 use std::sync::Arc;
 
 use crate::context::Cluster;
-use crate::policy::ErrorKind;
+use crate::policy::{ErrorKind, OutputLimits, Run};
 
 /// How long an offline chain may take in all; each policy still has its own deadline.
 pub const CHAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -84,12 +84,24 @@ fn run(
     report_all: bool,
 ) -> Admission {
     let deadline = Instant::now() + CHAIN_DEADLINE;
-    let mutating = set.review(request, Endpoint::Mutate, None, deadline, cluster);
+    let review = |request: &Request, endpoint| {
+        // Offline there is no server to keep responsive: evaluate on this thread.
+        futures::executor::block_on(set.review(
+            request,
+            endpoint,
+            None,
+            deadline,
+            cluster,
+            Run::Here,
+            OutputLimits::MUTATION_BYTES,
+        ))
+    };
+    let mutating = review(request, Endpoint::Mutate);
     let mut policies = Vec::new();
     merge(&mut policies, &mutating.records);
     if !mutating.response.allowed {
         if report_all {
-            let validating = set.review(request, Endpoint::Validate, None, deadline, cluster);
+            let validating = review(request, Endpoint::Validate);
             merge(&mut policies, &validating.records);
         }
         return Admission {
@@ -103,13 +115,7 @@ fn run(
         .patched
         .as_ref()
         .and_then(|object| with_object(request, object).ok());
-    let validating = set.review(
-        patched_request.as_ref().unwrap_or(request),
-        Endpoint::Validate,
-        None,
-        deadline,
-        cluster,
-    );
+    let validating = review(patched_request.as_ref().unwrap_or(request), Endpoint::Validate);
     merge(&mut policies, &validating.records);
     let (mut mutated, mut validated) = (mutating.response, validating.response);
     let warnings = merged_warnings(mutated.warnings.take(), validated.warnings.take());

@@ -67,16 +67,23 @@ pub struct Decision {
     original_text: Option<String>,
     /// The original and current object as JSON trees, built on the first mutation only.
     mutated: Option<(Value, Value)>,
+    /// The current object's serialised size in bytes.
+    size: usize,
+    /// The largest the object may become (the request body limit).
+    max_object: usize,
     denials: Vec<Denial>,
     warnings: Vec<String>,
 }
 
 impl Decision {
-    /// Starts a decision on a request whose object's JSON text is `object`.
-    pub fn new(object: Option<&str>) -> Self {
+    /// Starts a decision on a request whose object's JSON text is `object`;
+    /// mutations may not make the object larger than `max_object` bytes.
+    pub fn new(object: Option<&str>, max_object: usize) -> Self {
         Self {
             original_text: object.map(str::to_owned),
             mutated: None,
+            size: object.map_or(0, str::len),
+            max_object,
             denials: Vec::new(),
             warnings: Vec::new(),
         }
@@ -186,17 +193,28 @@ impl Decision {
         let Some((_, current)) = self.mutated.as_mut() else {
             return Err("no object to mutate".into());
         };
-        let before = current.clone();
-        match mutation {
-            Mutation::Object(object) => *current = object.clone(),
-            Mutation::Patch(patch) => {
-                if let Err(error) = json_patch::patch(current, patch) {
-                    *current = before;
-                    return Err(format!("its JSON patch does not apply: {error}"));
+        let changed = match mutation {
+            Mutation::Object(object) => {
+                let size = super::patch::serialized_len(object);
+                if size > self.max_object {
+                    return Err(format!(
+                        "its patched object is {size} bytes, more than the {} the API server accepts",
+                        self.max_object
+                    ));
                 }
+                self.size = size;
+                let changed = current != object;
+                *current = object.clone();
+                changed
             }
-        }
-        Ok(*current != before)
+            Mutation::Patch(patch) => {
+                let changed = super::patch::apply(current, self.size, &patch.0, self.max_object)
+                    .map_err(|e| e.to_string())?;
+                self.size = super::patch::serialized_len(current);
+                changed
+            }
+        };
+        Ok(changed)
     }
 
     /// The response for `request`: denied with every enforced denial, or allowed
@@ -259,7 +277,10 @@ pub fn decide_one(
     failure: FailureMode,
     mutate: bool,
 ) -> Decision {
-    let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
+    let mut decision = Decision::new(
+        request.object.as_ref().map(|o| o.json()),
+        crate::policy::OutputLimits::MUTATION_BYTES,
+    );
     let result = policy.evaluate(&super::wit::to_wit(request));
     decision.record(policy.name(), mode, failure, result, mutate);
     decision

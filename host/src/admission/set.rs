@@ -12,7 +12,7 @@ use super::wit::to_wit;
 use crate::config::matching::Matcher;
 use crate::config::{Config, PolicyConfig};
 use crate::context::Cluster;
-use crate::policy::{ErrorKind, Policy, PolicyEngine, PolicyError};
+use crate::policy::{ErrorKind, Outcome, Policy, PolicyEngine, PolicyError, Run};
 
 /// Which webhook endpoint a review came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,23 +87,84 @@ pub struct LoadError {
     pub errors: Vec<anyhow::Error>,
 }
 
+/// A configured policy that could not be loaded. It still answers for the
+/// requests it matches, by its failure mode: closed denies them saying why,
+/// open allows them with a warning.
+#[derive(Debug, Clone)]
+pub struct Unloaded {
+    /// The entry's name.
+    pub name: String,
+    /// Why it is not loaded.
+    pub reason: String,
+    /// What its absence means for the requests it matches.
+    pub failure: FailureMode,
+    mutating: bool,
+    matcher: Matcher,
+}
+
+/// One configuration entry, in evaluation order.
+#[derive(Debug, Clone)]
+enum Member {
+    Loaded(usize),
+    Unloaded(Unloaded),
+}
+
+/// Instance slots kept back from the policies' quotas for `validate-settings`
+/// calls and for a reload's new set while the old one still serves.
+const RESERVED_INSTANCES: u32 = 16;
+
 /// The policies of a configuration, loaded, in evaluation order.
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     entries: Vec<Entry>,
+    members: Vec<Member>,
     by_name: HashMap<String, usize>,
     warnings: Vec<String>,
 }
 
 impl PolicySet {
     /// Loads every policy of `config`; all failures are collected, not just the first.
+    ///
+    /// # Errors
+    /// [`LoadError`] when any entry cannot be loaded.
     pub fn load(engine: &Arc<PolicyEngine>, config: &Config) -> Result<Self, LoadError> {
+        let (set, errors) = Self::load_available(engine, config);
+        if errors.is_empty() {
+            Ok(set)
+        } else {
+            Err(LoadError { errors })
+        }
+    }
+
+    /// Loads what can be loaded: an entry that fails becomes [`Unloaded`] and
+    /// its error is returned beside the set, so one broken entry does not stop
+    /// the others from serving.
+    pub fn load_available(
+        engine: &Arc<PolicyEngine>,
+        config: &Config,
+    ) -> (Self, Vec<anyhow::Error>) {
         let mut entries = Vec::new();
+        let mut members = Vec::new();
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
+        let mut slots = 0u32;
+        let available = engine.max_instances().saturating_sub(RESERVED_INSTANCES).max(1);
         for entry in &config.policies {
-            match load_entry(engine, config, entry) {
+            let concurrency = entry.limits().concurrency;
+            let loaded = if slots + concurrency > available {
+                Err(anyhow::anyhow!(
+                    "policy `{}`: the policies' concurrency adds up to {}, more than the {available} \
+                     instance slots the engine can give them (--max-instances minus {RESERVED_INSTANCES}); \
+                     lower `concurrency` or raise --max-instances",
+                    entry.name,
+                    slots + concurrency
+                ))
+            } else {
+                load_entry(engine, config, entry)
+            };
+            match loaded {
                 Ok(loaded) => {
+                    slots += concurrency;
                     if let Some(metadata) = loaded.policy.metadata() {
                         warnings.extend(super::disagreement::find(
                             entry,
@@ -111,24 +172,35 @@ impl PolicySet {
                             loaded.mutating,
                         ));
                     }
+                    members.push(Member::Loaded(entries.len()));
                     entries.push(loaded);
                 }
-                Err(error) => errors.push(error),
+                Err(error) => {
+                    members.push(Member::Unloaded(Unloaded {
+                        name: entry.name.clone(),
+                        reason: format!("{error:#}"),
+                        failure: entry.failure,
+                        mutating: entry.mutating.unwrap_or_else(|| entry.is_mutating()),
+                        matcher: Matcher::new(&entry.rules)
+                            .or_else(|_| Matcher::new(&Default::default()))
+                            .expect("empty match rules always build"),
+                    }));
+                    errors.push(error);
+                }
             }
-        }
-        if !errors.is_empty() {
-            return Err(LoadError { errors });
         }
         let by_name = entries
             .iter()
             .enumerate()
             .map(|(i, e)| (e.policy.name().to_owned(), i))
             .collect();
-        Ok(Self {
+        let set = Self {
             entries,
+            members,
             by_name,
             warnings,
-        })
+        };
+        (set, errors)
     }
 
     /// Where configuration entries disagree with their policies' metadata
@@ -140,6 +212,21 @@ impl PolicySet {
     /// The loaded entries, in order.
     pub fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    /// The entries that could not be loaded, in order.
+    pub fn unloaded(&self) -> impl Iterator<Item = &Unloaded> {
+        self.members.iter().filter_map(|m| match m {
+            Member::Unloaded(u) => Some(u),
+            Member::Loaded(_) => None,
+        })
+    }
+
+    /// Tells the engine which policies now serve, so each gets its share of
+    /// the instance memory budget. Call it when the set starts serving.
+    pub fn start_serving(&self, engine: &PolicyEngine) {
+        let names: Vec<&str> = self.entries.iter().map(|e| e.policy.name()).collect();
+        engine.apportion(&names);
     }
 
     /// Every kind some policy may look up, each once: what serve mode watches.
@@ -154,31 +241,57 @@ impl PolicySet {
         kinds
     }
 
-    /// Whether a policy of this name is configured.
+    /// Whether a policy of this name is configured (loaded or not).
     pub fn contains(&self, name: &str) -> bool {
-        self.by_name.contains_key(name)
+        self.by_name.contains_key(name) || self.unloaded().any(|u| u.name == name)
     }
 
     /// Reviews `request` through `endpoint`, with every matching policy or only
     /// `only`, answering by `deadline` at the latest: a policy that would run past
-    /// it is cut short and handled by its failure mode.
-    pub fn review(
+    /// it is cut short and handled by its failure mode. `run` says where guest
+    /// code runs; a mutated object may not grow past `max_object` bytes.
+    ///
+    /// # Isolation
+    /// On [`Endpoint::Validate`] the matching policies are independent, so they
+    /// run at once and each has the whole time to `deadline` (within its own
+    /// timeout): a slow policy cannot spend another's budget. Their outcomes are
+    /// recorded in configuration order whatever order they finish in, so the
+    /// response (denial order, warnings) is deterministic. On
+    /// [`Endpoint::Mutate`] each policy sees the object patched by the ones
+    /// before, so they run in turn, and each may use only its share of the time
+    /// left (its timeout over the sum of the timeouts still to run): a policy
+    /// that runs long spends its own share, not the next one's.
+    pub async fn review(
         &self,
         request: &Request,
         endpoint: Endpoint,
         only: Option<&str>,
         deadline: Instant,
         cluster: &Arc<dyn Cluster>,
+        run: Run,
+        max_object: usize,
     ) -> Reviewed {
         let mutate = endpoint == Endpoint::Mutate;
-        let matching: Vec<&Entry> = self
-            .entries
+        let matching: Vec<Matched> = self
+            .members
             .iter()
-            .filter(|e| match only {
-                Some(name) => e.policy.name() == name,
-                None => !mutate || e.mutating,
+            .filter_map(|m| match m {
+                Member::Loaded(i) => {
+                    let e = &self.entries[*i];
+                    let wanted = match only {
+                        Some(name) => e.policy.name() == name,
+                        None => !mutate || e.mutating,
+                    };
+                    (wanted && e.matcher.matches(request, &**cluster)).then_some(Matched::Loaded(e))
+                }
+                Member::Unloaded(u) => {
+                    let wanted = match only {
+                        Some(name) => u.name == name,
+                        None => !mutate || u.mutating,
+                    };
+                    (wanted && u.matcher.matches(request, &**cluster)).then_some(Matched::Unloaded(u))
+                }
             })
-            .filter(|e| e.matcher.matches(request, &**cluster))
             .collect();
         if matching.is_empty() {
             // Most requests match no policy: answer without building anything.
@@ -188,55 +301,41 @@ impl PolicySet {
                 patched: None,
             };
         }
-        let mut wit_request = to_wit(request);
-        let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()));
+        let mut wit_request = Arc::new(to_wit(request));
+        let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()), max_object);
         let mut records = Vec::with_capacity(matching.len());
         let context: Arc<dyn crate::policy::ContextSource> = cluster.clone();
-        for entry in matching {
-            let started = Instant::now();
-            let budget = deadline.saturating_duration_since(started);
-            let result = if budget.is_zero() {
-                Err(PolicyError::Deadline {
-                    policy: entry.policy.name().to_owned(),
-                    timeout: Duration::ZERO,
-                })
-            } else {
-                entry
-                    .policy
-                    .evaluate_in(&wit_request, budget, Some(&context))
-            };
-            let elapsed = started.elapsed();
-            let error = result.as_ref().err().map(PolicyError::kind);
-            let (denials, warnings) = (decision.denials().len(), decision.warnings().len());
-            let effect = decision.record(
-                entry.policy.name(),
-                entry.mode,
-                entry.failure,
-                result,
-                mutate,
-            );
-            let reason = decision
-                .denials()
-                .get(denials)
-                .map(|d| d.message.clone())
-                .or_else(|| decision.warnings().get(warnings).cloned());
-            if effect == Effect::Mutated {
-                wit_request.object = decision.patched_object_text();
+        if mutate {
+            let mut timeouts_left: Duration = matching.iter().map(Matched::timeout).sum();
+            for matched in &matching {
+                let started = Instant::now();
+                let left = deadline.saturating_duration_since(started);
+                let share = if timeouts_left.is_zero() {
+                    left
+                } else {
+                    left.mul_f64(matched.timeout().as_secs_f64() / timeouts_left.as_secs_f64())
+                };
+                timeouts_left = timeouts_left.saturating_sub(matched.timeout());
+                let result = matched
+                    .evaluate(run, wit_request.clone(), started + share, &context)
+                    .await;
+                let effect = record(&mut decision, &mut records, matched, result, true);
+                if effect == Effect::Mutated {
+                    let mut next = (*wit_request).clone();
+                    next.object = decision.patched_object_text();
+                    wit_request = Arc::new(next);
+                }
             }
-            let prefix = format!("{}: ", entry.policy.name());
-            records.push(Record {
-                policy: entry.policy.name().to_owned(),
-                mode: entry.mode,
-                effect,
-                reason,
-                denied: decision.denials().len() > denials,
-                warnings: decision.warnings()[warnings..]
+        } else {
+            let results = futures::future::join_all(
+                matching
                     .iter()
-                    .map(|w| w.strip_prefix(&prefix).unwrap_or(w).to_owned())
-                    .collect(),
-                error,
-                elapsed,
-            });
+                    .map(|m| m.evaluate(run, wit_request.clone(), deadline, &context)),
+            )
+            .await;
+            for (matched, result) in matching.iter().zip(results) {
+                record(&mut decision, &mut records, matched, result, false);
+            }
         }
         let patched = decision
             .is_mutated()
@@ -248,6 +347,91 @@ impl PolicySet {
             patched,
         }
     }
+}
+
+/// A configuration entry that matched the request.
+enum Matched<'a> {
+    Loaded(&'a Entry),
+    Unloaded(&'a Unloaded),
+}
+
+impl Matched<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Self::Loaded(e) => e.policy.name(),
+            Self::Unloaded(u) => &u.name,
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        match self {
+            Self::Loaded(e) => e.policy.limits().timeout,
+            Self::Unloaded(_) => Duration::ZERO,
+        }
+    }
+
+    /// Runs the policy; the result and how long it took.
+    async fn evaluate(
+        &self,
+        run: Run,
+        request: Arc<crate::policy::bindings::Request>,
+        deadline: Instant,
+        context: &Arc<dyn crate::policy::ContextSource>,
+    ) -> (Result<Outcome, PolicyError>, Duration) {
+        let started = Instant::now();
+        let result = match self {
+            Self::Loaded(entry) => {
+                entry
+                    .policy
+                    .evaluate_by(run, request, deadline, Some(context.clone()))
+                    .await
+            }
+            Self::Unloaded(unloaded) => Err(PolicyError::NotLoaded {
+                policy: unloaded.name.clone(),
+                reason: unloaded.reason.clone(),
+            }),
+        };
+        (result, started.elapsed())
+    }
+}
+
+/// Records one policy's result in `decision` and `records`.
+fn record(
+    decision: &mut Decision,
+    records: &mut Vec<Record>,
+    matched: &Matched<'_>,
+    result: (Result<Outcome, PolicyError>, Duration),
+    mutate: bool,
+) -> Effect {
+    let (result, elapsed) = result;
+    let (mode, failure) = match matched {
+        Matched::Loaded(e) => (e.mode, e.failure),
+        Matched::Unloaded(u) => (Mode::Enforce, u.failure),
+    };
+    let name = matched.name();
+    let error = result.as_ref().err().map(PolicyError::kind);
+    let (denials, warnings) = (decision.denials().len(), decision.warnings().len());
+    let effect = decision.record(name, mode, failure, result, mutate);
+    let reason = decision
+        .denials()
+        .get(denials)
+        .map(|d| d.message.clone())
+        .or_else(|| decision.warnings().get(warnings).cloned());
+    let prefix = format!("{name}: ");
+    records.push(Record {
+        policy: name.to_owned(),
+        mode,
+        effect: effect.clone(),
+        reason,
+        denied: decision.denials().len() > denials,
+        warnings: decision.warnings()[warnings..]
+            .iter()
+            .map(|w| w.strip_prefix(&prefix).unwrap_or(w).to_owned())
+            .collect(),
+        error,
+        elapsed,
+    });
+    effect
 }
 
 fn load_entry(

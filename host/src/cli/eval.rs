@@ -54,6 +54,7 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
             .memory_mib
             .saturating_mul(1024 * 1024)
             .min(Limits::MAX_MEMORY),
+        ..Limits::default()
     };
     let engine = PolicyEngine::new(engine)?;
     let policy = engine

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use crate::policy::EngineConfig;
 use crate::server::app::RequestLimits;
 use crate::server::reload::ConfigSource;
-use crate::server::{ServeOptions, Server};
+use crate::server::{ServeOptions, Server, Stop};
 
 /// Arguments of `bouncer serve`.
 #[derive(Debug, clap::Args)]
@@ -49,6 +49,58 @@ pub struct ServeArgs {
     /// How long SIGTERM waits for in-flight requests before exiting.
     #[arg(long, env = "BOUNCER_DRAIN_TIMEOUT", default_value = "20s", value_parser = humantime::parse_duration)]
     drain_timeout: Duration,
+    /// After SIGTERM, keep accepting reviews this long while /readyz fails, so
+    /// endpoints drop the pod before its listener closes (Ctrl-C skips it).
+    #[arg(long, env = "BOUNCER_SHUTDOWN_DELAY", default_value = "5s", value_parser = humantime::parse_duration)]
+    shutdown_delay: Duration,
+    /// A changed config file is loaded once it has stayed unchanged this long
+    /// (a half-written file is never loaded); SIGHUP reloads at once.
+    #[arg(long, env = "BOUNCER_CONFIG_SETTLE", default_value = "5s", value_parser = humantime::parse_duration)]
+    config_settle: Duration,
+    /// Also serve /healthz, /readyz and /metrics over plain HTTP here (for
+    /// kubelet probes and Prometheus when --client-ca guards the main port).
+    #[arg(long, env = "BOUNCER_HEALTH_ADDR")]
+    health_addr: Option<SocketAddr>,
+    /// Most client connections open at once; more are answered 503 and closed.
+    #[arg(long, env = "BOUNCER_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: u32,
+    /// Close a connection (HTTP/1 or HTTP/2) with no request in flight for this long.
+    #[arg(long, env = "BOUNCER_IDLE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    idle_timeout: Duration,
+    /// Exit at start when any configured policy cannot be loaded. Default:
+    /// serve the others; the broken entry answers by its failure mode.
+    #[arg(long, env = "BOUNCER_STRICT_START")]
+    strict_start: bool,
+    /// Bytes of linear memory all policy instances together may hold, such as
+    /// `256Mi` [default: from --memory-limit, else 2Gi].
+    #[arg(long, env = "BOUNCER_INSTANCE_MEMORY", value_parser = parse_bytes)]
+    instance_memory: Option<usize>,
+    /// The container's memory limit, in bytes or with Ki/Mi/Gi (the chart
+    /// passes it from the downward API): the instance memory budget is this
+    /// minus 128Mi for the server itself.
+    #[arg(long, env = "BOUNCER_MEMORY_LIMIT", value_parser = parse_bytes)]
+    memory_limit: Option<usize>,
+}
+
+/// Memory the server needs besides policy instances: code, compiled
+/// components, connections, request and response buffers.
+pub(crate) const SERVER_MEMORY: usize = 128 * 1024 * 1024;
+/// The smallest instance memory budget derived from a memory limit.
+const MIN_INSTANCE_MEMORY: usize = 32 * 1024 * 1024;
+
+/// The instance memory budget: `--instance-memory`, else the memory limit
+/// minus [`SERVER_MEMORY`], else the engine's default.
+fn instance_memory(args: &ServeArgs, default: usize) -> usize {
+    match (args.instance_memory, args.memory_limit) {
+        (Some(bytes), _) => bytes,
+        (None, Some(limit)) => limit.saturating_sub(SERVER_MEMORY).max(MIN_INSTANCE_MEMORY),
+        (None, None) => default,
+    }
+}
+
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    crate::config::file::parse_quantity(text)
+        .ok_or_else(|| format!("`{text}`: use bytes or a number with Ki, Mi or Gi"))
 }
 
 /// Runs the webhook until SIGTERM or Ctrl-C.
@@ -70,12 +122,24 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
             max_body: args.max_body,
         },
         watch_interval: args.watch_interval,
+        config_settle: args.config_settle,
+        shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
+        health_addr: args.health_addr,
+        connections: crate::server::ConnectionLimits {
+            max_connections: args.max_connections.max(1),
+            idle_timeout: args.idle_timeout,
+            ..Default::default()
+        },
+        strict_start: args.strict_start,
         kube: match &args.kubeconfig {
             Some(path) => crate::server::KubeAccess::Kubeconfig(path.clone()),
             None => crate::server::KubeAccess::Infer,
         },
-        engine: engine.clone(),
+        engine: EngineConfig {
+            instance_memory: instance_memory(args, engine.instance_memory),
+            ..engine.clone()
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -89,7 +153,7 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
 }
 
 /// Resolves on SIGTERM (what Kubernetes sends) or Ctrl-C.
-async fn shutdown_signal() {
+async fn shutdown_signal() -> Stop {
     use tokio::signal::unix::{SignalKind, signal};
     let terminate = async {
         match signal(SignalKind::terminate()) {
@@ -103,7 +167,13 @@ async fn shutdown_signal() {
         }
     };
     tokio::select! {
-        () = terminate => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("interrupt received"),
+        () = terminate => {
+            tracing::info!("SIGTERM received");
+            Stop::Terminate
+        }
+        _ = tokio::signal::ctrl_c() => {
+            tracing::info!("interrupt received");
+            Stop::Interrupt
+        }
     }
 }

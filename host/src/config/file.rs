@@ -50,6 +50,10 @@ pub struct PolicyConfig {
     pub timeout: Option<Duration>,
     /// Memory cap of one evaluation: bytes, or `64Mi` (default), `512Ki`, `1Gi`.
     pub memory: Option<Quantity>,
+    /// Evaluations of this policy that may run at once (default: twice the
+    /// CPUs, 4 to 16); more wait for a slot within their deadline, and a review
+    /// that gets none is this policy's failure.
+    pub concurrency: Option<u32>,
     /// Kinds the policy may look up in the cluster (`[{apiVersion, kind}]`);
     /// `bouncer serve` watches exactly these.
     #[serde(default)]
@@ -83,7 +87,8 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
-fn parse_quantity(text: &str) -> Option<usize> {
+/// Bytes from `512`, `64Ki`, `256Mi` or `1Gi`; `None` for anything else.
+pub(crate) fn parse_quantity(text: &str) -> Option<usize> {
     let text = text.trim();
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),
@@ -201,6 +206,17 @@ impl Config {
                     ),
                 ));
             }
+            if let Some(concurrency) = entry.concurrency
+                && !(1..=Limits::MAX_CONCURRENCY).contains(&concurrency)
+            {
+                return Err(invalid(
+                    name,
+                    format!(
+                        "concurrency must be between 1 and {}",
+                        Limits::MAX_CONCURRENCY
+                    ),
+                ));
+            }
             entry
                 .rules
                 .check()
@@ -240,6 +256,9 @@ impl PolicyConfig {
         Limits {
             timeout: self.timeout.unwrap_or(Limits::DEFAULT_TIMEOUT),
             memory: self.memory.map_or(Limits::DEFAULT_MEMORY, |q| q.0),
+            concurrency: self
+                .concurrency
+                .unwrap_or_else(Limits::default_concurrency),
         }
     }
 
@@ -291,7 +310,7 @@ mod tests {
             format!("policies:\n  - name: a\n    source: builtin:alb-target-type-ip\n{extra}")
         };
         let ok = Config::from_yaml(
-            &entry("    memory: 32Mi\n    timeout: 1s\n"),
+            &entry("    memory: 32Mi\n    timeout: 1s\n    concurrency: 3\n"),
             "p",
             Path::new("."),
         )
@@ -300,7 +319,8 @@ mod tests {
             ok.policies[0].limits(),
             Limits {
                 timeout: Duration::from_secs(1),
-                memory: 32 << 20
+                memory: 32 << 20,
+                concurrency: 3,
             }
         );
         let bad = Config::from_yaml(&entry("    memory: 32MB\n"), "p", Path::new(".")).unwrap_err();

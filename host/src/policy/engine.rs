@@ -19,6 +19,7 @@ use super::evaluate::Policy;
 use super::imports::StoreState;
 use super::limits::Limits;
 use super::metadata::Metadata;
+use super::quota::Quotas;
 use super::source::Source;
 use super::wasi;
 
@@ -42,6 +43,15 @@ pub struct EngineConfig {
     pub cache_dir: Option<PathBuf>,
     /// How many policy instances may exist at once (concurrent evaluations).
     pub max_instances: u32,
+    /// Bytes of linear memory every live instance together may hold (see
+    /// `quota.rs` for how it is shared between policies).
+    pub instance_memory: usize,
+}
+
+impl EngineConfig {
+    /// The default instance memory budget outside a server: far above what
+    /// offline tools use, and still a bound.
+    pub const DEFAULT_INSTANCE_MEMORY: usize = 2 * 1024 * 1024 * 1024;
 }
 
 impl Default for EngineConfig {
@@ -49,6 +59,7 @@ impl Default for EngineConfig {
         Self {
             cache_dir: default_cache_dir(),
             max_instances: 256,
+            instance_memory: Self::DEFAULT_INSTANCE_MEMORY,
         }
     }
 }
@@ -96,6 +107,8 @@ pub struct PolicyEngine {
     linker: Linker<StoreState>,
     cache: Option<ArtifactCache>,
     prepared: Mutex<HashMap<String, Prepared>>,
+    quotas: Quotas,
+    max_instances: u32,
     stats: EngineStats,
 }
 
@@ -143,8 +156,27 @@ impl PolicyEngine {
             linker,
             cache,
             prepared: Mutex::new(HashMap::new()),
+            quotas: Quotas::new(config.instance_memory),
+            max_instances: config.max_instances,
             stats: EngineStats::default(),
         }))
+    }
+
+    /// How many instances the pool holds: the most evaluations that can run at once.
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
+    }
+
+    /// The instance memory budget, in bytes.
+    pub fn instance_memory(&self) -> usize {
+        self.quotas.budget()
+    }
+
+    /// Makes `names` the configured policies: each is guaranteed an equal part
+    /// of half the instance memory budget (see `quota.rs`). Call it when a set
+    /// of policies starts serving.
+    pub fn apportion(&self, names: &[&str]) {
+        self.quotas.apportion(names);
     }
 
     /// How components were obtained so far.
@@ -208,7 +240,8 @@ impl PolicyEngine {
         settings: String,
         limits: Limits,
     ) -> Result<Policy, PolicyError> {
-        let mut policy = Policy::new(name, self.prepare(name, bytes)?, settings, limits);
+        let quota = self.quotas.get(name, limits.concurrency);
+        let mut policy = Policy::new(name, self.prepare(name, bytes)?, settings, limits, quota);
         policy.load_metadata()?;
         Ok(policy)
     }

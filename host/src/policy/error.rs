@@ -66,6 +66,42 @@ pub enum PolicyError {
         /// The cap in bytes.
         limit: usize,
     },
+    /// The instance memory budget of the server had no room for the evaluation
+    /// to grow, and the policy had used its guaranteed share of it.
+    #[error(
+        "policy `{policy}` needed more memory than the server's instance memory budget could give it \
+         (it is guaranteed {} MiB of {} MiB; the rest was in use by other evaluations)",
+        share / (1024 * 1024), budget / (1024 * 1024)
+    )]
+    MemoryBudget {
+        /// Policy name.
+        policy: String,
+        /// Its guaranteed share, in bytes.
+        share: usize,
+        /// The whole budget, in bytes.
+        budget: usize,
+    },
+    /// Every evaluation slot of the policy stayed busy until the deadline.
+    #[error(
+        "policy `{policy}` was not evaluated: all {slots} of its evaluation slots were busy for {}ms",
+        waited.as_millis()
+    )]
+    Busy {
+        /// Policy name.
+        policy: String,
+        /// Its concurrency quota.
+        slots: u32,
+        /// How long the evaluation waited for a slot.
+        waited: Duration,
+    },
+    /// The configured policy could not be loaded, so it cannot judge.
+    #[error("policy `{policy}` is not loaded: {reason}")]
+    NotLoaded {
+        /// Policy name.
+        policy: String,
+        /// Why loading it failed.
+        reason: String,
+    },
     /// The guest trapped (a panic, an abort, an illegal operation).
     #[error("policy `{policy}` crashed: {reason}")]
     Trap {
@@ -100,8 +136,10 @@ pub enum ErrorKind {
     Load,
     /// Ran past the deadline.
     Deadline,
-    /// Ran out of memory.
+    /// Ran out of memory (its own cap or its share of the budget).
     Memory,
+    /// Its evaluation slots were all busy.
+    Busy,
     /// Trapped.
     Trap,
     /// Returned an unusable verdict.
@@ -117,6 +155,7 @@ impl ErrorKind {
             Self::Load => "load",
             Self::Deadline => "deadline",
             Self::Memory => "memory",
+            Self::Busy => "busy",
             Self::Trap => "trap",
             Self::BadVerdict => "bad_verdict",
             Self::Engine => "engine",
@@ -131,9 +170,11 @@ impl PolicyError {
             Self::Read { .. }
             | Self::Compile { .. }
             | Self::Contract { .. }
-            | Self::Settings { .. } => ErrorKind::Load,
+            | Self::Settings { .. }
+            | Self::NotLoaded { .. } => ErrorKind::Load,
             Self::Deadline { .. } => ErrorKind::Deadline,
-            Self::Memory { .. } => ErrorKind::Memory,
+            Self::Memory { .. } | Self::MemoryBudget { .. } => ErrorKind::Memory,
+            Self::Busy { .. } => ErrorKind::Busy,
             Self::Trap { .. } => ErrorKind::Trap,
             Self::BadVerdict { .. } => ErrorKind::BadVerdict,
             Self::Engine { .. } => ErrorKind::Engine,
@@ -149,6 +190,9 @@ impl PolicyError {
             | Self::Settings { policy, .. }
             | Self::Deadline { policy, .. }
             | Self::Memory { policy, .. }
+            | Self::MemoryBudget { policy, .. }
+            | Self::Busy { policy, .. }
+            | Self::NotLoaded { policy, .. }
             | Self::Trap { policy, .. }
             | Self::BadVerdict { policy, .. } => Some(policy),
             Self::Engine { .. } => None,

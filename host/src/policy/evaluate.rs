@@ -1,7 +1,7 @@
 //! A loaded policy, and one evaluation of it in a fresh, limited instance.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{Store, Trap};
 
@@ -12,8 +12,9 @@ use super::context::{ContextKind, ContextSource};
 use super::engine::{EPOCH_TICK, Prepared};
 use super::error::PolicyError;
 use super::imports::StoreState;
-use super::limits::Limits;
+use super::limits::{Limits, MemoryRefusal, OutputLimits};
 use super::metadata::Metadata;
+use super::quota::Quota;
 
 /// A policy ready to evaluate requests: its component, settings and limits.
 ///
@@ -26,6 +27,18 @@ pub struct Policy {
     limits: Limits,
     context_kinds: Arc<[ContextKind]>,
     metadata: Option<Arc<Metadata>>,
+    quota: Arc<Quota>,
+}
+
+/// Where an evaluation runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    /// On the calling thread, at once: offline tools (`bouncer test`, `check`, `eval`).
+    Here,
+    /// On a blocking thread of the current tokio runtime, once one of the
+    /// policy's evaluation slots is free: the server, whose async workers must
+    /// never run guest code (a looping policy would stall accept, TLS and probes).
+    OffThread,
 }
 
 /// What a policy decided about one request, checked by the host.
@@ -53,7 +66,13 @@ pub enum Mutation {
 }
 
 impl Policy {
-    pub(crate) fn new(name: &str, prepared: Prepared, settings: String, limits: Limits) -> Self {
+    pub(crate) fn new(
+        name: &str,
+        prepared: Prepared,
+        settings: String,
+        limits: Limits,
+        quota: Arc<Quota>,
+    ) -> Self {
         Self {
             name: name.into(),
             prepared,
@@ -61,7 +80,24 @@ impl Policy {
             limits,
             context_kinds: Arc::from([]),
             metadata: None,
+            quota,
         }
+    }
+
+    /// Log lines of this policy dropped so far by the log bounds (all its loaded copies).
+    pub fn log_lines_dropped(&self) -> u64 {
+        self.quota.log_dropped()
+    }
+
+    /// Bytes of linear memory this policy's running instances hold now.
+    pub fn memory_in_use(&self) -> usize {
+        self.quota.memory_in_use()
+    }
+
+    /// Evaluations of this policy running now, in the server.
+    pub fn evaluations_running(&self) -> u32 {
+        let free = u32::try_from(self.quota.slots().available_permits()).unwrap_or(u32::MAX);
+        self.quota.concurrency().saturating_sub(free)
     }
 
     /// What the policy says about itself; `None` for components built against
@@ -135,7 +171,8 @@ impl Policy {
         })
     }
 
-    /// Evaluates one request in a fresh instance.
+    /// Evaluates one request in a fresh instance, on this thread, within the
+    /// policy's own timeout.
     ///
     /// # Guarantees
     /// Nothing survives the call: the instance and its memory are discarded, so
@@ -145,32 +182,95 @@ impl Policy {
     /// The policy ran past its deadline or memory cap, trapped, or returned a
     /// verdict the host cannot use. Never panics, whatever the guest does.
     pub fn evaluate(&self, request: &Request) -> Result<Outcome, PolicyError> {
-        self.evaluate_within(request, self.limits.timeout)
+        self.evaluate_until(request, Instant::now() + self.limits.timeout, None)
     }
 
-    /// Like [`evaluate`](Self::evaluate), with the deadline shortened to `budget`
-    /// when that is less than the policy's own, so a review answers on time.
-    pub fn evaluate_within(
+    /// Like [`evaluate`](Self::evaluate), stopping at `deadline` when that comes
+    /// before the policy's own timeout, and answering the policy's context lookups
+    /// from `context` (lookups fail when it is `None`).
+    pub fn evaluate_until(
         &self,
         request: &Request,
-        budget: Duration,
-    ) -> Result<Outcome, PolicyError> {
-        self.evaluate_in(request, budget, None)
-    }
-
-    /// Like [`evaluate_within`](Self::evaluate_within), answering the policy's
-    /// context lookups from `context` (lookups fail when it is `None`).
-    pub fn evaluate_in(
-        &self,
-        request: &Request,
-        budget: Duration,
+        deadline: Instant,
         context: Option<&Arc<dyn ContextSource>>,
     ) -> Result<Outcome, PolicyError> {
-        let timeout = budget.min(self.limits.timeout);
-        let verdict = self.call(&request.uid, timeout, context, |pre, store| {
+        self.validate(request, deadline, context, false)
+    }
+
+    /// Evaluates `request` where `run` says, by `deadline` at the latest and
+    /// within the policy's own timeout, counted from this call.
+    ///
+    /// # Guarantees
+    /// With [`Run::OffThread`], guest code never runs on an async worker; the
+    /// evaluation first takes one of the policy's own slots, so a policy that
+    /// loops or floods uses its slots and nobody else's. Waiting for a slot
+    /// counts against the deadline.
+    ///
+    /// # Errors
+    /// As [`evaluate`](Self::evaluate), and [`PolicyError::Busy`] when no slot
+    /// came free before the deadline.
+    pub async fn evaluate_by(
+        &self,
+        run: Run,
+        request: Arc<Request>,
+        deadline: Instant,
+        context: Option<Arc<dyn ContextSource>>,
+    ) -> Result<Outcome, PolicyError> {
+        let asked = Instant::now();
+        let deadline = deadline.min(asked + self.limits.timeout);
+        if run == Run::Here {
+            return self.evaluate_until(&request, deadline, context.as_ref());
+        }
+        let slot = self.quota.slots().clone().acquire_owned();
+        let permit = match tokio::time::timeout_at(deadline.into(), slot).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_)) | Err(_) => {
+                return Err(PolicyError::Busy {
+                    policy: self.name.to_string(),
+                    slots: self.quota.concurrency(),
+                    waited: asked.elapsed(),
+                });
+            }
+        };
+        let policy = self.clone();
+        let evaluation = tokio::task::spawn_blocking(move || {
+            let _slot = permit;
+            policy.validate(&request, deadline, context.as_ref(), true)
+        });
+        evaluation.await.unwrap_or_else(|_| {
+            Err(PolicyError::Trap {
+                policy: self.name.to_string(),
+                reason: "the host panicked while running it".into(),
+            })
+        })
+    }
+
+    /// Calls `validate` in a fresh instance by `deadline`. `off_worker`: this
+    /// thread runs no async tasks, so WASI calls need no hand-off (see [`Self::call`]).
+    fn validate(
+        &self,
+        request: &Request,
+        deadline: Instant,
+        context: Option<&Arc<dyn ContextSource>>,
+        off_worker: bool,
+    ) -> Result<Outcome, PolicyError> {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        if timeout.is_zero() {
+            return Err(PolicyError::Deadline {
+                policy: self.name.to_string(),
+                timeout,
+            });
+        }
+        let timeout = timeout.min(self.limits.timeout);
+        let validate = |pre: &PolicyPre<StoreState>, store: &mut Store<StoreState>| {
             pre.instantiate(&mut *store)?
                 .call_validate(store, request, &self.settings)
-        })?;
+        };
+        let verdict = if off_worker {
+            self.call_here(&request.uid, timeout, context, validate)
+        } else {
+            self.call(&request.uid, timeout, context, validate)
+        }?;
         self.check(verdict)
     }
 
@@ -226,7 +326,12 @@ impl Policy {
         context: Option<&Arc<dyn ContextSource>>,
         f: impl FnOnce(&PolicyPre<StoreState>, &mut Store<StoreState>) -> wasmtime::Result<R>,
     ) -> Result<R, PolicyError> {
-        let mut state = StoreState::new(self.name.clone(), uid.to_owned(), self.limits.memory);
+        let mut state = StoreState::new(
+            self.name.clone(),
+            uid.to_owned(),
+            self.limits.memory,
+            Some(self.quota.clone()),
+        );
         state.context_kinds = self.context_kinds.clone();
         state.context = context.cloned();
         let mut store = Store::new(self.prepared.pre.engine(), state);
@@ -248,11 +353,21 @@ impl Policy {
         timeout: Duration,
     ) -> PolicyError {
         let policy = self.name.to_string();
-        if state.limiter.exceeded {
-            return PolicyError::Memory {
-                policy,
-                limit: self.limits.memory,
-            };
+        match state.limiter.refused {
+            Some(MemoryRefusal::Cap) => {
+                return PolicyError::Memory {
+                    policy,
+                    limit: self.limits.memory,
+                };
+            }
+            Some(MemoryRefusal::Budget { share, budget }) => {
+                return PolicyError::MemoryBudget {
+                    policy,
+                    share,
+                    budget,
+                };
+            }
+            None => {}
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PolicyError::Deadline { policy, timeout },
@@ -276,7 +391,9 @@ impl Policy {
         }
     }
 
-    /// Checks a verdict the guest returned; guests are untrusted.
+    /// Checks a verdict the guest returned; guests are untrusted. Sizes are
+    /// checked before anything is parsed, so the host's work stays bounded by
+    /// [`OutputLimits`].
     fn check(&self, verdict: Verdict) -> Result<Outcome, PolicyError> {
         let bad = |reason: String| PolicyError::BadVerdict {
             policy: self.name.to_string(),
@@ -287,6 +404,24 @@ impl Policy {
                 "status code {code} is not an HTTP error code (400-599)"
             )));
         }
+        let over = |what: &str, len: usize, limit: usize| {
+            bad(format!(
+                "{what} is {len} bytes, over the {limit}-byte limit"
+            ))
+        };
+        if let Some(message) = verdict.message.as_ref().filter(|m| m.len() > OutputLimits::MESSAGE_BYTES) {
+            return Err(over("its message", message.len(), OutputLimits::MESSAGE_BYTES));
+        }
+        if verdict.warnings.len() > OutputLimits::WARNINGS {
+            return Err(bad(format!(
+                "it returned {} warnings, over the limit of {}",
+                verdict.warnings.len(),
+                OutputLimits::WARNINGS
+            )));
+        }
+        if let Some(long) = verdict.warnings.iter().find(|w| w.len() > OutputLimits::WARNING_BYTES) {
+            return Err(over("a warning", long.len(), OutputLimits::WARNING_BYTES));
+        }
         let message = match verdict.message {
             Some(m) if !m.trim().is_empty() => Some(m),
             _ if !verdict.allowed => Some(format!("denied by policy `{}`", self.name)),
@@ -295,15 +430,31 @@ impl Policy {
         let mutation = match verdict.mutation {
             Some(_) if !verdict.allowed => None,
             None => None,
+            Some(WitMutation::PatchedObject(text) | WitMutation::JsonPatch(text))
+                if text.len() > OutputLimits::MUTATION_BYTES =>
+            {
+                return Err(over("its mutation", text.len(), OutputLimits::MUTATION_BYTES));
+            }
             Some(WitMutation::PatchedObject(text)) => match serde_json::from_str(&text) {
                 Ok(object @ serde_json::Value::Object(_)) => Some(Mutation::Object(object)),
                 Ok(_) => return Err(bad("the patched object is not a JSON object".into())),
                 Err(e) => return Err(bad(format!("the patched object is not JSON: {e}"))),
             },
-            Some(WitMutation::JsonPatch(text)) => match serde_json::from_str(&text) {
-                Ok(patch) => Some(Mutation::Patch(patch)),
-                Err(e) => return Err(bad(format!("the JSON patch is not an RFC 6902 patch: {e}"))),
-            },
+            Some(WitMutation::JsonPatch(text)) => {
+                match serde_json::from_str::<json_patch::Patch>(&text) {
+                    Ok(patch) if patch.0.len() > OutputLimits::PATCH_OPERATIONS => {
+                        return Err(bad(format!(
+                            "its JSON patch has {} operations, over the limit of {}",
+                            patch.0.len(),
+                            OutputLimits::PATCH_OPERATIONS
+                        )));
+                    }
+                    Ok(patch) => Some(Mutation::Patch(patch)),
+                    Err(e) => {
+                        return Err(bad(format!("the JSON patch is not an RFC 6902 patch: {e}")));
+                    }
+                }
+            }
         };
         Ok(Outcome {
             allowed: verdict.allowed,

@@ -6,20 +6,20 @@ use std::sync::Arc;
 use super::bindings::bouncer::policy::context::{self, LookupError};
 use super::bindings::bouncer::policy::host::{self, Field, Level};
 use super::context::{ContextKind, ContextSource, Selector};
-use super::limits::MemoryLimiter;
+use super::limits::{LogLimits, MemoryLimiter};
+use super::quota::Quota;
 use super::wasi::Wasi;
-
-/// Log lines one evaluation may write before the rest are dropped.
-const MAX_LOG_LINES: u32 = 64;
-/// Longest log message kept, in bytes.
-const MAX_LOG_BYTES: usize = 4096;
 
 /// The state of one store, which lives for exactly one evaluation.
 pub(crate) struct StoreState {
     pub(crate) policy: Arc<str>,
     pub(crate) request_uid: String,
     pub(crate) limiter: MemoryLimiter,
+    /// The policy's quota (log rate, memory share); `None` outside an engine's accounting.
+    quota: Option<Arc<Quota>>,
     log_lines: u32,
+    log_bytes: usize,
+    log_dropped: u32,
     /// The last error-level line, which is usually a panic message: it explains a trap.
     pub(crate) last_error: Option<String>,
     /// The kinds the policy's configuration lets it look up.
@@ -31,12 +31,20 @@ pub(crate) struct StoreState {
 }
 
 impl StoreState {
-    pub(crate) fn new(policy: Arc<str>, request_uid: String, memory_limit: usize) -> Self {
+    pub(crate) fn new(
+        policy: Arc<str>,
+        request_uid: String,
+        memory_limit: usize,
+        quota: Option<Arc<Quota>>,
+    ) -> Self {
         Self {
             policy,
             request_uid,
-            limiter: MemoryLimiter::new(memory_limit),
+            limiter: MemoryLimiter::new(memory_limit, quota.clone()),
+            quota,
             log_lines: 0,
+            log_bytes: 0,
+            log_dropped: 0,
             last_error: None,
             context_kinds: Arc::from([]),
             context: None,
@@ -112,20 +120,40 @@ impl host::Host for StoreState {
 }
 
 impl StoreState {
-    /// Writes one policy log line, within the per-evaluation limits.
+    /// Writes one policy log line, within the per-evaluation limits and the
+    /// policy's log rate ([`LogLimits`]); what does not fit is dropped and counted.
     pub(crate) fn write_log(&mut self, level: Level, message: String, fields: Vec<Field>) {
-        let message = truncate(message);
+        let message = truncate(message, LogLimits::MESSAGE_BYTES);
         if level == Level::Error {
             self.last_error = Some(message.clone());
         }
+        let fields: Vec<(String, String)> = fields
+            .into_iter()
+            .take(LogLimits::FIELDS)
+            .map(|f| {
+                (
+                    truncate(f.key, LogLimits::FIELD_BYTES),
+                    truncate(f.value, LogLimits::FIELD_BYTES),
+                )
+            })
+            .collect();
+        let bytes = message.len() + fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         self.log_lines += 1;
-        if self.log_lines > MAX_LOG_LINES {
-            if self.log_lines == MAX_LOG_LINES + 1 {
-                tracing::warn!(policy = %self.policy, uid = %self.request_uid, "policy log limit reached; dropping further lines");
+        self.log_bytes += bytes;
+        let quota = self.quota.as_deref();
+        let within_evaluation =
+            self.log_lines <= LogLimits::LINES && self.log_bytes <= LogLimits::EVALUATION_BYTES;
+        if !within_evaluation {
+            quota.inspect(|q| q.count_dropped_log());
+        }
+        // The rate counts the lines it refuses itself.
+        if !within_evaluation || !quota.is_none_or(|q| q.take_log(bytes)) {
+            self.log_dropped += 1;
+            if self.log_dropped == 1 {
+                tracing::warn!(policy = %self.policy, uid = %self.request_uid, "policy log limit reached; dropping further lines of this evaluation");
             }
             return;
         }
-        let fields: Vec<(String, String)> = fields.into_iter().map(|f| (f.key, f.value)).collect();
         let (policy, uid) = (&*self.policy, &self.request_uid);
         match level {
             Level::Debug => {
@@ -144,14 +172,15 @@ impl StoreState {
     }
 }
 
-fn truncate(mut message: String) -> String {
-    if message.len() > MAX_LOG_BYTES {
-        let mut end = MAX_LOG_BYTES;
-        while !message.is_char_boundary(end) {
+/// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
             end -= 1;
         }
-        message.truncate(end);
-        message.push('…');
+        text.truncate(end);
+        text.push('…');
     }
-    message
+    text
 }

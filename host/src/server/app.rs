@@ -13,12 +13,15 @@ use axum::extract::{Path, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use futures::StreamExt as _;
+use http_body_util::BodyExt;
 
+use super::connection::Arrived;
 use super::metrics::{ErrorLabels, EvaluationLabels, Metrics, PolicyLabels};
 use crate::admission::decision::Effect;
 use crate::admission::{Endpoint, PolicySet, Request, Reviewed, review};
 use crate::context::Cluster;
+use crate::policy::Run;
 
 /// Bounds on one review request.
 #[derive(Debug, Clone, Copy)]
@@ -47,6 +50,8 @@ pub struct ConfigStatus {
     pub origin: String,
     /// The error of the last refused reload, if the last attempt failed.
     pub last_error: Option<String>,
+    /// A change seen but not loaded yet (waiting for the files to settle).
+    pub pending: Option<String>,
 }
 
 /// What every handler shares.
@@ -62,29 +67,46 @@ pub struct AppState {
     /// The cluster view: namespace labels for `namespaceSelector`, and the
     /// objects context-aware policies look up.
     pub cluster: Arc<dyn Cluster>,
+    /// Set on SIGTERM: `/readyz` fails so endpoints drop the pod while it
+    /// still answers.
+    pub shutting_down: std::sync::atomic::AtomicBool,
 }
 
-/// The router of the webhook.
+/// The router of the webhook: reviews, and the probes and metrics too.
 pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
         .route("/validate/{policy}", post(validate_one))
         .route("/mutate/{policy}", post(mutate_one))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .merge(health_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
+/// The router of the plain-HTTP health port: probes and metrics only, so the
+/// kubelet and Prometheus need no client certificate when reviews do.
+pub fn health_app(state: Arc<AppState>) -> Router {
+    health_routes()
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+fn health_routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
 async fn validate(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
-    review(&state, Endpoint::Validate, None, request.into_body()).await
+    review(&state, Endpoint::Validate, None, request).await
 }
 
 async fn mutate(State(state): State<Arc<AppState>>, request: axum::extract::Request) -> Response {
-    review(&state, Endpoint::Mutate, None, request.into_body()).await
+    review(&state, Endpoint::Mutate, None, request).await
 }
 
 async fn validate_one(
@@ -92,13 +114,7 @@ async fn validate_one(
     Path(policy): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    review(
-        &state,
-        Endpoint::Validate,
-        Some(policy),
-        request.into_body(),
-    )
-    .await
+    review(&state, Endpoint::Validate, Some(policy), request).await
 }
 
 async fn mutate_one(
@@ -106,7 +122,7 @@ async fn mutate_one(
     Path(policy): Path<String>,
     request: axum::extract::Request,
 ) -> Response {
-    review(&state, Endpoint::Mutate, Some(policy), request.into_body()).await
+    review(&state, Endpoint::Mutate, Some(policy), request).await
 }
 
 async fn healthz() -> &'static str {
@@ -114,6 +130,16 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state
+        .shutting_down
+        .load(std::sync::atomic::Ordering::Relaxed)
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: shutting down (in-flight and new reviews are still answered)\n",
+        )
+            .into_response();
+    }
     if let Err(waiting) = state.cluster.readiness() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -121,13 +147,27 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         )
             .into_response();
     }
-    let count = state.policies.load().entries().len();
+    let set = state.policies.load();
+    let count = set.entries().len();
     let status = state.status.load();
     let mut text = format!("ready: {count} policies loaded from {}\n", status.origin);
+    for unloaded in set.unloaded() {
+        let answer = match unloaded.failure {
+            crate::admission::FailureMode::Closed => "the requests it matches are denied",
+            crate::admission::FailureMode::Open => "the requests it matches are allowed with a warning",
+        };
+        text.push_str(&format!(
+            "policy `{}` is not loaded ({answer}): {}\n",
+            unloaded.name, unloaded.reason
+        ));
+    }
     if let Some(error) = &status.last_error {
         text.push_str(&format!(
             "the last configuration reload was refused (the previous policies keep serving): {error}\n"
         ));
+    }
+    if let Some(pending) = &status.pending {
+        text.push_str(&format!("{pending}\n"));
     }
     for health in state.cluster.health().iter().filter(|h| h.stale) {
         text.push_str(&format!(
@@ -141,6 +181,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.observe_context(&state.cluster.health());
+    state.metrics.observe_policies(&state.policies.load());
     (
         [(
             header::CONTENT_TYPE,
@@ -165,6 +206,47 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     )
 }
 
+/// Why a request body could not be read.
+enum BodyError {
+    TooLarge,
+    Read(axum::Error),
+}
+
+/// Reads `body` up to `max` bytes, leaving the rest unread in it.
+async fn read_body(body: &mut Body, max: usize) -> Result<Vec<u8>, BodyError> {
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > max {
+                return Err(BodyError::TooLarge);
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+/// A rejection sent before the request body was read to its end.
+///
+/// Dropping an unread HTTP/2 request body before the response is complete makes
+/// hyper reset the stream, and clients report the reset instead of the status.
+/// So the body is kept inside the response body and dropped only once the
+/// response has been sent; the stream then ends with the status the client
+/// can read.
+fn early_rejection(status: StatusCode, reason: String, request_body: Body) -> Response {
+    tracing::info!(status = status.as_u16(), %reason, "request rejected");
+    let text = axum::body::Bytes::from(format!("{reason}\n"));
+    let keep = Some(request_body);
+    let tail = futures::stream::poll_fn(move |_| {
+        let _ = &keep;
+        std::task::Poll::Ready(None)
+    });
+    let stream = futures::stream::once(std::future::ready(Ok::<_, std::convert::Infallible>(text)))
+        .chain(tail);
+    (status, Body::from_stream(stream)).into_response()
+}
+
 /// A 4xx answer with a one-line reason, logged.
 fn rejection(status: StatusCode, reason: String) -> Response {
     tracing::info!(status = status.as_u16(), %reason, "request rejected");
@@ -184,41 +266,53 @@ async fn review(
     state: &AppState,
     endpoint: Endpoint,
     only: Option<String>,
-    body: Body,
+    request: axum::extract::Request,
 ) -> Response {
     let started = Instant::now();
+    let arrived = request
+        .extensions()
+        .get::<Arrived>()
+        .map_or(started, |a| a.0);
     state.metrics.in_flight.inc();
     let _in_flight = InFlight(&state.metrics);
-    let deadline = started + state.limits.deadline;
-    let invalid = |status: StatusCode, reason: String| {
+    let deadline = arrived + state.limits.deadline;
+    let mut body = request.into_body();
+    let invalid = |status: StatusCode, reason: String, body: Body| {
         state
             .metrics
             .request(endpoint.as_str(), "invalid", started.elapsed());
-        rejection(status, reason)
+        early_rejection(status, reason, body)
     };
 
-    let limited = Limited::new(body, state.limits.max_body);
-    let bytes = match tokio::time::timeout_at(deadline.into(), limited.collect()).await {
+    let bytes = match tokio::time::timeout_at(
+        deadline.into(),
+        read_body(&mut body, state.limits.max_body),
+    )
+    .await
+    {
         Err(_) => {
             return invalid(
                 StatusCode::REQUEST_TIMEOUT,
                 "the request body did not arrive in time".into(),
+                body,
             );
         }
-        Ok(Err(error)) if error.downcast_ref::<LengthLimitError>().is_some() => {
+        Ok(Err(BodyError::TooLarge)) => {
             let limit = state.limits.max_body;
             return invalid(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!("the request body is larger than the {limit} byte limit"),
+                body,
             );
         }
-        Ok(Err(error)) => {
+        Ok(Err(BodyError::Read(error))) => {
             return invalid(
                 StatusCode::BAD_REQUEST,
                 format!("cannot read the request body: {error}"),
+                body,
             );
         }
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Ok(bytes)) => bytes,
     };
     let request = match review::decode(&bytes) {
         Ok(request) => request,
@@ -226,6 +320,7 @@ async fn review(
             return invalid(
                 StatusCode::BAD_REQUEST,
                 format!("{:#}", anyhow::Error::from(error)),
+                Body::empty(),
             );
         }
     };
@@ -234,16 +329,21 @@ async fn review(
         return invalid(
             StatusCode::NOT_FOUND,
             format!("no policy named `{name}` is configured"),
+            Body::empty(),
         );
     }
 
-    let reviewed = set.review(
-        &request,
-        endpoint,
-        only.as_deref(),
-        deadline,
-        &state.cluster,
-    );
+    let reviewed = set
+        .review(
+            &request,
+            endpoint,
+            only.as_deref(),
+            deadline,
+            &state.cluster,
+            Run::OffThread,
+            state.limits.max_body,
+        )
+        .await;
     observe(state, endpoint, &request, &reviewed);
     let result = if !reviewed.response.allowed {
         "denied"

@@ -89,6 +89,18 @@ pub struct Metrics {
     pub context_stale: Family<ContextLabels, Gauge>,
     /// Objects in a context cache.
     pub context_objects: Family<ContextLabels, Gauge>,
+    /// 1 for a configured policy that is loaded, 0 for one that could not be.
+    pub policy_loaded: Family<PolicyLabels, Gauge>,
+    /// Evaluations of a policy running now.
+    pub policy_running: Family<PolicyLabels, Gauge>,
+    /// Linear memory a policy's live instances hold.
+    pub policy_memory: Family<PolicyLabels, Gauge>,
+    /// Log lines of a policy dropped by the log bounds.
+    pub policy_log_dropped: Family<PolicyLabels, Counter>,
+    /// Connections open now.
+    pub connections_open: Gauge,
+    /// Connections refused at the connection cap.
+    pub connections_refused: Counter,
 }
 
 /// A context cache's label.
@@ -167,6 +179,42 @@ impl Metrics {
             "Objects in the watch cache of a context kind",
             context_objects.clone(),
         );
+        let policy_loaded = Family::default();
+        let policy_running = Family::default();
+        let policy_memory = Family::default();
+        let policy_log_dropped = Family::default();
+        let connections_open = Gauge::default();
+        let connections_refused = Counter::default();
+        registry.register(
+            "policy_loaded",
+            "1 for a configured policy that is loaded, 0 for one that could not be (see /readyz)",
+            policy_loaded.clone(),
+        );
+        registry.register(
+            "policy_evaluations_running",
+            "Evaluations of a policy running now",
+            policy_running.clone(),
+        );
+        registry.register(
+            "policy_instance_memory_bytes",
+            "Linear memory the live instances of a policy hold",
+            policy_memory.clone(),
+        );
+        registry.register(
+            "policy_log_lines_dropped",
+            "Log lines of a policy dropped by the log bounds",
+            policy_log_dropped.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections refused at the --max-connections cap",
+            connections_refused.clone(),
+        );
         registry.register(
             "in_flight_requests",
             "Review requests being answered",
@@ -185,6 +233,39 @@ impl Metrics {
             context_synced,
             context_stale,
             context_objects,
+            policy_loaded,
+            policy_running,
+            policy_memory,
+            policy_log_dropped,
+            connections_open,
+            connections_refused,
+        }
+    }
+
+    /// Records the state of the serving policies (at scrape time).
+    pub fn observe_policies(&self, set: &crate::admission::PolicySet) {
+        self.policy_loaded.clear();
+        self.policy_running.clear();
+        self.policy_memory.clear();
+        for entry in set.entries() {
+            let labels = PolicyLabels {
+                policy: entry.policy.name().to_owned(),
+            };
+            self.policy_loaded.get_or_create(&labels).set(1);
+            self.policy_running
+                .get_or_create(&labels)
+                .set(i64::from(entry.policy.evaluations_running()));
+            self.policy_memory
+                .get_or_create(&labels)
+                .set(i64::try_from(entry.policy.memory_in_use()).unwrap_or(i64::MAX));
+            let dropped = self.policy_log_dropped.get_or_create(&labels);
+            dropped.inc_by(entry.policy.log_lines_dropped().saturating_sub(dropped.get()));
+        }
+        for unloaded in set.unloaded() {
+            let labels = PolicyLabels {
+                policy: unloaded.name.clone(),
+            };
+            self.policy_loaded.get_or_create(&labels).set(0);
         }
     }
 

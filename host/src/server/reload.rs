@@ -5,13 +5,17 @@
 //! in atomically; requests in flight finish on the set they started with. A set
 //! that fails to load is refused: the old one keeps serving, and `/readyz` and
 //! the `config_last_reload_successful` metric say so.
+//!
+//! A changed file is only read once it has stayed unchanged for the settle
+//! time: an editor or `cp` that writes a file in pieces would otherwise have
+//! its first half loaded as the whole configuration (ConfigMap mounts swap
+//! atomically; direct edits do not). SIGHUP reloads at once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::app::{AppState, ConfigStatus};
-use super::tls::mtimes;
 use crate::admission::PolicySet;
 use crate::config::Config;
 use crate::policy::PolicyEngine;
@@ -46,15 +50,20 @@ impl ConfigSource {
 /// A loaded set and the files it came from, with their modification times as
 /// they were *before* reading, so an edit made during the load is not missed.
 pub struct Loaded {
-    /// The policies.
+    /// The policies; entries that failed are in it as unloaded.
     pub set: PolicySet,
+    /// Why each unloaded entry failed, in configuration order.
+    pub errors: Vec<anyhow::Error>,
     /// The config file and the `.wasm` files it references.
     pub files: Vec<PathBuf>,
-    /// Their modification times.
-    pub times: Vec<Option<std::time::SystemTime>>,
+    /// Their modification times and lengths.
+    pub times: Vec<FileStamp>,
 }
 
-/// Reads and loads a configuration.
+/// Reads a configuration and loads every policy that can be loaded.
+///
+/// # Errors
+/// The configuration cannot be read or is invalid.
 pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result<Loaded> {
     let config_times = match source {
         ConfigSource::File(path) => file_times(std::slice::from_ref(path)),
@@ -63,7 +72,7 @@ pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result
     let config = source.read()?;
     let components = config.component_files();
     let times = [config_times, file_times(&components)].concat();
-    let set = PolicySet::load(engine, &config)?;
+    let (set, errors) = PolicySet::load_available(engine, &config);
     for warning in set.warnings() {
         tracing::warn!("{warning}");
     }
@@ -71,7 +80,41 @@ pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result
     if let ConfigSource::File(path) = source {
         files.insert(0, path.clone());
     }
-    Ok(Loaded { set, files, times })
+    Ok(Loaded {
+        set,
+        errors,
+        files,
+        times,
+    })
+}
+
+impl Loaded {
+    /// The set, or every load error when there is one.
+    pub fn strict(self) -> Result<Self, crate::admission::set::LoadError> {
+        if self.errors.is_empty() {
+            Ok(self)
+        } else {
+            Err(crate::admission::set::LoadError {
+                errors: self.errors,
+            })
+        }
+    }
+
+    /// Why the set may not replace `current`: a failing entry that is loaded in
+    /// `current` (a reload must never take a serving policy away), or one that
+    /// is new (it would start answering by its failure mode unasked). Entries
+    /// that were already unloaded may stay so.
+    fn refusal(&self, current: &PolicySet) -> Option<String> {
+        let already: Vec<&str> = current.unloaded().map(|u| u.name.as_str()).collect();
+        let failing: Vec<_> = self
+            .set
+            .unloaded()
+            .zip(&self.errors)
+            .filter(|(u, _)| !already.contains(&u.name.as_str()))
+            .map(|(_, e)| format!("{e:#}"))
+            .collect();
+        (!failing.is_empty()).then(|| failing.join("; "))
+    }
 }
 
 /// Registers the SIGHUP handler. Call it before the server starts serving: until
@@ -86,42 +129,63 @@ pub fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
     }
 }
 
+/// How the reloader watches.
+#[derive(Debug, Clone, Copy)]
+pub struct Watching {
+    /// How often the files are checked for changes.
+    pub interval: Duration,
+    /// How long a changed file must stay unchanged before it is read.
+    pub settle: Duration,
+}
+
 /// Watches for SIGHUP (through `hangup`) and file changes and reloads, until the task is dropped.
 pub async fn watch(
     state: Arc<AppState>,
     engine: Arc<PolicyEngine>,
     source: ConfigSource,
     mut files: Vec<PathBuf>,
-    mut seen: Vec<Option<std::time::SystemTime>>,
-    interval: Duration,
+    mut seen: Vec<FileStamp>,
+    watching: Watching,
     mut hangup: Option<tokio::signal::unix::Signal>,
 ) {
     loop {
         let trigger = tokio::select! {
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
-            () = tokio::time::sleep(interval) => {
+            () = tokio::time::sleep(watching.interval) => {
                 let now = file_times(&files);
                 if now == seen { continue; }
-                seen = now;
+                seen = settle(&state, &files, now, watching).await;
                 "file change"
             }
         };
+        set_pending(&state, None);
         tracing::info!(trigger, config = %source.describe(), "reloading configuration");
         let (engine2, source2) = (engine.clone(), source.clone());
         let loaded = tokio::task::spawn_blocking(move || load(&engine2, &source2)).await;
         match loaded {
-            Ok(Ok(Loaded {
-                set,
-                files: new_files,
-                times,
-            })) => {
+            Ok(Ok(loaded)) => {
+                if let Some(refusal) = loaded.refusal(&state.policies.load()) {
+                    refuse(&state, &source, refusal);
+                    // Retry only after the next change, not every interval.
+                    files = loaded.files;
+                    seen = loaded.times;
+                    continue;
+                }
+                let Loaded {
+                    set,
+                    files: new_files,
+                    times,
+                    ..
+                } = loaded;
                 let count = set.entries().len();
                 state.cluster.watch(&set.context_kinds());
+                set.start_serving(&engine);
                 state.policies.store(Arc::new(set));
-                state.status.store(Arc::new(ConfigStatus {
+                state.status.rcu(|status| ConfigStatus {
                     origin: source.describe(),
                     last_error: None,
-                }));
+                    pending: status.pending.clone(),
+                });
                 state.metrics.reload(true);
                 files = new_files;
                 seen = times;
@@ -133,16 +197,62 @@ pub async fn watch(
     }
 }
 
+/// Waits until `files` have stayed as `now` for the settle time, saying so on
+/// `/readyz`; returns their stamps then.
+async fn settle(
+    state: &AppState,
+    files: &[PathBuf],
+    mut now: Vec<FileStamp>,
+    watching: Watching,
+) -> Vec<FileStamp> {
+    let mut stable_since = tokio::time::Instant::now();
+    while stable_since.elapsed() < watching.settle {
+        let changed: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+        set_pending(
+            state,
+            Some(format!(
+                "a change to {} was seen; it is loaded once the files stay unchanged for {}",
+                changed.join(", "),
+                humantime::format_duration(watching.settle)
+            )),
+        );
+        tokio::time::sleep(watching.interval.min(watching.settle)).await;
+        let latest = file_times(files);
+        if latest != now {
+            tracing::info!("configuration files still changing; waiting for them to settle");
+            now = latest;
+            stable_since = tokio::time::Instant::now();
+        }
+    }
+    now
+}
+
+fn set_pending(state: &AppState, pending: Option<String>) {
+    state.status.rcu(|status| ConfigStatus {
+        pending: pending.clone(),
+        ..(**status).clone()
+    });
+}
+
 fn refuse(state: &AppState, source: &ConfigSource, error: String) {
     tracing::error!(config = %source.describe(), %error, "configuration refused; the previous policies keep serving");
-    state.status.store(Arc::new(ConfigStatus {
+    state.status.rcu(|status| ConfigStatus {
         origin: source.describe(),
-        last_error: Some(error),
-    }));
+        last_error: Some(error.clone()),
+        pending: status.pending.clone(),
+    });
     state.metrics.reload(false);
 }
 
-fn file_times(files: &[PathBuf]) -> Vec<Option<std::time::SystemTime>> {
-    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
-    mtimes(&refs)
+/// What is compared to see a file change: its modification time and length.
+pub type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+fn file_times(files: &[PathBuf]) -> Vec<FileStamp> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
 }

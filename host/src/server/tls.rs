@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
-use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -124,23 +124,29 @@ impl CertStore {
         let Some((cert, key)) = self.files.clone() else {
             return;
         };
-        let mut seen = mtimes(&[&cert, &key]);
-        loop {
-            tokio::time::sleep(interval).await;
-            let now = mtimes(&[&cert, &key]);
-            if now == seen {
-                continue;
+        watch_files(&[&cert, &key], interval, || match load_pair(&cert, &key) {
+            Ok(pair) => {
+                self.current.store(Arc::new(pair));
+                tracing::info!(cert = %cert.display(), "serving certificate reloaded");
             }
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "keeping the current certificate")
+            }
+        })
+        .await;
+    }
+}
+
+/// Calls `changed` every time the modification time of one of `paths` changes,
+/// checking every `interval`, for ever.
+pub(crate) async fn watch_files(paths: &[&Path], interval: Duration, mut changed: impl FnMut()) {
+    let mut seen = mtimes(paths);
+    loop {
+        tokio::time::sleep(interval).await;
+        let now = mtimes(paths);
+        if now != seen {
             seen = now;
-            match load_pair(&cert, &key) {
-                Ok(pair) => {
-                    self.current.store(Arc::new(pair));
-                    tracing::info!(cert = %cert.display(), "serving certificate reloaded");
-                }
-                Err(error) => {
-                    tracing::error!(error = %format!("{error:#}"), "keeping the current certificate")
-                }
-            }
+            changed();
         }
     }
 }
@@ -191,28 +197,13 @@ pub fn write_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
 /// and client certificates required when `client_ca` is given.
 pub fn server_config(
     store: Arc<CertStore>,
-    client_ca: Option<&Path>,
+    client_ca: Option<Arc<super::client_ca::ClientCa>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let builder =
         ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),
-        Some(path) => {
-            let mut roots = rustls::RootCertStore::empty();
-            let certs = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| TlsError::Pem {
-                    what: "client CA bundle",
-                    path: path.to_owned(),
-                    source: e.into(),
-                })?;
-            for cert in certs {
-                roots.add(cert)?;
-            }
-            let verifier =
-                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider()).build()?;
-            builder.with_client_cert_verifier(verifier)
-        }
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
     };
     let mut config = builder.with_cert_resolver(store);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];

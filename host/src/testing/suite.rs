@@ -166,6 +166,7 @@ fn target_config(
                 mutating: Some(true),
                 timeout: None,
                 memory: None,
+                concurrency: None,
                 context: file.context_kinds.clone(),
             };
             let config = Config {
