@@ -62,6 +62,7 @@ fn main() {
         let engine = PolicyEngine::new(&EngineConfig {
             cache_dir: None,
             max_instances: 16,
+            ..EngineConfig::default()
         })
         .expect("engine");
         let started = Instant::now();

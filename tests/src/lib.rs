@@ -35,7 +35,8 @@ pub fn fixture(name: &str) -> Value {
 pub fn engine() -> Arc<PolicyEngine> {
     PolicyEngine::new(&EngineConfig {
         cache_dir: Some(Path::new(env!("OUT_DIR")).join("compiled-cache")),
-        max_instances: 64,
+        max_instances: 128,
+        ..EngineConfig::default()
     })
     .expect("engine")
 }

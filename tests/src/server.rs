@@ -9,7 +9,7 @@ use std::time::Duration;
 use bouncer::policy::EngineConfig;
 use bouncer::server::app::{AppState, RequestLimits};
 use bouncer::server::reload::ConfigSource;
-use bouncer::server::{KubeAccess, ServeOptions, Server};
+use bouncer::server::{ConnectionLimits, KubeAccess, ServeOptions, Server};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
@@ -40,10 +40,16 @@ pub fn options(dir: &Path, config: Option<PathBuf>) -> ServeOptions {
         client_ca: None,
         limits: RequestLimits::default(),
         watch_interval: Duration::from_millis(100),
+        config_settle: Duration::from_millis(300),
+        shutdown_delay: Duration::ZERO,
         drain_timeout: Duration::from_secs(5),
+        health_addr: None,
+        connections: ConnectionLimits::default(),
+        strict_start: false,
         engine: EngineConfig {
             cache_dir: Some(Path::new(env!("OUT_DIR")).join("compiled-cache")),
-            max_instances: 64,
+            max_instances: 128,
+            ..EngineConfig::default()
         },
         kube: KubeAccess::None,
     }

@@ -110,8 +110,11 @@ enum Member {
 }
 
 /// Instance slots kept back from the policies' quotas for `validate-settings`
-/// calls and for a reload's new set while the old one still serves.
-const RESERVED_INSTANCES: u32 = 16;
+/// calls and for a reload's new set while the old one still serves: an
+/// eighth of the pool, 1 to 16.
+fn reserved_instances(max_instances: u32) -> u32 {
+    (max_instances / 8).clamp(1, 16)
+}
 
 /// The policies of a configuration, loaded, in evaluation order.
 #[derive(Debug, Clone)]
@@ -148,13 +151,14 @@ impl PolicySet {
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
         let mut slots = 0u32;
-        let available = engine.max_instances().saturating_sub(RESERVED_INSTANCES).max(1);
+        let reserved = reserved_instances(engine.max_instances());
+        let available = engine.max_instances().saturating_sub(reserved).max(1);
         for entry in &config.policies {
             let concurrency = entry.limits().concurrency;
             let loaded = if slots + concurrency > available {
                 Err(anyhow::anyhow!(
                     "policy `{}`: the policies' concurrency adds up to {}, more than the {available} \
-                     instance slots the engine can give them (--max-instances minus {RESERVED_INSTANCES}); \
+                     instance slots the engine can give them (--max-instances minus {reserved}); \
                      lower `concurrency` or raise --max-instances",
                     entry.name,
                     slots + concurrency

@@ -71,6 +71,10 @@ pub struct ServeArgs {
     /// serve the others; the broken entry answers by its failure mode.
     #[arg(long, env = "BOUNCER_STRICT_START")]
     strict_start: bool,
+    /// Policy instances that may exist at once; every policy's `concurrency`
+    /// together must fit in it, less a reserve of an eighth (at most 16).
+    #[arg(long, env = "BOUNCER_MAX_INSTANCES", default_value_t = 256)]
+    max_instances: u32,
     /// Bytes of linear memory all policy instances together may hold, such as
     /// `256Mi` [default: from --memory-limit, else 2Gi].
     #[arg(long, env = "BOUNCER_INSTANCE_MEMORY", value_parser = parse_bytes)]
@@ -138,6 +142,7 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
         },
         engine: EngineConfig {
             instance_memory: instance_memory(args, engine.instance_memory),
+            max_instances: args.max_instances.max(2),
             ..engine.clone()
         },
     };

@@ -7,6 +7,7 @@ fn engine_with_cache(dir: &std::path::Path) -> std::sync::Arc<PolicyEngine> {
     PolicyEngine::new(&EngineConfig {
         cache_dir: Some(dir.to_owned()),
         max_instances: 16,
+        ..EngineConfig::default()
     })
     .unwrap()
 }
