@@ -26,5 +26,11 @@ fn main() -> Result<()> {
         .package("hostile-policy")
         .package("legacy-policy")
         .build()?;
+    // The hostile guest again as a WASI component: WASI calls take another
+    // path through the runtime, and custom policies are built this way.
+    PolicyBuild::new(&workspace, out_dir.join("guests/wasi"))
+        .package("hostile-policy")
+        .wasi()
+        .build()?;
     Ok(())
 }

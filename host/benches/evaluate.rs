@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use bouncer::admission::{FailureMode, Mode, decide_one, review, wit};
-use bouncer::policy::{EngineConfig, Limits, PolicyEngine, Source};
+use bouncer::policy::{EngineConfig, Limits, PolicyEngine, Run, Source};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn review_body() -> Vec<u8> {
@@ -40,6 +40,28 @@ fn bench(c: &mut Criterion) {
     group.throughput(criterion::Throughput::Bytes(body.len() as u64));
     group.bench_function("evaluate (instantiate + validate + drop)", |b| {
         b.iter(|| black_box(policy.evaluate(black_box(&wit_request)).expect("evaluates")))
+    });
+    // The server's path: wait for one of the policy's slots, hand the
+    // evaluation to a blocking thread, await it. Against the inline call above,
+    // this is the cost of keeping guest code off the async workers.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let shared = std::sync::Arc::new(wit_request.clone());
+    group.bench_function("evaluate off-thread (slot + blocking-thread hand-off)", |b| {
+        b.iter(|| {
+            runtime.block_on(async {
+                let deadline = Instant::now() + Duration::from_secs(1);
+                black_box(
+                    policy
+                        .evaluate_by(Run::OffThread, shared.clone(), deadline, None)
+                        .await
+                        .expect("evaluates"),
+                )
+            })
+        })
     });
     group.bench_function("review (decode + evaluate + respond)", |b| {
         b.iter(|| {

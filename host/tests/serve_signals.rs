@@ -124,3 +124,65 @@ async fn sighup_reloads_the_configuration() {
     assert!(reloaded, "SIGHUP did not switch the policy to monitor mode");
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test]
+async fn sigterm_fails_readiness_and_keeps_answering_for_the_shutdown_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let port = free_port();
+    let mut child = serve_command(port, &ca)
+        .args(["--shutdown-delay", "3s"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = wait_until_serving(&mut child);
+    let get = async |path: &str| {
+        let mut stream = tls_connect(port, &ca).await;
+        let request =
+            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        response
+    };
+    assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Inside the delay: endpoints are told to stop sending (readiness fails),
+    // and whatever still arrives on new connections is answered.
+    let ready = get("/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(
+        ready.ends_with(
+            "not ready: shutting down (in-flight and new reviews are still answered)\n"
+        ),
+        "{ready}"
+    );
+    let review = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures/apiserver-v1.36/ingress-create.json"),
+    )
+    .unwrap();
+    let answer = post_raw(port, &ca, "/validate", &review).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK"), "{answer}");
+    assert!(answer.contains(r#""allowed":true"#), "{answer}");
+
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "bouncer exits 0 after the delay and the drain");
+    let said: Vec<String> = log.try_iter().collect();
+    assert!(
+        said.iter()
+            .any(|l| l.contains("shutting down: readiness fails; still answering until the delay ends")),
+        "{said:?}"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+    );
+}

@@ -2,6 +2,8 @@
 //! the captured API server fixtures, and a one-call way to run a policy on a
 //! review and get the response the API server would receive.
 
+pub mod certs;
+pub mod config;
 pub mod server;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +15,9 @@ use serde_json::Value;
 
 /// The hostile test policy component (`tests/guests/hostile`).
 pub const HOSTILE_POLICY: &str = concat!(env!("OUT_DIR"), "/guests/hostile-policy.wasm");
+
+/// The same hostile policy built for `wasm32-wasip2`: a component that imports WASI.
+pub const HOSTILE_WASI_POLICY: &str = concat!(env!("OUT_DIR"), "/guests/wasi/hostile-policy.wasm");
 
 /// A policy built against `bouncer:policy@0.1.1` (`tests/guests/legacy-0.1.1`): no `metadata` export.
 pub const LEGACY_POLICY: &str = concat!(env!("OUT_DIR"), "/guests/legacy-policy.wasm");

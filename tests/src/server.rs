@@ -20,6 +20,8 @@ use tokio::task::JoinHandle;
 pub struct TestServer {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The plain-HTTP health port, when the options asked for one.
+    pub health_addr: Option<SocketAddr>,
     /// The CA that signed the serving certificate, in PEM.
     pub ca_pem: String,
     /// A scratch directory holding the config (and anything a test adds).
@@ -70,6 +72,7 @@ pub async fn start(config: Option<&str>, tweak: impl FnOnce(&mut ServeOptions)) 
     let ca_file = options.write_ca.clone();
     let server = Server::bind(options).await.expect("server binds");
     let addr = server.local_addr().expect("address");
+    let health_addr = server.health_addr();
     let state = server.state().clone();
     let ca_pem = ca_file
         .and_then(|f| std::fs::read_to_string(f).ok())
@@ -80,6 +83,7 @@ pub async fn start(config: Option<&str>, tweak: impl FnOnce(&mut ServeOptions)) 
     }));
     TestServer {
         addr,
+        health_addr,
         ca_pem,
         dir,
         state,
@@ -115,6 +119,18 @@ impl TestServer {
         response.text().await.expect("body")
     }
 
+    /// Polls `done` every 50 ms for 5 s; panics naming `what`, with `/readyz`, when it stays false.
+    pub async fn wait_for(&self, what: &str, mut done: impl AsyncFnMut() -> bool) {
+        for _ in 0..100 {
+            if done().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ready = self.get_text("/readyz").await;
+        panic!("{what} did not happen in 5 s; /readyz says: {ready}");
+    }
+
     /// Stops accepting, drains, and returns what `run` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(tx) = self.shutdown.take() {
@@ -141,6 +157,15 @@ pub async fn post(client: &reqwest::Client, url: &str, review: &Value) -> (u16, 
 
 /// A client trusting `ca_pem`, presenting `identity` (cert chain PEM, key PEM) when given.
 pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls_config(ca_pem, identity))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// The rustls client configuration of [`client`].
+pub fn tls_config(ca_pem: &str, identity: Option<(&str, &str)>) -> rustls::ClientConfig {
     bouncer::server::tls::install_default_provider();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
@@ -150,7 +175,7 @@ pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
         .with_safe_default_protocol_versions()
         .expect("protocols")
         .with_root_certificates(roots);
-    let config = match identity {
+    match identity {
         None => builder.with_no_client_auth(),
         Some((chain, key)) => {
             let chain = CertificateDer::pem_slice_iter(chain.as_bytes())
@@ -162,10 +187,67 @@ pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
                 .with_client_auth_cert(chain, key)
                 .expect("client identity")
         }
-    };
-    reqwest::Client::builder()
-        .use_preconfigured_tls(config)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
+    }
+}
+
+/// The sending half of an HTTP/2 connection, as the API server keeps one.
+pub type H2Sender = hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>;
+
+/// Opens one HTTP/2 connection over TLS (ALPN `h2`) to `addr`, trusting
+/// `ca_pem`; the handle ends when the connection closes, whoever closed it.
+pub async fn h2_connect(
+    addr: SocketAddr,
+    ca_pem: &str,
+) -> (H2Sender, JoinHandle<Result<(), hyper::Error>>) {
+    let tls = connect_tls(addr, ca_pem, b"h2").await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]), "ALPN h2");
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .expect("HTTP/2 handshake");
+    (sender, tokio::spawn(connection))
+}
+
+/// A raw TLS connection to `addr` for HTTP/1.1 written by hand, trusting `ca_pem`.
+pub async fn tls_connect(addr: SocketAddr, ca_pem: &str) -> TlsStream {
+    connect_tls(addr, ca_pem, b"http/1.1").await
+}
+
+/// A client TLS stream over TCP.
+pub type TlsStream = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+async fn connect_tls(addr: SocketAddr, ca_pem: &str, alpn: &[u8]) -> TlsStream {
+    let mut config = tls_config(ca_pem, None);
+    config.alpn_protocols = vec![alpn.to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("TCP connect");
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").expect("name"),
+            tcp,
+        )
+        .await
+        .expect("TLS handshake")
+}
+
+/// Sends one POST over `sender`; the status and the body text.
+pub async fn h2_post(sender: &mut H2Sender, path: &str, body: Vec<u8>) -> (u16, String) {
+    use http_body_util::BodyExt as _;
+    let request = hyper::Request::post(format!("https://localhost{path}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(body)))
+        .expect("request");
+    sender.ready().await.expect("connection ready");
+    let response = sender.send_request(request).await.expect("response");
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("response body")
+        .to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
 }

@@ -23,6 +23,10 @@ use anyhow::{Context, Result, bail};
 /// The compilation target of policy crates.
 pub const TARGET: &str = "wasm32-unknown-unknown";
 
+/// The target of policies built for WASI, as `bouncer build` builds custom Rust
+/// policies: rustc links them into components itself.
+pub const WASI_TARGET: &str = "wasm32-wasip2";
+
 /// The cargo profile policies are built with (defined in the workspace `Cargo.toml`).
 pub const PROFILE: &str = "policy";
 
@@ -32,6 +36,7 @@ pub struct PolicyBuild {
     workspace: PathBuf,
     packages: Vec<String>,
     out_dir: PathBuf,
+    target: &'static str,
 }
 
 /// One component produced by [`PolicyBuild::build`].
@@ -50,7 +55,15 @@ impl PolicyBuild {
             workspace: workspace.into(),
             packages: Vec::new(),
             out_dir: out_dir.into(),
+            target: TARGET,
         }
+    }
+
+    /// Builds for [`WASI_TARGET`] instead: components that import WASI, as
+    /// custom policies do (tests use it to try both evaluation paths).
+    pub fn wasi(mut self) -> Self {
+        self.target = WASI_TARGET;
+        self
     }
 
     /// Adds a package to build.
@@ -68,7 +81,8 @@ impl PolicyBuild {
         if self.packages.is_empty() {
             return Ok(Vec::new());
         }
-        ensure_target_installed()?;
+        let target = self.target;
+        ensure_target_installed(target)?;
         let target_dir = policy_target_dir(&self.workspace);
         let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
         let mut cmd = Command::new(cargo);
@@ -77,7 +91,7 @@ impl PolicyBuild {
                 "build",
                 "--locked",
                 "--target",
-                TARGET,
+                target,
                 "--profile",
                 PROFILE,
             ])
@@ -103,24 +117,30 @@ impl PolicyBuild {
         }
         let status = cmd
             .status()
-            .with_context(|| format!("running `cargo build --target {TARGET}` for policies"))?;
+            .with_context(|| format!("running `cargo build --target {target}` for policies"))?;
         if !status.success() {
             bail!(
-                "building policies {:?} for {TARGET} failed ({status})",
+                "building policies {:?} for {target} failed ({status})",
                 self.packages
             );
         }
 
         fs::create_dir_all(&self.out_dir)
             .with_context(|| format!("creating {}", self.out_dir.display()))?;
-        let module_dir = target_dir.join(TARGET).join(PROFILE);
+        let module_dir = target_dir.join(target).join(PROFILE);
         self.packages
             .iter()
             .map(|package| {
                 let module = module_dir.join(format!("{}.wasm", package.replace('-', "_")));
                 let path = self.out_dir.join(format!("{package}.wasm"));
-                componentize(&module, &path)
-                    .with_context(|| format!("wrapping policy `{package}` into a component"))?;
+                if target == WASI_TARGET {
+                    fs::copy(&module, &path).with_context(|| {
+                        format!("copying {} to {}", module.display(), path.display())
+                    })?;
+                } else {
+                    componentize(&module, &path)
+                        .with_context(|| format!("wrapping policy `{package}` into a component"))?;
+                }
                 Ok(BuiltComponent {
                     package: package.clone(),
                     path,
@@ -148,26 +168,26 @@ pub fn policy_target_dir(workspace: &Path) -> PathBuf {
         .join("policies")
 }
 
-/// Installs the wasm target through rustup when the sysroot lacks it, so a
+/// Installs the wasm `target` through rustup when the sysroot lacks it, so a
 /// fresh machine needs no separate set-up step.
-fn ensure_target_installed() -> Result<()> {
+fn ensure_target_installed(target: &str) -> Result<()> {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| OsString::from("rustc"));
     let sysroot = Command::new(&rustc)
         .args(["--print", "sysroot"])
         .output()
         .context("running `rustc --print sysroot`")?;
     let sysroot = PathBuf::from(String::from_utf8_lossy(&sysroot.stdout).trim());
-    if sysroot.join("lib/rustlib").join(TARGET).exists() {
+    if sysroot.join("lib/rustlib").join(target).exists() {
         return Ok(());
     }
     let status = Command::new("rustup")
-        .args(["target", "add", TARGET])
+        .args(["target", "add", target])
         .status()
         .with_context(|| {
-            format!("the {TARGET} target is missing and rustup could not be run to add it")
+            format!("the {target} target is missing and rustup could not be run to add it")
         })?;
     if !status.success() {
-        bail!("`rustup target add {TARGET}` failed ({status}); install the target and retry");
+        bail!("`rustup target add {target}` failed ({status}); install the target and retry");
     }
     Ok(())
 }

@@ -2,19 +2,13 @@
 
 use std::time::Duration;
 
-use bouncer_tests::server::{TestServer, client, post, start};
-use bouncer_tests::{HOSTILE_POLICY, apply_patch, fixture, set_annotation};
+use bouncer_tests::certs::issue_cert;
+use bouncer_tests::config::{alb, config, hostile};
+use bouncer_tests::server::{client, post, start};
+use bouncer_tests::{apply_patch, fixture, set_annotation};
 use serde_json::{Value, json};
 
 const TARGET_TYPE: &str = "alb.ingress.kubernetes.io/target-type";
-
-fn config(entries: &str) -> String {
-    format!("policies:\n{entries}")
-}
-
-fn alb(name: &str, extra: &str) -> String {
-    format!("  - name: {name}\n    source: builtin:alb-target-type-ip\n{extra}")
-}
 
 fn missing_target_type() -> Value {
     let mut review = fixture("ingress-create.json");
@@ -132,12 +126,6 @@ async fn match_rules_decide_which_policies_see_a_request() {
         "namespace `web` is excluded: {body}"
     );
     server.stop().await.unwrap();
-}
-
-fn hostile(name: &str, behaviour: &str, extra: &str) -> String {
-    format!(
-        "  - name: {name}\n    source: {HOSTILE_POLICY}\n    settings: {{behaviour: {behaviour}}}\n{extra}"
-    )
 }
 
 #[tokio::test]
@@ -300,55 +288,6 @@ async fn health_readiness_and_metrics() {
 }
 
 #[tokio::test]
-async fn mtls_rejects_a_client_without_a_certificate() {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let client_cert = CertificateParams::new(vec!["kube-apiserver".to_owned()])
-        .unwrap()
-        .signed_by(&client_key, &ca)
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let client_ca = dir.path().join("client-ca.pem");
-    std::fs::write(&client_ca, ca.pem()).unwrap();
-
-    let server = start(None, |o| o.client_ca = Some(client_ca.clone())).await;
-    let review = fixture("ingress-create.json");
-    let anonymous = server
-        .client()
-        .post(server.url("/validate"))
-        .body(review.to_string())
-        .send()
-        .await;
-    assert!(
-        anonymous.is_err(),
-        "a client without a certificate got through: {anonymous:?}"
-    );
-
-    let with_cert = client(
-        &server.ca_pem,
-        Some((&client_cert.pem(), &client_key.serialize_pem())),
-    );
-    let (status, body) = post(&with_cert, &server.url("/validate"), &review).await;
-    assert_eq!(status, 200);
-    assert_eq!(body["response"]["allowed"], true);
-    server.stop().await.unwrap();
-}
-
-async fn wait_for(server: &TestServer, what: &str, mut done: impl AsyncFnMut() -> bool) {
-    for _ in 0..100 {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let ready = server.get_text("/readyz").await;
-    panic!("{what} did not happen in 5 s; /readyz says: {ready}");
-}
-
-#[tokio::test]
 async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_config() {
     let server = start(Some(&config(&alb("alb", "    mode: enforce\n"))), |_| {}).await;
     let path = server.dir.path().join("policies.yaml");
@@ -372,7 +311,7 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
         })
     };
     std::fs::write(&path, config(&alb("alb", "    mode: monitor\n"))).unwrap();
-    wait_for(&server, "the switch to monitor mode", async || {
+    server.wait_for("the switch to monitor mode", async || {
         server.post("/validate", &review).await.1["response"]["allowed"] == true
     })
     .await;
@@ -386,7 +325,7 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
 
     // A broken config is refused; the monitor-mode set keeps serving.
     std::fs::write(&path, "policies:\n  - name: alb\n    source: builtin:alb-target-type-ip\n    settings: {albClassNames: []}\n").unwrap();
-    wait_for(&server, "the refusal", async || {
+    server.wait_for("the refusal", async || {
         let ready = server.get_text("/readyz").await;
         ready.contains("the last configuration reload was refused")
     })
@@ -421,22 +360,6 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
     server.stop().await.unwrap();
 }
 
-fn issue_cert(common_name: &str) -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, common_name);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_owned()])
-        .unwrap()
-        .signed_by(&key, &ca)
-        .unwrap();
-    (ca.pem(), cert.pem(), key.serialize_pem())
-}
-
 #[tokio::test]
 async fn a_rotated_certificate_is_picked_up_without_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -456,7 +379,7 @@ async fn a_rotated_certificate_is_picked_up_without_restart() {
     let (new_ca, new_cert, new_key) = issue_cert("new CA");
     std::fs::write(&key_path, new_key).unwrap();
     std::fs::write(&cert_path, new_cert).unwrap();
-    wait_for(&server, "the certificate rotation", async || {
+    server.wait_for("the certificate rotation", async || {
         // A new client each time: a fresh TLS handshake.
         client(&new_ca, None)
             .post(server.url("/validate"))

@@ -2,12 +2,21 @@
 //!
 //! Its settings pick the misbehaviour: `{"behaviour": "<name>"}`, one of
 //! `loop`, `alloc`, `panic`, `pry`, `garbage`, `bad-code`, `bad-patch`,
-//! `count`, `reject-settings`, or `allow` (behave).
+//! `count`, `reject-settings`, or `allow` (behave); and the ones that make the
+//! *host* work on their output: `patch-bomb` (a small JSON patch that doubles
+//! the object twenty times), `huge-message` (an 8 MiB denial message),
+//! `many-warnings` (200,000 warnings), `log-flood` (500 log lines with
+//! 64 fields of 4 KiB each).
+//!
+//! The same crate is built twice: for `wasm32-unknown-unknown` (no WASI, like
+//! the built-ins) and for `wasm32-wasip2` (a WASI component, like a custom
+//! policy), so each misbehaviour can be tried on both evaluation paths.
 //! It implements the WIT world directly (not through the SDK's `Policy` trait)
 //! because some of its answers are ones the SDK would never let a policy build.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use bouncer_sdk::bindings::bouncer::policy::host::{Field, Level, log};
 use bouncer_sdk::bindings::bouncer::policy::types::{Mutation, PolicyMetadata, Request, Verdict};
 use bouncer_sdk::bindings::{Guest, export};
 
@@ -84,6 +93,35 @@ impl Guest for Hostile {
                     warnings: vec![format!("calls: {calls}")],
                     ..verdict(true, None)
                 }
+            }
+            "patch-bomb" => {
+                // Each `copy` of `/spec` into itself doubles the object: under
+                // 1 KiB of patch asks for 2^20 copies of the spec.
+                let operations: Vec<String> = (0..20)
+                    .map(|i| format!(r#"{{"op":"copy","from":"/spec","path":"/spec/c{i}"}}"#))
+                    .collect();
+                Verdict {
+                    mutation: Some(Mutation::JsonPatch(format!("[{}]", operations.join(",")))),
+                    ..verdict(true, None)
+                }
+            }
+            "huge-message" => verdict(false, Some("x".repeat(8 << 20))),
+            "many-warnings" => Verdict {
+                warnings: vec!["w".to_owned(); 200_000],
+                ..verdict(true, None)
+            },
+            "log-flood" => {
+                let value = "v".repeat(4 << 10);
+                let fields: Vec<Field> = (0..64)
+                    .map(|i| Field {
+                        key: format!("field-{i}"),
+                        value: value.clone(),
+                    })
+                    .collect();
+                for line in 0..500 {
+                    log(Level::Info, &format!("flood line {line}"), &fields);
+                }
+                verdict(true, None)
             }
             _ => verdict(true, None),
         }
