@@ -50,19 +50,22 @@ fn bench(c: &mut Criterion) {
         .build()
         .expect("runtime");
     let shared = std::sync::Arc::new(wit_request.clone());
-    group.bench_function("evaluate off-thread (slot + blocking-thread hand-off)", |b| {
-        b.iter(|| {
-            runtime.block_on(async {
-                let deadline = Instant::now() + Duration::from_secs(1);
-                black_box(
-                    policy
-                        .evaluate_by(Run::OffThread, shared.clone(), deadline, None)
-                        .await
-                        .expect("evaluates"),
-                )
+    group.bench_function(
+        "evaluate off-thread (slot + blocking-thread hand-off)",
+        |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let deadline = Instant::now() + Duration::from_secs(1);
+                    black_box(
+                        policy
+                            .evaluate_by(Run::OffThread, shared.clone(), deadline, None)
+                            .await
+                            .expect("evaluates"),
+                    )
+                })
             })
-        })
-    });
+        },
+    );
     group.bench_function("review (decode + evaluate + respond)", |b| {
         b.iter(|| {
             let request = review::decode(black_box(&body)).expect("review");

@@ -146,9 +146,9 @@ impl Server {
             .await?
             .with_context(|| format!("loading {}", options.config.describe()))?;
         let loaded = if options.strict_start {
-            loaded
-                .strict()
-                .with_context(|| format!("loading {} (--strict-start)", options.config.describe()))?
+            loaded.strict().with_context(|| {
+                format!("loading {} (--strict-start)", options.config.describe())
+            })?
         } else {
             for error in &loaded.errors {
                 tracing::error!(error = %format!("{error:#}"), "policy not loaded; it answers by its failure mode until a reload brings it in");
@@ -172,7 +172,9 @@ impl Server {
             None => None,
         };
         if client_ca.is_some() && options.health_addr.is_none() {
-            tracing::warn!("--client-ca without --health-addr: probes and metrics need a client certificate too");
+            tracing::warn!(
+                "--client-ca without --health-addr: probes and metrics need a client certificate too"
+            );
         }
         let acceptor = TlsAcceptor::from(tls::server_config(certs.clone(), client_ca.clone())?);
         let listener = TcpListener::bind(options.addr)
@@ -325,7 +327,8 @@ async fn accept_tls(
         if matches!(admitted, Admit::Drop) {
             continue;
         }
-        let (acceptor, router, connections) = (acceptor.clone(), router.clone(), connections.clone());
+        let (acceptor, router, connections) =
+            (acceptor.clone(), router.clone(), connections.clone());
         tokio::spawn(async move {
             let tls = match tokio::time::timeout(handshake, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,

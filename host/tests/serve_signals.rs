@@ -158,9 +158,8 @@ async fn sigterm_fails_readiness_and_keeps_answering_for_the_shutdown_delay() {
     let ready = get("/readyz").await;
     assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
     assert!(
-        ready.ends_with(
-            "not ready: shutting down (in-flight and new reviews are still answered)\n"
-        ),
+        ready
+            .ends_with("not ready: shutting down (in-flight and new reviews are still answered)\n"),
         "{ready}"
     );
     let review = std::fs::read_to_string(
@@ -173,11 +172,16 @@ async fn sigterm_fails_readiness_and_keeps_answering_for_the_shutdown_delay() {
     assert!(answer.contains(r#""allowed":true"#), "{answer}");
 
     let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(0), "bouncer exits 0 after the delay and the drain");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "bouncer exits 0 after the delay and the drain"
+    );
     let said: Vec<String> = log.try_iter().collect();
     assert!(
         said.iter()
-            .any(|l| l.contains("shutting down: readiness fails; still answering until the delay ends")),
+            .any(|l| l
+                .contains("shutting down: readiness fails; still answering until the delay ends")),
         "{said:?}"
     );
     assert!(

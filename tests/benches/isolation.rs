@@ -48,12 +48,19 @@ async fn probe(server: &TestServer, length: Duration) -> Latencies {
     let end = Instant::now() + length;
     while Instant::now() < end {
         let started = Instant::now();
-        let ok = client.get(&url_health).send().await.is_ok_and(|r| r.status() == 200);
+        let ok = client
+            .get(&url_health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
         assert!(ok, "/healthz failed");
         latencies.health.push(started.elapsed());
         let started = Instant::now();
         let (status, body) = post(&client, &url_good, &review).await;
-        assert!(status == 200 && body["response"]["allowed"] == true, "{body}");
+        assert!(
+            status == 200 && body["response"]["allowed"] == true,
+            "{body}"
+        );
         latencies.good.push(started.elapsed());
     }
     latencies
@@ -82,7 +89,9 @@ fn main() {
     }));
     let _ = client_runtime.block_on(probe(&server, Duration::from_millis(500)));
 
-    println!("| neighbour | /healthz p50 | /healthz p99 | good policy p50 | good policy p99 | probes |");
+    println!(
+        "| neighbour | /healthz p50 | /healthz p99 | good policy p50 | good policy p99 | probes |"
+    );
     println!("|---|---|---|---|---|---|");
     for neighbour in [None, Some("spin"), Some("wasi-spin")] {
         let mut latencies = client_runtime.block_on(async {
@@ -90,8 +99,11 @@ fn main() {
             let mut load = Vec::new();
             if let Some(name) = neighbour {
                 for _ in 0..8 {
-                    let (client, url, mut stop) =
-                        (server.client(), server.url(&format!("/validate/{name}")), stop_rx.clone());
+                    let (client, url, mut stop) = (
+                        server.client(),
+                        server.url(&format!("/validate/{name}")),
+                        stop_rx.clone(),
+                    );
                     let review = fixture("ingress-create.json");
                     load.push(tokio::spawn(async move {
                         while !*stop.borrow_and_update() {

@@ -10,8 +10,8 @@ pub fn issue_cert(common_name: &str) -> (String, String, String) {
     ca_params
         .distinguished_name
         .push(DnType::CommonName, common_name);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key"))
-        .expect("CA");
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key")).expect("CA");
     let key = KeyPair::generate().expect("key");
     let cert = CertificateParams::new(vec!["localhost".to_owned()])
         .expect("params")

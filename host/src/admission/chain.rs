@@ -115,7 +115,10 @@ fn run(
         .patched
         .as_ref()
         .and_then(|object| with_object(request, object).ok());
-    let validating = review(patched_request.as_ref().unwrap_or(request), Endpoint::Validate);
+    let validating = review(
+        patched_request.as_ref().unwrap_or(request),
+        Endpoint::Validate,
+    );
     merge(&mut policies, &validating.records);
     let (mut mutated, mut validated) = (mutating.response, validating.response);
     let warnings = merged_warnings(mutated.warnings.take(), validated.warnings.take());

@@ -90,7 +90,9 @@ fn apply_each(
                 work.measure_at(object, copy.from.as_str(), op)?,
                 work.measure_at(object, copy.path.as_str(), op)?,
             ),
-            PatchOperation::Remove(remove) => (0, work.measure_at(object, remove.path.as_str(), op)?),
+            PatchOperation::Remove(remove) => {
+                (0, work.measure_at(object, remove.path.as_str(), op)?)
+            }
             PatchOperation::Move(_) => (0, 0),
             PatchOperation::Test(test) => (0, work.measure(&test.value, op).map(|_| 0)?),
         };
@@ -102,7 +104,10 @@ fn apply_each(
         };
         let grown = size.saturating_add(added).saturating_sub(removed);
         if grown > max_object {
-            return Err(PatchRefusal::TooLarge { max: max_object, op });
+            return Err(PatchRefusal::TooLarge {
+                max: max_object,
+                op,
+            });
         }
         json_patch::patch_unsafe(object, std::slice::from_ref(operation))
             .map_err(|e| PatchRefusal::Apply(e.to_string()))?;

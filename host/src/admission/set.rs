@@ -262,9 +262,9 @@ impl PolicySet {
     /// recorded in configuration order whatever order they finish in, so the
     /// response (denial order, warnings) is deterministic. On
     /// [`Endpoint::Mutate`] each policy sees the object patched by the ones
-    /// before, so they run in turn, and each may use only its share of the time
-    /// left (its timeout over the sum of the timeouts still to run): a policy
-    /// that runs long spends its own share, not the next one's.
+    /// before, so they run in turn, and each may use only the time left after
+    /// the later ones' guarantees (see [`mutate_share`]): a policy that runs
+    /// long spends its own share, not the next one's.
     pub async fn review(
         &self,
         request: &Request,
@@ -293,7 +293,8 @@ impl PolicySet {
                         Some(name) => u.name == name,
                         None => !mutate || u.mutating,
                     };
-                    (wanted && u.matcher.matches(request, &**cluster)).then_some(Matched::Unloaded(u))
+                    (wanted && u.matcher.matches(request, &**cluster))
+                        .then_some(Matched::Unloaded(u))
                 }
             })
             .collect();
@@ -310,16 +311,11 @@ impl PolicySet {
         let mut records = Vec::with_capacity(matching.len());
         let context: Arc<dyn crate::policy::ContextSource> = cluster.clone();
         if mutate {
-            let mut timeouts_left: Duration = matching.iter().map(Matched::timeout).sum();
-            for matched in &matching {
+            let timeouts: Vec<Duration> = matching.iter().map(Matched::timeout).collect();
+            for (i, matched) in matching.iter().enumerate() {
                 let started = Instant::now();
                 let left = deadline.saturating_duration_since(started);
-                let share = if timeouts_left.is_zero() {
-                    left
-                } else {
-                    left.mul_f64(matched.timeout().as_secs_f64() / timeouts_left.as_secs_f64())
-                };
-                timeouts_left = timeouts_left.saturating_sub(matched.timeout());
+                let share = mutate_share(left, timeouts[i], &timeouts[i + 1..]);
                 let result = matched
                     .evaluate(run, wit_request.clone(), started + share, &context)
                     .await;
@@ -351,6 +347,18 @@ impl PolicySet {
             patched,
         }
     }
+}
+
+/// The time a mutating policy may use when `left` remains for it and the
+/// policies after it, whose timeouts are `later`: its own timeout, less what
+/// the later ones are guaranteed. Each later policy is guaranteed its timeout
+/// or an equal split of `left`, whichever is less, so a policy with a long
+/// timeout (or none that it honours) cannot spend the next one's time; time a
+/// policy does not use flows on to the ones after it.
+fn mutate_share(left: Duration, own: Duration, later: &[Duration]) -> Duration {
+    let fair = left / u32::try_from(later.len() + 1).unwrap_or(u32::MAX);
+    let reserved: Duration = later.iter().map(|t| (*t).min(fair)).sum();
+    own.min(left.saturating_sub(reserved))
 }
 
 /// A configuration entry that matched the request.
@@ -465,4 +473,26 @@ fn load_entry(
         mutating,
         matcher,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_mutating_policy_with_a_long_timeout_leaves_the_later_ones_their_time() {
+        // 600 ms left; a 10 s policy, then a 250 ms one: the second keeps its 250 ms.
+        assert_eq!(mutate_share(600 * MS, 10_000 * MS, &[250 * MS]), 350 * MS);
+        // Many later policies: each is guaranteed an equal split at least.
+        assert_eq!(
+            mutate_share(600 * MS, 10_000 * MS, &[1000 * MS; 2]),
+            200 * MS
+        );
+        // Enough time for everyone: each gets its own timeout.
+        assert_eq!(mutate_share(2000 * MS, 250 * MS, &[250 * MS; 3]), 250 * MS);
+        // The last one gets whatever is left, up to its timeout.
+        assert_eq!(mutate_share(40 * MS, 250 * MS, &[]), 40 * MS);
+    }
 }

@@ -256,9 +256,7 @@ impl PolicyConfig {
         Limits {
             timeout: self.timeout.unwrap_or(Limits::DEFAULT_TIMEOUT),
             memory: self.memory.map_or(Limits::DEFAULT_MEMORY, |q| q.0),
-            concurrency: self
-                .concurrency
-                .unwrap_or_else(Limits::default_concurrency),
+            concurrency: self.concurrency.unwrap_or_else(Limits::default_concurrency),
         }
     }
 

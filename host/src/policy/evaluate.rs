@@ -409,8 +409,16 @@ impl Policy {
                 "{what} is {len} bytes, over the {limit}-byte limit"
             ))
         };
-        if let Some(message) = verdict.message.as_ref().filter(|m| m.len() > OutputLimits::MESSAGE_BYTES) {
-            return Err(over("its message", message.len(), OutputLimits::MESSAGE_BYTES));
+        if let Some(message) = verdict
+            .message
+            .as_ref()
+            .filter(|m| m.len() > OutputLimits::MESSAGE_BYTES)
+        {
+            return Err(over(
+                "its message",
+                message.len(),
+                OutputLimits::MESSAGE_BYTES,
+            ));
         }
         if verdict.warnings.len() > OutputLimits::WARNINGS {
             return Err(bad(format!(
@@ -419,7 +427,11 @@ impl Policy {
                 OutputLimits::WARNINGS
             )));
         }
-        if let Some(long) = verdict.warnings.iter().find(|w| w.len() > OutputLimits::WARNING_BYTES) {
+        if let Some(long) = verdict
+            .warnings
+            .iter()
+            .find(|w| w.len() > OutputLimits::WARNING_BYTES)
+        {
             return Err(over("a warning", long.len(), OutputLimits::WARNING_BYTES));
         }
         let message = match verdict.message {
@@ -433,7 +445,11 @@ impl Policy {
             Some(WitMutation::PatchedObject(text) | WitMutation::JsonPatch(text))
                 if text.len() > OutputLimits::MUTATION_BYTES =>
             {
-                return Err(over("its mutation", text.len(), OutputLimits::MUTATION_BYTES));
+                return Err(over(
+                    "its mutation",
+                    text.len(),
+                    OutputLimits::MUTATION_BYTES,
+                ));
             }
             Some(WitMutation::PatchedObject(text)) => match serde_json::from_str(&text) {
                 Ok(object @ serde_json::Value::Object(_)) => Some(Mutation::Object(object)),

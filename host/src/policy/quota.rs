@@ -84,7 +84,9 @@ pub(crate) struct Quota {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section is a few arithmetic steps that cannot panic halfway.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Quota {
@@ -134,7 +136,10 @@ impl Quota {
     pub(crate) fn release_memory(&self, bytes: usize) {
         let mut account = lock(&self.account);
         account.used = account.used.saturating_sub(bytes);
-        let keep = account.used.saturating_sub(account.share).min(account.borrowed);
+        let keep = account
+            .used
+            .saturating_sub(account.share)
+            .min(account.borrowed);
         self.budget.give_back(account.borrowed - keep);
         account.borrowed = keep;
     }
@@ -143,8 +148,8 @@ impl Quota {
     pub(crate) fn take_log(&self, bytes: usize) -> bool {
         let mut bucket = lock(&self.log);
         let now = Instant::now();
-        let refill = now.duration_since(bucket.refilled).as_secs_f64()
-            * LogLimits::BYTES_PER_SECOND as f64;
+        let refill =
+            now.duration_since(bucket.refilled).as_secs_f64() * LogLimits::BYTES_PER_SECOND as f64;
         bucket.tokens = (bucket.tokens + refill).min(LogLimits::BURST_BYTES as f64);
         bucket.refilled = now;
         if bucket.tokens < bytes as f64 {
@@ -255,7 +260,10 @@ mod tests {
             })
         );
         assert_eq!(modest.charge_memory(16 * MIB), Ok(()));
-        assert!(modest.charge_memory(MIB).is_err(), "the shared half is gone");
+        assert!(
+            modest.charge_memory(MIB).is_err(),
+            "the shared half is gone"
+        );
         greedy.release_memory(48 * MIB);
         assert_eq!(modest.charge_memory(32 * MIB), Ok(()));
         assert_eq!(modest.memory_in_use(), 48 * MIB);

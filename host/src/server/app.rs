@@ -154,7 +154,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     for unloaded in set.unloaded() {
         let answer = match unloaded.failure {
             crate::admission::FailureMode::Closed => "the requests it matches are denied",
-            crate::admission::FailureMode::Open => "the requests it matches are allowed with a warning",
+            crate::admission::FailureMode::Open => {
+                "the requests it matches are allowed with a warning"
+            }
         };
         text.push_str(&format!(
             "policy `{}` is not loaded ({answer}): {}\n",
@@ -284,36 +286,34 @@ async fn review(
         early_rejection(status, reason, body)
     };
 
-    let bytes = match tokio::time::timeout_at(
-        deadline.into(),
-        read_body(&mut body, state.limits.max_body),
-    )
-    .await
-    {
-        Err(_) => {
-            return invalid(
-                StatusCode::REQUEST_TIMEOUT,
-                "the request body did not arrive in time".into(),
-                body,
-            );
-        }
-        Ok(Err(BodyError::TooLarge)) => {
-            let limit = state.limits.max_body;
-            return invalid(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the request body is larger than the {limit} byte limit"),
-                body,
-            );
-        }
-        Ok(Err(BodyError::Read(error))) => {
-            return invalid(
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the request body: {error}"),
-                body,
-            );
-        }
-        Ok(Ok(bytes)) => bytes,
-    };
+    let bytes =
+        match tokio::time::timeout_at(deadline.into(), read_body(&mut body, state.limits.max_body))
+            .await
+        {
+            Err(_) => {
+                return invalid(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "the request body did not arrive in time".into(),
+                    body,
+                );
+            }
+            Ok(Err(BodyError::TooLarge)) => {
+                let limit = state.limits.max_body;
+                return invalid(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("the request body is larger than the {limit} byte limit"),
+                    body,
+                );
+            }
+            Ok(Err(BodyError::Read(error))) => {
+                return invalid(
+                    StatusCode::BAD_REQUEST,
+                    format!("cannot read the request body: {error}"),
+                    body,
+                );
+            }
+            Ok(Ok(bytes)) => bytes,
+        };
     let request = match review::decode(&bytes) {
         Ok(request) => request,
         Err(error) => {

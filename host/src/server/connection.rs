@@ -207,9 +207,8 @@ impl Connections {
                 "bouncer is at its connection limit ({max} open connections); retry, or raise --max-connections\n"
             );
             async move {
-                let mut response = hyper::Response::new(http_body_util::Full::new(
-                    hyper::body::Bytes::from(text),
-                ));
+                let mut response =
+                    hyper::Response::new(http_body_util::Full::new(hyper::body::Bytes::from(text)));
                 *response.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
                 response.headers_mut().insert(
                     hyper::header::CONNECTION,
@@ -260,7 +259,8 @@ impl Activity {
 
     /// How long until the connection would have idled for `idle`.
     fn idle_left(&self, idle: Duration) -> Duration {
-        idle.saturating_sub(self.idle_for()).max(Duration::from_millis(100))
+        idle.saturating_sub(self.idle_for())
+            .max(Duration::from_millis(100))
     }
 }
 

@@ -259,7 +259,12 @@ impl Metrics {
                 .get_or_create(&labels)
                 .set(i64::try_from(entry.policy.memory_in_use()).unwrap_or(i64::MAX));
             let dropped = self.policy_log_dropped.get_or_create(&labels);
-            dropped.inc_by(entry.policy.log_lines_dropped().saturating_sub(dropped.get()));
+            dropped.inc_by(
+                entry
+                    .policy
+                    .log_lines_dropped()
+                    .saturating_sub(dropped.get()),
+            );
         }
         for unloaded in set.unloaded() {
             let labels = PolicyLabels {

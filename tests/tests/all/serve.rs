@@ -311,10 +311,11 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
         })
     };
     std::fs::write(&path, config(&alb("alb", "    mode: monitor\n"))).unwrap();
-    server.wait_for("the switch to monitor mode", async || {
-        server.post("/validate", &review).await.1["response"]["allowed"] == true
-    })
-    .await;
+    server
+        .wait_for("the switch to monitor mode", async || {
+            server.post("/validate", &review).await.1["response"]["allowed"] == true
+        })
+        .await;
     stop_tx.send(true).unwrap();
     let (sent, failed) = load.await.unwrap();
     assert!(sent > 0);
@@ -325,11 +326,12 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
 
     // A broken config is refused; the monitor-mode set keeps serving.
     std::fs::write(&path, "policies:\n  - name: alb\n    source: builtin:alb-target-type-ip\n    settings: {albClassNames: []}\n").unwrap();
-    server.wait_for("the refusal", async || {
-        let ready = server.get_text("/readyz").await;
-        ready.contains("the last configuration reload was refused")
-    })
-    .await;
+    server
+        .wait_for("the refusal", async || {
+            let ready = server.get_text("/readyz").await;
+            ready.contains("the last configuration reload was refused")
+        })
+        .await;
     let ready = server
         .client()
         .get(server.url("/readyz"))
@@ -379,16 +381,17 @@ async fn a_rotated_certificate_is_picked_up_without_restart() {
     let (new_ca, new_cert, new_key) = issue_cert("new CA");
     std::fs::write(&key_path, new_key).unwrap();
     std::fs::write(&cert_path, new_cert).unwrap();
-    server.wait_for("the certificate rotation", async || {
-        // A new client each time: a fresh TLS handshake.
-        client(&new_ca, None)
-            .post(server.url("/validate"))
-            .body(review.to_string())
-            .send()
-            .await
-            .is_ok()
-    })
-    .await;
+    server
+        .wait_for("the certificate rotation", async || {
+            // A new client each time: a fresh TLS handshake.
+            client(&new_ca, None)
+                .post(server.url("/validate"))
+                .body(review.to_string())
+                .send()
+                .await
+                .is_ok()
+        })
+        .await;
     assert!(
         client(&old_ca, None)
             .get(server.url("/healthz"))

@@ -13,7 +13,10 @@ use super::QUIET;
 #[tokio::test]
 async fn idle_connections_are_closed_over_http2_and_http1() {
     let _quiet = QUIET.read().await;
-    let server = start(None, |o| o.connections.idle_timeout = Duration::from_secs(1)).await;
+    let server = start(None, |o| {
+        o.connections.idle_timeout = Duration::from_secs(1)
+    })
+    .await;
     let review = serde_json::to_vec(&fixture("ingress-create.json")).unwrap();
 
     let (mut sender, connection) = h2_connect(server.addr, &server.ca_pem).await;
@@ -48,8 +51,14 @@ async fn connections_over_the_cap_get_a_503_that_says_why() {
     let review = serde_json::to_vec(&fixture("ingress-create.json")).unwrap();
     let (mut first, _c1) = h2_connect(server.addr, &server.ca_pem).await;
     let (mut second, _c2) = h2_connect(server.addr, &server.ca_pem).await;
-    assert_eq!(h2_post(&mut first, "/validate", review.clone()).await.0, 200);
-    assert_eq!(h2_post(&mut second, "/validate", review.clone()).await.0, 200);
+    assert_eq!(
+        h2_post(&mut first, "/validate", review.clone()).await.0,
+        200
+    );
+    assert_eq!(
+        h2_post(&mut second, "/validate", review.clone()).await.0,
+        200
+    );
 
     let mut third = bouncer_tests::server::tls_connect(server.addr, &server.ca_pem).await;
     third
@@ -80,7 +89,10 @@ async fn connections_over_the_cap_get_a_503_that_says_why() {
         }
         text
     };
-    assert!(metrics.contains("bouncer_connections_refused_total 1"), "{metrics}");
+    assert!(
+        metrics.contains("bouncer_connections_refused_total 1"),
+        "{metrics}"
+    );
     server.stop().await.unwrap();
 }
 

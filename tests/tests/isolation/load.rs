@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use bouncer_tests::config::{alb, config, hostile, hostile_wasi};
-use bouncer_tests::server::{TestServer, post, start};
 use bouncer_tests::fixture;
+use bouncer_tests::server::{TestServer, post, start};
 use futures::StreamExt as _;
 
 use super::{MIB, QUIET, quantile, reset_peak_rss, rss};
@@ -38,14 +38,22 @@ fn hammer(
 }
 
 /// Latencies of `/healthz` and of a good policy's reviews, one at a time, for `length`.
-async fn probe(server: &TestServer, good: &str, length: Duration) -> (Vec<Duration>, Vec<Duration>) {
+async fn probe(
+    server: &TestServer,
+    good: &str,
+    length: Duration,
+) -> (Vec<Duration>, Vec<Duration>) {
     let client = server.client();
     let review = fixture("ingress-create.json");
     let (mut health, mut reviews) = (Vec::new(), Vec::new());
     let end = Instant::now() + length;
     while Instant::now() < end {
         let started = Instant::now();
-        let response = client.get(server.url("/healthz")).send().await.expect("/healthz answers");
+        let response = client
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .expect("/healthz answers");
         assert_eq!(response.status().as_u16(), 200);
         health.push(started.elapsed());
 
@@ -53,7 +61,10 @@ async fn probe(server: &TestServer, good: &str, length: Duration) -> (Vec<Durati
         let (status, body) = post(&client, &server.url(good), &review).await;
         reviews.push(started.elapsed());
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["response"]["allowed"], true, "the good policy was harmed: {body}");
+        assert_eq!(
+            body["response"]["allowed"], true,
+            "the good policy was harmed: {body}"
+        );
         assert!(body["response"].get("warnings").is_none(), "{body}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -101,7 +112,10 @@ async fn a_looping_neighbour_at_concurrency_8_leaves_healthz_and_a_good_policy_r
         // themselves are the isolation benchmark's (tests/benches/isolation.rs).
         for (what, samples) in [("/healthz", &health), ("good policy", &reviews)] {
             let worst = samples.iter().max().unwrap();
-            assert!(*worst < timeout / 2, "{what} took {worst:?} next to {looping}");
+            assert!(
+                *worst < timeout / 2,
+                "{what} took {worst:?} next to {looping}"
+            );
         }
     }
     server.stop().await.unwrap();
@@ -112,20 +126,28 @@ async fn a_wasi_loop_at_concurrency_300_never_refuses_another_policy() {
     let _quiet = QUIET.write().await;
     let entries = [
         alb("good", ""),
-        hostile_wasi("wasi-spin", "loop", "    timeout: 200ms\n    failure: open\n"),
+        hostile_wasi(
+            "wasi-spin",
+            "loop",
+            "    timeout: 200ms\n    failure: open\n",
+        ),
     ]
     .concat();
     let server = start(Some(&config(&entries)), |_| {}).await;
     let client = server.client();
     let review = fixture("ingress-create.json");
+    let (spin_url, good_url) = (
+        server.url("/validate/wasi-spin"),
+        server.url("/validate/good"),
+    );
     let spin = futures::stream::iter(0..300)
-        .map(|_| post(&client, &server.url("/validate/wasi-spin"), &review))
+        .map(|_| post(&client, &spin_url, &review))
         .buffer_unordered(300)
         .collect::<Vec<_>>();
     let good = async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         futures::stream::iter(0..200)
-            .map(|_| post(&client, &server.url("/validate/good"), &review))
+            .map(|_| post(&client, &good_url, &review))
             .buffer_unordered(10)
             .collect::<Vec<_>>()
             .await
@@ -143,7 +165,8 @@ async fn a_wasi_loop_at_concurrency_300_never_refuses_another_policy() {
         assert_eq!(body["response"]["allowed"], true, "{body}");
         let warning = body["response"]["warnings"][0].as_str().unwrap();
         assert!(
-            warning.contains("did not answer within") || warning.contains("evaluation slots were busy"),
+            warning.contains("did not answer within")
+                || warning.contains("evaluation slots were busy"),
             "{warning}"
         );
         assert!(!warning.contains("instance slot"), "{warning}");
@@ -155,8 +178,16 @@ async fn a_wasi_loop_at_concurrency_300_never_refuses_another_policy() {
 async fn a_slow_fail_open_policy_cannot_spend_a_fail_closed_policys_time() {
     let _quiet = QUIET.read().await;
     let entries = [
-        hostile("slow", "loop", "    timeout: 10s\n    failure: open\n    mutating: true\n"),
-        alb("strict", "    failure: closed\n    settings: {mutate: true}\n"),
+        hostile(
+            "slow",
+            "loop",
+            "    timeout: 10s\n    failure: open\n    mutating: true\n",
+        ),
+        alb("strict", "    failure: closed\n    mutating: false\n"),
+        alb(
+            "fixer",
+            "    failure: closed\n    settings: {mutate: true}\n",
+        ),
     ]
     .concat();
     let server = start(Some(&config(&entries)), |o| {
@@ -172,19 +203,30 @@ async fn a_slow_fail_open_policy_cannot_spend_a_fail_closed_policys_time() {
     assert_eq!(response["allowed"], false, "{body}");
     let message = response["status"]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("strict: Ingress web/webapp-ingress is handled by the AWS Load Balancer Controller"),
+        message.starts_with(
+            "strict: Ingress web/webapp-ingress is handled by the AWS Load Balancer Controller"
+        ),
         "the fail-closed policy judged the object, not its deadline: {message}"
     );
     let warning = response["warnings"][0].as_str().unwrap();
-    assert!(warning.starts_with("slow: policy `slow` did not answer within"), "{warning}");
+    assert!(
+        warning.starts_with("slow: policy `slow` did not answer within"),
+        "{warning}"
+    );
 
     // Mutating: in turn, and the slow one only spends its share of the time.
     let (_, body) = server.post("/mutate", &review).await;
     let response = &body["response"];
     assert_eq!(response["allowed"], true, "{body}");
-    assert_eq!(response["patchType"], "JSONPatch", "the second policy still mutated: {body}");
+    assert_eq!(
+        response["patchType"], "JSONPatch",
+        "the second policy still mutated: {body}"
+    );
     assert!(
-        response["warnings"][0].as_str().unwrap().starts_with("slow: policy `slow` did not answer within"),
+        response["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("slow: policy `slow` did not answer within"),
         "{body}"
     );
     server.stop().await.unwrap();
@@ -196,7 +238,11 @@ async fn hoarding_instances_stay_within_the_memory_budget_and_leave_others_their
     let budget = 128 * MIB;
     let entries = [
         alb("good", ""),
-        hostile("hoard", "alloc", "    memory: 64Mi\n    concurrency: 8\n    failure: open\n"),
+        hostile(
+            "hoard",
+            "alloc",
+            "    memory: 64Mi\n    concurrency: 8\n    failure: open\n",
+        ),
     ]
     .concat();
     let server = start(Some(&config(&entries)), |o| {
@@ -208,12 +254,13 @@ async fn hoarding_instances_stay_within_the_memory_budget_and_leave_others_their
     let _ = server.post("/validate/good", &review).await;
     let (before, _) = rss();
     reset_peak_rss();
+    let (hoard_url, good_url) = (server.url("/validate/hoard"), server.url("/validate/good"));
     let hoard = futures::stream::iter(0..48)
-        .map(|_| post(&client, &server.url("/validate/hoard"), &review))
+        .map(|_| post(&client, &hoard_url, &review))
         .buffer_unordered(16)
         .collect::<Vec<_>>();
     let good = futures::stream::iter(0..48)
-        .map(|_| post(&client, &server.url("/validate/good"), &review))
+        .map(|_| post(&client, &good_url, &review))
         .buffer_unordered(2)
         .collect::<Vec<_>>();
     let (hoarded, good) = tokio::join!(hoard, good);
@@ -228,14 +275,25 @@ async fn hoarding_instances_stay_within_the_memory_budget_and_leave_others_their
         if warning.contains("instance memory budget") {
             by_budget += 1;
         } else {
-            assert!(warning.contains("tried to use more than its 64 MiB memory limit"), "{body}");
+            assert!(
+                warning.contains("tried to use more than its 64 MiB memory limit"),
+                "{body}"
+            );
         }
     }
     // 16 hoarders × 64 MiB would be 1 GiB; the budget lets 128 MiB be held.
     assert!(by_budget > 0, "no hoarder met the budget: {hoarded:?}");
     let grown = peak.saturating_sub(before);
-    eprintln!("hoarders: peak RSS grew by {} MiB (budget {} MiB)", grown / MIB, budget / MIB);
-    assert!(grown < budget + 96 * MIB, "peak RSS grew by {} MiB", grown / MIB);
+    eprintln!(
+        "hoarders: peak RSS grew by {} MiB (budget {} MiB)",
+        grown / MIB,
+        budget / MIB
+    );
+    assert!(
+        grown < budget + 96 * MIB,
+        "peak RSS grew by {} MiB",
+        grown / MIB
+    );
     let metrics = server.get_text("/metrics").await;
     assert!(
         metrics.contains(r#"bouncer_policy_instance_memory_bytes{policy="hoard"} 0"#),

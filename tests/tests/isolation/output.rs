@@ -19,7 +19,11 @@ async fn a_patch_bomb_is_the_policys_failure_and_the_host_stays_small() {
     let _quiet = QUIET.write().await;
     let entries = [
         hostile("bomb", "patch-bomb", "    mutating: true\n"),
-        hostile_wasi("wasi-bomb", "patch-bomb", "    mutating: true\n    failure: open\n"),
+        hostile_wasi(
+            "wasi-bomb",
+            "patch-bomb",
+            "    mutating: true\n    failure: open\n",
+        ),
     ]
     .concat();
     let server = start(Some(&config(&entries)), |_| {}).await;
@@ -30,11 +34,9 @@ async fn a_patch_bomb_is_the_policys_failure_and_the_host_stays_small() {
     reset_peak_rss();
 
     let client = server.client();
+    let urls = [server.url("/mutate/bomb"), server.url("/mutate/wasi-bomb")];
     let answers: Vec<_> = futures::stream::iter(0..24)
-        .map(|i| {
-            let path = if i % 2 == 0 { "/mutate/bomb" } else { "/mutate/wasi-bomb" };
-            bouncer_tests::server::post(&client, &server.url(path), &review)
-        })
+        .map(|i| bouncer_tests::server::post(&client, &urls[i % 2], &review))
         .buffer_unordered(4)
         .collect()
         .await;
@@ -47,10 +49,16 @@ async fn a_patch_bomb_is_the_policys_failure_and_the_host_stays_small() {
     for (status, body) in &answers {
         assert_eq!(*status, 200, "{body}");
         let response = &body["response"];
-        assert!(response.get("patch").is_none(), "a bomb's patch was sent: {body}");
+        assert!(
+            response.get("patch").is_none(),
+            "a bomb's patch was sent: {body}"
+        );
         if response["allowed"] == false {
             let message = response["status"]["message"].as_str().unwrap();
-            assert!(message.starts_with("bomb: policy `bomb` returned an unusable verdict: "), "{message}");
+            assert!(
+                message.starts_with("bomb: policy `bomb` returned an unusable verdict: "),
+                "{message}"
+            );
             assert!(message.contains(&too_large), "{message}");
             assert!(message.ends_with("(failure mode: closed)"), "{message}");
         } else {
@@ -135,7 +143,8 @@ fn a_log_flood_is_cut_to_the_per_evaluation_and_per_policy_bounds() {
         )
         .unwrap();
     let body = serde_json::to_vec(&fixture("ingress-create.json")).unwrap();
-    let request = bouncer::admission::wit::to_wit(&bouncer::admission::review::decode(&body).unwrap());
+    let request =
+        bouncer::admission::wit::to_wit(&bouncer::admission::review::decode(&body).unwrap());
     let written = Counted::default();
     let sink = written.clone();
     let subscriber = tracing_subscriber::fmt()

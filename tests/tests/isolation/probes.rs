@@ -31,10 +31,23 @@ async fn with_mtls_probes_use_the_health_port_and_the_client_ca_reloads() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 200, "{path}");
-        assert!(response.text().await.unwrap().starts_with(expected), "{path}");
+        assert!(
+            response.text().await.unwrap().starts_with(expected),
+            "{path}"
+        );
     }
-    let metrics = plain.get(format!("http://{health}/metrics")).send().await.unwrap();
-    assert!(metrics.text().await.unwrap().contains("bouncer_connections_open"));
+    let metrics = plain
+        .get(format!("http://{health}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("bouncer_connections_open")
+    );
     // The health port serves no reviews.
     let review = fixture("ingress-create.json");
     let refused = plain
@@ -47,10 +60,16 @@ async fn with_mtls_probes_use_the_health_port_and_the_client_ca_reloads() {
 
     // Reviews: a client certificate is required.
     let anonymous = post_result(&server.client(), &server.url("/validate"), &review).await;
-    assert!(anonymous.is_err(), "a client without a certificate got through");
+    assert!(
+        anonymous.is_err(),
+        "a client without a certificate got through"
+    );
     let old_client = client(&server.ca_pem, Some((&old_cert, &old_key)));
     let (status, body) = post(&old_client, &server.url("/validate"), &review).await;
-    assert_eq!((status, &body["response"]["allowed"]), (200, &serde_json::json!(true)));
+    assert_eq!(
+        (status, &body["response"]["allowed"]),
+        (200, &serde_json::json!(true))
+    );
 
     // Rotate the client CA: the new one is trusted, the old one no longer.
     let (new_ca, new_cert, new_key) = issue_cert("rotated client CA");
@@ -65,7 +84,9 @@ async fn with_mtls_probes_use_the_health_port_and_the_client_ca_reloads() {
         .await;
     let old_again = client(&server.ca_pem, Some((&old_cert, &old_key)));
     assert!(
-        post_result(&old_again, &server.url("/validate"), &review).await.is_err(),
+        post_result(&old_again, &server.url("/validate"), &review)
+            .await
+            .is_err(),
         "a certificate of the old client CA is still accepted"
     );
     server.stop().await.unwrap();

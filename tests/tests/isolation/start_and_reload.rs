@@ -21,7 +21,10 @@ fn missing(name: &str, file: &std::path::Path, kind: &str, failure: &str) -> Str
 async fn a_policy_that_cannot_load_at_start_answers_by_its_failure_mode_until_a_reload() {
     let _quiet = QUIET.read().await;
     let later = tempfile::tempdir().unwrap();
-    let (closed_file, open_file) = (later.path().join("closed.wasm"), later.path().join("open.wasm"));
+    let (closed_file, open_file) = (
+        later.path().join("closed.wasm"),
+        later.path().join("open.wasm"),
+    );
     let entries = [
         alb("good", ""),
         missing("not-yet-closed", &closed_file, "Ingress", "closed"),
@@ -30,10 +33,16 @@ async fn a_policy_that_cannot_load_at_start_answers_by_its_failure_mode_until_a_
     .concat();
     let server = start(Some(&config(&entries)), |_| {}).await;
 
-    let ready = server.client().get(server.url("/readyz")).send().await.unwrap();
+    let ready = server
+        .client()
+        .get(server.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status().as_u16(), 200, "the others serve");
     let text = ready.text().await.unwrap();
-    let unreadable = |file: &std::path::Path| format!("policy `{{}}`: cannot read {}", file.display());
+    let unreadable =
+        |file: &std::path::Path| format!("policy `{{}}`: cannot read {}", file.display());
     assert!(text.starts_with("ready: 1 policies loaded from "), "{text}");
     assert!(
         text.contains(&format!(
@@ -47,18 +56,28 @@ async fn a_policy_that_cannot_load_at_start_answers_by_its_failure_mode_until_a_
         "{text}"
     );
 
-    let (_, body) = server.post("/validate", &fixture("ingress-create.json")).await;
+    let (_, body) = server
+        .post("/validate", &fixture("ingress-create.json"))
+        .await;
     assert_eq!(body["response"]["allowed"], false, "{body}");
     let message = body["response"]["status"]["message"].as_str().unwrap();
     assert!(
         message.starts_with("not-yet-closed: policy `not-yet-closed` is not loaded: "),
         "{message}"
     );
-    let (_, body) = server.post("/validate", &fixture("service-create.json")).await;
+    let (_, body) = server
+        .post("/validate", &fixture("service-create.json"))
+        .await;
     assert_eq!(body["response"]["allowed"], true, "{body}");
     let warning = body["response"]["warnings"][0].as_str().unwrap();
-    assert!(warning.starts_with("not-yet-open: policy `not-yet-open` is not loaded: "), "{warning}");
-    assert!(warning.ends_with("request allowed (failure mode: open)"), "{warning}");
+    assert!(
+        warning.starts_with("not-yet-open: policy `not-yet-open` is not loaded: "),
+        "{warning}"
+    );
+    assert!(
+        warning.ends_with("request allowed (failure mode: open)"),
+        "{warning}"
+    );
     let metrics = server.get_text("/metrics").await;
     for line in [
         r#"bouncer_policy_loaded{policy="good"} 1"#,
@@ -72,7 +91,10 @@ async fn a_policy_that_cannot_load_at_start_answers_by_its_failure_mode_until_a_
     std::fs::copy(HOSTILE_POLICY, &closed_file).unwrap();
     server
         .wait_for("the late policy loading", async || {
-            server.post("/validate", &fixture("ingress-create.json")).await.1["response"]["allowed"]
+            server
+                .post("/validate", &fixture("ingress-create.json"))
+                .await
+                .1["response"]["allowed"]
                 == true
         })
         .await;
@@ -88,7 +110,11 @@ async fn strict_start_refuses_to_serve_with_a_broken_entry() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("policies.yaml");
     let absent = dir.path().join("absent.wasm");
-    std::fs::write(&path, config(&missing("absent", &absent, "Ingress", "closed"))).unwrap();
+    std::fs::write(
+        &path,
+        config(&missing("absent", &absent, "Ingress", "closed")),
+    )
+    .unwrap();
     let mut options = options(dir.path(), Some(path.clone()));
     options.strict_start = true;
     let error = match bouncer::server::Server::bind(options).await {
