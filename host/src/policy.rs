@@ -18,6 +18,7 @@ mod limits;
 mod metadata;
 mod quota;
 mod source;
+mod threads;
 mod wasi;
 
 pub use builtin::{BUILTINS, Builtin};

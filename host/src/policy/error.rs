@@ -51,7 +51,7 @@ pub enum PolicyError {
         message: String,
     },
     /// The evaluation ran past its deadline.
-    #[error("policy `{policy}` did not answer within its {}ms deadline", timeout.as_millis())]
+    #[error("policy `{policy}` did not answer within its {}ms deadline", (timeout.as_micros() + 500) / 1000)]
     Deadline {
         /// Policy name.
         policy: String,

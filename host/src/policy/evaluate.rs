@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::bouncer::policy::types::Mutation as WitMutation;
 use super::bindings::bouncer::policy::types::PolicyMetadata;
@@ -15,6 +15,12 @@ use super::imports::StoreState;
 use super::limits::{Limits, MemoryRefusal, OutputLimits};
 use super::metadata::Metadata;
 use super::quota::Quota;
+use super::threads::{self, Threads};
+
+/// Ticks (5 ms each) after which an evaluation counts as long, and its thread
+/// gives way to others (see `threads.rs`). Healthy policies answer in well
+/// under a millisecond; JavaScript and Python ones in a few.
+const LONG_AFTER_TICKS: u64 = 2;
 
 /// A policy ready to evaluate requests: its component, settings and limits.
 ///
@@ -35,7 +41,7 @@ pub struct Policy {
 pub enum Run {
     /// On the calling thread, at once: offline tools (`bouncer test`, `check`, `eval`).
     Here,
-    /// On a blocking thread of the current tokio runtime, once one of the
+    /// On one of the evaluation threads (`threads.rs`), once one of the
     /// policy's evaluation slots is free: the server, whose async workers must
     /// never run guest code (a looping policy would stall accept, TLS and probes).
     OffThread,
@@ -233,11 +239,11 @@ impl Policy {
             }
         };
         let policy = self.clone();
-        let evaluation = tokio::task::spawn_blocking(move || {
+        let evaluation = Threads::global().run(move || {
             let _slot = permit;
             policy.validate(&request, deadline, context.as_ref(), true)
         });
-        evaluation.await.unwrap_or_else(|_| {
+        evaluation.await.unwrap_or_else(|| {
             Err(PolicyError::Trap {
                 policy: self.name.to_string(),
                 reason: "the host panicked while running it".into(),
@@ -338,8 +344,19 @@ impl Policy {
         store.limiter(|state| &mut state.limiter);
         // One extra tick: the ticker may advance the epoch right after we read it.
         let ticks = timeout.as_micros().div_ceil(EPOCH_TICK.as_micros()) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
+        let ticks = u64::try_from(ticks).unwrap_or(u64::MAX);
+        // Past a couple of ticks the evaluation is a long one: its thread
+        // yields the CPU to short evaluations and the server from then on.
+        let first = ticks.min(LONG_AFTER_TICKS);
+        let mut rest = ticks - first;
+        store.set_epoch_deadline(first);
+        store.epoch_deadline_callback(move |_| {
+            if rest == 0 {
+                return Err(Trap::Interrupt.into());
+            }
+            threads::demote_current_thread();
+            Ok(UpdateDeadline::Continue(std::mem::take(&mut rest)))
+        });
         let result = f(&self.prepared.pre, &mut store);
         store.data_mut().flush_wasi_output();
         result.map_err(|error| self.classify(error, store.data(), timeout))
