@@ -1,15 +1,24 @@
-//! Load-test harness: `bouncer serve` (a child process, as deployed) driven over
+//! The load harness: `bouncer serve` (a child process, as deployed) driven over
 //! TLS with keep-alive at concurrency 1, 8 and 64, against a null webhook (the
 //! same server with no policies) in the same run.
 //!
 //! Run with: `cargo bench -p bouncer --bench load`
-//! (`BOUNCER_LOAD_SECONDS` sets the time per scenario, default 5.)
-//! Figures and how to read them: `host/benches/README.md`.
+//!
+//! - `BOUNCER_LOAD_SECONDS`: time per scenario (default 5);
+//! - `BOUNCER_LOAD_CONCURRENCY`: e.g. `8` or `1,8` (default `1,8,64`);
+//! - `BOUNCER_LOAD_URL`: also drive another webhook, e.g. a peer's
+//!   `http://127.0.0.1:3000/validate/annotations` (https with
+//!   `BOUNCER_LOAD_CA=ca.pem`), with the Ingress review; `BOUNCER_LOAD_PID` names
+//!   its process so its CPU per review is measured too.
+//!
+//! Every scenario sends reviews its policies evaluate (no request takes a
+//! no-match fast path unless the scenario says so). Figures and how to read
+//! them: `host/benches/README.md`.
 
 #[path = "../tests/support/tls.rs"]
 mod tls;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,35 +28,50 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 
-/// The captured reviews the load cycles through.
-const CORPUS: &[&str] = &[
-    "ingress-create.json",
-    "service-create.json",
-    "pod-create-kubectl-run.json",
-    "deployment-create.json",
-    "serviceaccount-create.json",
-];
+/// A webhook to drive: where it listens and which process serves it.
+struct Target {
+    host: String,
+    port: u16,
+    /// The CA to trust for HTTPS; plain HTTP when `None`.
+    ca: Option<PathBuf>,
+    pid: Option<u32>,
+}
 
+impl Target {
+    /// CPU seconds (user + system) the serving process has used, from `/proc`.
+    fn cpu_seconds(&self) -> Option<f64> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid?)).ok()?;
+        // Fields after the command name (which may hold spaces) start at `) `.
+        let fields: Vec<&str> = stat.rsplit_once(") ")?.1.split(' ').collect();
+        let ticks: f64 =
+            fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+        Some(ticks / clock_ticks_per_second())
+    }
+
+    /// Peak resident set size, in MiB.
+    fn peak_rss_mib(&self) -> Option<f64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+    }
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// A `bouncer serve` child process, killed when dropped.
 struct ServerProcess {
     child: Child,
-    port: u16,
-    ca: std::path::PathBuf,
+    target: Target,
 }
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-impl ServerProcess {
-    /// Peak resident set size of the server, in MiB, from `/proc`.
-    fn peak_rss_mib(&self) -> Option<f64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-        Some(kib / 1024.0)
     }
 }
 
@@ -78,9 +102,16 @@ fn start(dir: &Path, name: &str, config: Option<&str>) -> ServerProcess {
         command.arg("--config").arg(path);
     }
     let child = command.spawn().expect("bouncer starts");
-    let server = ServerProcess { child, port, ca };
+    let target = Target {
+        host: "localhost".into(),
+        port,
+        ca: Some(ca),
+        pid: Some(child.id()),
+    };
+    let server = ServerProcess { child, target };
     for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && server.ca.exists() {
+        let ca_written = server.target.ca.as_ref().is_some_and(|ca| ca.exists());
+        if ca_written && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return server;
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -90,19 +121,35 @@ fn start(dir: &Path, name: &str, config: Option<&str>) -> ServerProcess {
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
-async fn connect(port: u16, tls: &tokio_rustls::TlsConnector) -> Sender {
-    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+async fn connect(target: &Target) -> Sender {
+    let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
         .await
         .unwrap();
     tcp.set_nodelay(true).unwrap();
-    let stream = tls
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
-    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let (sender, connection) = match &target.ca {
+        Some(ca) => {
+            let tls = tokio_rustls::TlsConnector::from(Arc::new(tls::client_config(ca)));
+            let name = ServerName::try_from(target.host.clone()).unwrap();
+            let stream = tls.connect(name, tcp).await.unwrap();
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            (
+                sender,
+                tokio::spawn(async move { connection.await.map(drop) }),
+            )
+        }
+        None => {
+            let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+                .await
+                .unwrap();
+            (
+                sender,
+                tokio::spawn(async move { connection.await.map(drop) }),
+            )
+        }
+    };
+    drop(connection);
     sender
 }
 
@@ -111,6 +158,8 @@ struct Run {
     errors: usize,
     latencies: Vec<Duration>,
     elapsed: Duration,
+    /// Server CPU per answered review, when the server's process is known.
+    cpu_per_review: Option<Duration>,
 }
 
 impl Run {
@@ -124,48 +173,53 @@ impl Run {
     }
 }
 
+/// Sends `body` to `path` on `target` from `concurrency` keep-alive connections for `duration`.
 async fn drive(
-    server: &ServerProcess,
+    target: &Target,
     path: &str,
+    body: &Bytes,
     concurrency: usize,
     duration: Duration,
-    corpus: &Arc<Vec<Bytes>>,
 ) -> Run {
-    let config = tls::client_config(&server.ca);
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let mut senders = Vec::new();
+    for _ in 0..concurrency {
+        senders.push(connect(target).await);
+    }
+    let cpu_before = target.cpu_seconds();
     let started = Instant::now();
     let until = started + duration;
-    let mut tasks = Vec::new();
-    for worker in 0..concurrency {
-        let mut sender = connect(server.port, &tls).await;
-        let (corpus, path) = (corpus.clone(), path.to_owned());
-        tasks.push(tokio::spawn(async move {
-            let (mut latencies, mut errors, mut i) = (Vec::new(), 0usize, worker);
-            while Instant::now() < until {
-                let body = corpus[i % corpus.len()].clone();
-                i += 1;
-                let request = hyper::Request::post(path.as_str())
-                    .header("host", "localhost")
-                    .header("content-type", "application/json")
-                    .body(Full::new(body))
-                    .unwrap();
-                let sent = Instant::now();
-                match sender.send_request(request).await {
-                    Ok(response) if response.status() == 200 => {
-                        let _ = response.into_body().collect().await;
-                        latencies.push(sent.elapsed());
+    let host = target.host.clone();
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|mut sender| {
+            let (path, body, host) = (path.to_owned(), body.clone(), host.clone());
+            tokio::spawn(async move {
+                let (mut latencies, mut errors) = (Vec::new(), 0usize);
+                while Instant::now() < until {
+                    let request = hyper::Request::post(path.as_str())
+                        .header("host", host.as_str())
+                        .header("content-type", "application/json")
+                        .body(Full::new(body.clone()))
+                        .unwrap();
+                    let sent = Instant::now();
+                    match sender.send_request(request).await {
+                        Ok(response) if response.status() == 200 => {
+                            let _ = response.into_body().collect().await;
+                            latencies.push(sent.elapsed());
+                        }
+                        _ => errors += 1,
                     }
-                    _ => errors += 1,
                 }
-            }
-            (latencies, errors)
-        }));
-    }
+                (latencies, errors)
+            })
+        })
+        .collect();
     let mut run = Run {
         requests: 0,
         errors: 0,
         latencies: Vec::new(),
         elapsed: Duration::ZERO,
+        cpu_per_review: None,
     };
     for task in tasks {
         let (latencies, errors) = task.await.unwrap();
@@ -174,8 +228,56 @@ async fn drive(
         run.latencies.extend(latencies);
     }
     run.elapsed = started.elapsed();
+    if let (Some(before), Some(after)) = (cpu_before, target.cpu_seconds()) {
+        run.cpu_per_review = Some(Duration::from_secs_f64(
+            (after - before) / run.requests.max(1) as f64,
+        ));
+    }
     run.latencies.sort();
     run
+}
+
+/// A captured review as compact JSON.
+fn review(name: &str) -> Bytes {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/apiserver-v1.36")
+        .join(name);
+    let value: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    Bytes::from(serde_json::to_vec(&value).unwrap())
+}
+
+/// `BOUNCER_LOAD_URL` (and its CA and process), as a target and a path.
+fn external() -> Option<(Target, String)> {
+    let url = std::env::var("BOUNCER_LOAD_URL").ok()?;
+    let (scheme, rest) = url
+        .split_once("://")
+        .expect("BOUNCER_LOAD_URL is scheme://host:port/path");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority
+        .rsplit_once(':')
+        .expect("BOUNCER_LOAD_URL has a port");
+    let ca = std::env::var_os("BOUNCER_LOAD_CA").map(PathBuf::from);
+    assert_eq!(
+        scheme == "https",
+        ca.is_some(),
+        "https needs BOUNCER_LOAD_CA, http must not have it"
+    );
+    let target = Target {
+        host: host.to_owned(),
+        port: port.parse().expect("a port number"),
+        ca,
+        pid: std::env::var("BOUNCER_LOAD_PID")
+            .ok()
+            .and_then(|p| p.parse().ok()),
+    };
+    Some((
+        target,
+        if path.is_empty() {
+            "/".to_owned()
+        } else {
+            path.to_owned()
+        },
+    ))
 }
 
 fn main() {
@@ -187,21 +289,24 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
+    let concurrencies: Vec<usize> = std::env::var("BOUNCER_LOAD_CONCURRENCY")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .map(|c| c.trim().parse().expect("a concurrency"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 8, 64]);
     let duration = Duration::from_secs(seconds);
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/apiserver-v1.36");
-    let corpus: Arc<Vec<Bytes>> = Arc::new(
-        CORPUS
-            .iter()
-            .map(|name| {
-                let value: serde_json::Value =
-                    serde_json::from_slice(&std::fs::read(fixtures.join(name)).unwrap()).unwrap();
-                Bytes::from(serde_json::to_vec(&value).unwrap())
-            })
-            .collect(),
+    let (ingress, pod) = (
+        review("ingress-create.json"),
+        review("pod-create-kubectl-run.json"),
     );
+
     let dir = tempfile::tempdir().unwrap();
     let null = start(dir.path(), "null", Some("policies: []\n"));
     let bouncer = start(dir.path(), "default", None);
+    let external = external();
     // The generator gets one core's worth of threads; the server the rest.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -209,42 +314,69 @@ fn main() {
         .build()
         .unwrap();
 
-    println!("{seconds}s per scenario, corpus: {CORPUS:?}");
-    println!("| concurrency | scenario | req/s | p50 | p99 | errors | vs null |");
-    println!("|---|---|---|---|---|---|---|");
-    for concurrency in [1, 8, 64] {
-        let baseline = runtime.block_on(drive(&null, "/validate", concurrency, duration, &corpus));
-        let scenarios = [
-            ("null webhook (no policies) /validate", &baseline),
-            (
-                "one policy /validate/alb-target-type-ip",
-                &runtime.block_on(drive(
-                    &bouncer,
-                    "/validate/alb-target-type-ip",
-                    concurrency,
-                    duration,
-                    &corpus,
-                )),
-            ),
-            (
-                "default set /validate",
-                &runtime.block_on(drive(&bouncer, "/validate", concurrency, duration, &corpus)),
-            ),
-        ];
-        for (name, run) in scenarios {
+    let scenarios: Vec<(&str, &Target, String, &Bytes)> = [
+        (
+            "null webhook (no policies), Ingress",
+            &null.target,
+            "/validate".to_owned(),
+            &ingress,
+        ),
+        (
+            "one policy: /validate/alb-target-type-ip, Ingress",
+            &bouncer.target,
+            "/validate/alb-target-type-ip".to_owned(),
+            &ingress,
+        ),
+        (
+            "one policy: /validate/require-irsa, Pod",
+            &bouncer.target,
+            "/validate/require-irsa".to_owned(),
+            &pod,
+        ),
+        (
+            "default set /validate, Ingress (3 policies)",
+            &bouncer.target,
+            "/validate".to_owned(),
+            &ingress,
+        ),
+    ]
+    .into_iter()
+    .chain(
+        external
+            .as_ref()
+            .map(|(target, path)| ("BOUNCER_LOAD_URL, Ingress", target, path.clone(), &ingress)),
+    )
+    .collect();
+
+    println!(
+        "{seconds}s per scenario; Ingress review {} bytes, Pod review {} bytes",
+        ingress.len(),
+        pod.len()
+    );
+    println!("| c | scenario | req/s | p50 | p99 | server CPU per review | errors | vs null |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for &concurrency in &concurrencies {
+        let mut baseline = None;
+        for (name, target, path, body) in &scenarios {
+            let run = runtime.block_on(drive(target, path, body, concurrency, duration));
+            let base = *baseline.get_or_insert(run.rate());
             println!(
-                "| {concurrency} | {name} | {:.0} | {:.0} µs | {:.0} µs | {} | {:.0} % |",
+                "| {concurrency} | {name} | {:.0} | {:.0} µs | {:.0} µs | {} | {} | {:.0} % |",
                 run.rate(),
                 run.quantile(0.5).as_secs_f64() * 1e6,
                 run.quantile(0.99).as_secs_f64() * 1e6,
+                run.cpu_per_review.map_or("–".to_owned(), |cpu| format!(
+                    "{:.0} µs",
+                    cpu.as_secs_f64() * 1e6
+                )),
                 run.errors,
-                100.0 * run.rate() / baseline.rate()
+                100.0 * run.rate() / base
             );
         }
     }
     println!(
         "peak RSS: null webhook {:.1} MiB, bouncer (default set) {:.1} MiB",
-        null.peak_rss_mib().unwrap_or(f64::NAN),
-        bouncer.peak_rss_mib().unwrap_or(f64::NAN)
+        null.target.peak_rss_mib().unwrap_or(f64::NAN),
+        bouncer.target.peak_rss_mib().unwrap_or(f64::NAN)
     );
 }

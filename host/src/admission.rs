@@ -17,4 +17,4 @@ pub use chain::{Admission, PolicyResult, admit, admit_for_report};
 pub use decision::{Decision, Denial, Effect, FailureMode, Mode, decide_one};
 pub use object::RawObject;
 pub use review::{Request, ReviewError};
-pub use set::{Endpoint, PolicySet, Record, Reviewed};
+pub use set::{Budget, Endpoint, PolicySet, Record, Reviewed};

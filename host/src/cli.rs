@@ -90,7 +90,7 @@ enum Command {
     /// reloaded on SIGHUP and when its files change; SIGTERM drains in-flight requests.
     ///
     /// Example: bouncer serve --write-ca /tmp/bouncer-ca.pem
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run policy test suites offline: each case a request, each expectation checked.
     ///
     /// Searches the given directories for `*.bouncer-test.yaml` (a file given by name is read

@@ -273,11 +273,16 @@ impl Server {
         let connections = Arc::new(Connections::new(options.connections, &state.metrics));
         let (stop_accepting, accepting) = tokio::sync::watch::channel(true);
         if let Some(health) = health {
-            let service = app::health_app(state.clone());
+            // A cap of its own: a flood of review connections must not lock
+            // the kubelet out of its probes (it would restart the pod).
+            let limits = ConnectionLimits {
+                max_connections: HEALTH_CONNECTIONS,
+                ..options.connections
+            };
             background.push(tokio::spawn(accept_plain(
                 health,
-                service,
-                connections.clone(),
+                app::health_app(state.clone()),
+                Arc::new(Connections::new(limits, &state.metrics)),
                 accepting.clone(),
             )));
         }
@@ -312,6 +317,9 @@ impl Server {
         Ok(())
     }
 }
+
+/// Connections the plain health port takes at once: probes and a scraper.
+const HEALTH_CONNECTIONS: u32 = 16;
 
 /// Accepts TLS connections on `listener` until `accepting` turns false.
 async fn accept_tls(

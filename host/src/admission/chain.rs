@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::decision::{Effect, Mode};
 use super::review::Request;
-use super::set::{Endpoint, PolicySet, Record};
+use super::set::{Budget, Endpoint, PolicySet, Record};
 use super::synthetic::with_object;
 use std::sync::Arc;
 
@@ -86,15 +86,12 @@ fn run(
     let deadline = Instant::now() + CHAIN_DEADLINE;
     let review = |request: &Request, endpoint| {
         // Offline there is no server to keep responsive: evaluate on this thread.
-        futures::executor::block_on(set.review(
-            request,
-            endpoint,
-            None,
+        let budget = Budget {
+            run: Run::Here,
             deadline,
-            cluster,
-            Run::Here,
-            OutputLimits::MUTATION_BYTES,
-        ))
+            max_object: OutputLimits::MUTATION_BYTES,
+        };
+        futures::executor::block_on(set.review(request, endpoint, None, cluster, budget))
     };
     let mutating = review(request, Endpoint::Mutate);
     let mut policies = Vec::new();

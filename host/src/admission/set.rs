@@ -33,6 +33,17 @@ impl Endpoint {
     }
 }
 
+/// How a review is carried out.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Where guest code runs.
+    pub run: Run,
+    /// The answer is due by then, whatever the policies do.
+    pub deadline: Instant,
+    /// The largest a mutated object may become, in bytes (the request body limit).
+    pub max_object: usize,
+}
+
 /// One configured policy, loaded.
 #[derive(Debug, Clone)]
 pub struct Entry {
@@ -106,7 +117,7 @@ pub struct Unloaded {
 #[derive(Debug, Clone)]
 enum Member {
     Loaded(usize),
-    Unloaded(Unloaded),
+    Unloaded(Box<Unloaded>),
 }
 
 /// Instance slots kept back from the policies' quotas for `validate-settings`
@@ -180,7 +191,7 @@ impl PolicySet {
                     entries.push(loaded);
                 }
                 Err(error) => {
-                    members.push(Member::Unloaded(Unloaded {
+                    members.push(Member::Unloaded(Box::new(Unloaded {
                         name: entry.name.clone(),
                         reason: format!("{error:#}"),
                         failure: entry.failure,
@@ -188,7 +199,7 @@ impl PolicySet {
                         matcher: Matcher::new(&entry.rules)
                             .or_else(|_| Matcher::new(&Default::default()))
                             .expect("empty match rules always build"),
-                    }));
+                    })));
                     errors.push(error);
                 }
             }
@@ -221,7 +232,7 @@ impl PolicySet {
     /// The entries that could not be loaded, in order.
     pub fn unloaded(&self) -> impl Iterator<Item = &Unloaded> {
         self.members.iter().filter_map(|m| match m {
-            Member::Unloaded(u) => Some(u),
+            Member::Unloaded(u) => Some(&**u),
             Member::Loaded(_) => None,
         })
     }
@@ -251,9 +262,8 @@ impl PolicySet {
     }
 
     /// Reviews `request` through `endpoint`, with every matching policy or only
-    /// `only`, answering by `deadline` at the latest: a policy that would run past
-    /// it is cut short and handled by its failure mode. `run` says where guest
-    /// code runs; a mutated object may not grow past `max_object` bytes.
+    /// `only`, within `budget`: a policy that would run past its deadline is cut
+    /// short and handled by its failure mode.
     ///
     /// # Isolation
     /// On [`Endpoint::Validate`] the matching policies are independent, so they
@@ -270,11 +280,14 @@ impl PolicySet {
         request: &Request,
         endpoint: Endpoint,
         only: Option<&str>,
-        deadline: Instant,
         cluster: &Arc<dyn Cluster>,
-        run: Run,
-        max_object: usize,
+        budget: Budget,
     ) -> Reviewed {
+        let Budget {
+            run,
+            deadline,
+            max_object,
+        } = budget;
         let mutate = endpoint == Endpoint::Mutate;
         let matching: Vec<Matched> = self
             .members

@@ -19,7 +19,7 @@ use http_body_util::BodyExt;
 use super::connection::Arrived;
 use super::metrics::{ErrorLabels, EvaluationLabels, Metrics, PolicyLabels};
 use crate::admission::decision::Effect;
-use crate::admission::{Endpoint, PolicySet, Request, Reviewed, review};
+use crate::admission::{Budget, Endpoint, PolicySet, Request, Reviewed, review};
 use crate::context::Cluster;
 use crate::policy::Run;
 
@@ -333,16 +333,13 @@ async fn review(
         );
     }
 
+    let budget = Budget {
+        run: Run::OffThread,
+        deadline,
+        max_object: state.limits.max_body,
+    };
     let reviewed = set
-        .review(
-            &request,
-            endpoint,
-            only.as_deref(),
-            deadline,
-            &state.cluster,
-            Run::OffThread,
-            state.limits.max_body,
-        )
+        .review(&request, endpoint, only.as_deref(), &state.cluster, budget)
         .await;
     observe(state, endpoint, &request, &reviewed);
     let result = if !reviewed.response.allowed {

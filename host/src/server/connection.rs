@@ -26,7 +26,7 @@ pub struct Arrived(pub Instant);
 /// How connections are served.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
-    /// Most connections open at once (webhook and health ports together).
+    /// Most connections open at once on the review port (the health port has a small cap of its own).
     pub max_connections: u32,
     /// A connection with no request in flight for this long is closed.
     pub idle_timeout: Duration,

@@ -1,6 +1,7 @@
 //! Connections cannot exhaust the server: idle ones close (HTTP/1 and HTTP/2),
-//! a cap refuses more with a readable 503, and an early error status reaches an
-//! HTTP/2 client as that status, not as a reset stream.
+//! a cap refuses more with a readable 503 (and leaves the probes' port alone),
+//! and an early error status reaches an HTTP/2 client as that status, not as a
+//! reset stream.
 
 use std::time::Duration;
 
@@ -47,7 +48,11 @@ async fn idle_connections_are_closed_over_http2_and_http1() {
 #[tokio::test]
 async fn connections_over_the_cap_get_a_503_that_says_why() {
     let _quiet = QUIET.read().await;
-    let server = start(None, |o| o.connections.max_connections = 2).await;
+    let server = start(None, |o| {
+        o.connections.max_connections = 2;
+        o.health_addr = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
     let review = serde_json::to_vec(&fixture("ingress-create.json")).unwrap();
     let (mut first, _c1) = h2_connect(server.addr, &server.ca_pem).await;
     let (mut second, _c2) = h2_connect(server.addr, &server.ca_pem).await;
@@ -74,6 +79,12 @@ async fn connections_over_the_cap_get_a_503_that_says_why() {
         ),
         "{answer}"
     );
+    // The probes have connections of their own.
+    let health = server.health_addr.unwrap();
+    let probe = reqwest::get(format!("http://{health}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(probe.status().as_u16(), 200, "the kubelet was locked out");
     let metrics = {
         drop(first);
         drop(_c1);
