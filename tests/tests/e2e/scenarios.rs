@@ -238,6 +238,48 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
         );
     }
 
+    steps.check(
+        "the pod probes a plain health port, sleeps in preStop, sizes instance memory from its limit, and mounts a client CA",
+        (|| {
+            let args = [
+                "template", "bouncer", chart, "--namespace", "bouncer-system",
+                "--set", "server.clientCASecret=apiserver-client-ca",
+            ];
+            let (rendered, _) = succeeded("helm template", cluster.helm(&args))?;
+            succeeded(
+                "kubectl apply --dry-run=server",
+                cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&rendered)),
+            )?;
+            let deployment = rendered
+                .split("\n---")
+                .filter_map(|doc| serde_yaml::from_str::<serde_json::Value>(doc).ok())
+                .find(|doc| doc["kind"] == "Deployment")
+                .ok_or("no Deployment rendered")?;
+            let pod = &deployment["spec"]["template"]["spec"];
+            let container = &pod["containers"][0];
+            let expect = |what: &str, got: &serde_json::Value, want: serde_json::Value| {
+                if *got == want { Ok(()) } else { Err(format!("{what}: got {got}, want {want}")) }
+            };
+            expect("liveness port", &container["livenessProbe"]["httpGet"]["port"], "health".into())?;
+            expect("readiness scheme", &container["readinessProbe"]["httpGet"]["scheme"], "HTTP".into())?;
+            expect("preStop sleep", &container["lifecycle"]["preStop"]["sleep"]["seconds"], 5.into())?;
+            expect("grace period", &pod["terminationGracePeriodSeconds"], 30.into())?;
+            let memory_limit = container["env"]
+                .as_array()
+                .and_then(|env| env.iter().find(|e| e["name"] == "BOUNCER_MEMORY_LIMIT"))
+                .ok_or("no BOUNCER_MEMORY_LIMIT")?;
+            expect(
+                "memory limit source",
+                &memory_limit["valueFrom"]["resourceFieldRef"]["resource"],
+                "limits.memory".into(),
+            )?;
+            let args = container["args"].to_string();
+            contains(&args, "--health-addr=0.0.0.0:8080")?;
+            contains(&args, "--client-ca=/etc/bouncer/client-ca/ca.crt")?;
+            Ok(())
+        })(),
+    );
+
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     let values = std::fs::read_to_string(e2e_file("values-e2e.yaml")).expect("values");
     // The server runs the same policies the chart registers for.
