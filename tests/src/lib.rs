@@ -103,3 +103,19 @@ pub fn set_annotation(review: &mut Value, key: &str, value: Option<&str>) {
         None => annotations.remove(key),
     };
 }
+
+/// Asserts that `review` (a response review) allowed the request because the
+/// policy whose warning starts with `prefix` failed with failure mode open;
+/// returns that warning.
+pub fn assert_failed_open<'a>(review: &'a Value, prefix: &str) -> &'a str {
+    assert_eq!(review["response"]["allowed"], true, "{review}");
+    let warning = review["response"]["warnings"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("no warning in {review}"));
+    assert!(warning.starts_with(prefix), "{warning}");
+    assert!(
+        warning.ends_with("request allowed (failure mode: open)"),
+        "{warning}"
+    );
+    warning
+}
