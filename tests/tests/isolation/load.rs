@@ -241,7 +241,7 @@ async fn hoarding_instances_stay_within_the_memory_budget_and_leave_others_their
         hostile(
             "hoard",
             "alloc",
-            "    memory: 64Mi\n    concurrency: 8\n    failure: open\n",
+            "    memory: 64Mi\n    concurrency: 8\n    timeout: 2s\n    failure: open\n",
         ),
     ]
     .concat();
@@ -275,8 +275,12 @@ async fn hoarding_instances_stay_within_the_memory_budget_and_leave_others_their
         if warning.contains("instance memory budget") {
             by_budget += 1;
         } else {
+            // Its own cap, or (on a busy machine, where a long evaluation only
+            // gets leftover CPU) its deadline or its slots: its own failures all.
             assert!(
-                warning.contains("tried to use more than its 64 MiB memory limit"),
+                warning.contains("tried to use more than its 64 MiB memory limit")
+                    || warning.contains("did not answer within")
+                    || warning.contains("evaluation slots were busy"),
                 "{body}"
             );
         }
