@@ -127,7 +127,8 @@ impl PolicyEngine {
             // Keeping the first pages of a reused slot resident saves page
             // faults on every instantiation (about a third of the call cost).
             .linear_memory_keep_resident(2 * 1024 * 1024)
-            .table_keep_resident(64 * 1024);
+            .table_keep_resident(64 * 1024)
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)

@@ -27,6 +27,11 @@ pub const TARGET: &str = "wasm32-unknown-unknown";
 /// policies: rustc links them into components itself.
 pub const WASI_TARGET: &str = "wasm32-wasip2";
 
+/// The linear memory a policy built for [`TARGET`] starts with: its 1 MiB
+/// stack, its data, and room for what a typical review allocates. Pages are
+/// only touched when used, and the host resets only the touched ones.
+pub const INITIAL_MEMORY: usize = 4 * 1024 * 1024;
+
 /// The cargo profile policies are built with (defined in the workspace `Cargo.toml`).
 pub const PROFILE: &str = "policy";
 
@@ -114,6 +119,14 @@ impl PolicyBuild {
             "CARGO_PKG_NAME",
         ] {
             cmd.env_remove(var);
+        }
+        if target == TARGET {
+            // Room for a typical review's allocations in the memory the module
+            // starts with, so instances do not grow it (see the SDK's allocator).
+            cmd.env(
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+                format!("-C link-arg=--initial-memory={INITIAL_MEMORY}"),
+            );
         }
         let status = cmd
             .status()

@@ -35,6 +35,8 @@
 //! Start from [`Policy`], [`Request`] and [`Verdict`]; [`object`] has helpers to
 //! edit raw JSON objects for mutation, and [`log`] writes to the host's log.
 
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod allocator;
 pub mod context;
 mod findings;
 pub mod log;
@@ -56,6 +58,16 @@ pub use verdict::Verdict;
 pub use runner::install_panic_hook;
 #[doc(hidden)]
 pub use runner::{run_metadata, run_validate, run_validate_settings};
+
+/// Every call runs in a fresh instance: see `allocator.rs` for why built-ins
+/// bump-allocate. Turn the `fresh-instance-allocator` feature off to keep Rust's default.
+#[cfg(all(
+    target_arch = "wasm32",
+    target_os = "unknown",
+    feature = "fresh-instance-allocator"
+))]
+#[global_allocator]
+static ALLOCATOR: allocator::FreshInstanceAllocator = allocator::FreshInstanceAllocator::new();
 
 /// The generated bindings of the `bouncer:policy` WIT world. Policy authors rarely need them.
 #[doc(hidden)]
