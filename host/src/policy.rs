@@ -6,6 +6,7 @@
 //! whose [`Policy::evaluate`] turns a WIT [`bindings::Request`] into an [`Outcome`]
 //! or a [`PolicyError`].
 
+mod batch;
 pub mod bindings;
 mod builtin;
 mod cache;
@@ -21,6 +22,7 @@ mod source;
 mod threads;
 mod wasi;
 
+pub use batch::evaluate_all;
 pub use builtin::{BUILTINS, Builtin};
 pub use context::{ContextKind, ContextSource, Selector};
 pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};

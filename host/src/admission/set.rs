@@ -113,6 +113,16 @@ pub struct Unloaded {
     matcher: Matcher,
 }
 
+impl Unloaded {
+    /// What answering for it means: a failure by its failure mode.
+    fn error(&self) -> PolicyError {
+        PolicyError::NotLoaded {
+            policy: self.name.clone(),
+            reason: self.reason.clone(),
+        }
+    }
+}
+
 /// One configuration entry, in evaluation order.
 #[derive(Debug, Clone)]
 enum Member {
@@ -340,14 +350,31 @@ impl PolicySet {
                 }
             }
         } else {
-            let results = futures::future::join_all(
-                matching
-                    .iter()
-                    .map(|m| m.evaluate(run, wit_request.clone(), deadline, &context)),
-            )
-            .await;
-            for (matched, result) in matching.iter().zip(results) {
-                record(&mut decision, &mut records, matched, result, false);
+            // Independent: one hand-off for all (see `policy::evaluate_all`).
+            let loaded: Vec<&Policy> = matching
+                .iter()
+                .filter_map(|m| match m {
+                    Matched::Loaded(entry) => Some(&entry.policy),
+                    Matched::Unloaded(_) => None,
+                })
+                .collect();
+            let mut answers =
+                crate::policy::evaluate_all(&loaded, run, wit_request, deadline, Some(context))
+                    .await
+                    .into_iter();
+            for matched in &matching {
+                let answer = match matched {
+                    // One answer per policy given, in order.
+                    Matched::Loaded(entry) => answers.next().unwrap_or_else(|| {
+                        let error = PolicyError::Trap {
+                            policy: entry.policy.name().to_owned(),
+                            reason: "the host lost its answer".into(),
+                        };
+                        (Err(error), Duration::ZERO)
+                    }),
+                    Matched::Unloaded(unloaded) => (Err(unloaded.error()), Duration::ZERO),
+                };
+                record(&mut decision, &mut records, matched, answer, false);
             }
         }
         let patched = decision
@@ -411,10 +438,7 @@ impl Matched<'_> {
                     .evaluate_by(run, request, deadline, Some(context.clone()))
                     .await
             }
-            Self::Unloaded(unloaded) => Err(PolicyError::NotLoaded {
-                policy: unloaded.name.clone(),
-                reason: unloaded.reason.clone(),
-            }),
+            Self::Unloaded(unloaded) => Err(unloaded.error()),
         };
         (result, started.elapsed())
     }

@@ -241,7 +241,7 @@ impl Policy {
         let policy = self.clone();
         let evaluation = Threads::global().run(move || {
             let _slot = permit;
-            policy.validate(&request, deadline, context.as_ref(), true)
+            policy.validate_here(&request, deadline, context.as_ref())
         });
         evaluation.await.unwrap_or_else(|| {
             Err(PolicyError::Trap {
@@ -249,6 +249,22 @@ impl Policy {
                 reason: "the host panicked while running it".into(),
             })
         })
+    }
+
+    /// A free evaluation slot of this policy, if one is free now.
+    pub(crate) fn try_slot(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.quota.slots().clone().try_acquire_owned().ok()
+    }
+
+    /// Evaluates on this thread, which runs no async tasks (an evaluation
+    /// thread), by `deadline` and within the policy's timeout from now.
+    pub(crate) fn validate_here(
+        &self,
+        request: &Request,
+        deadline: Instant,
+        context: Option<&Arc<dyn ContextSource>>,
+    ) -> Result<Outcome, PolicyError> {
+        self.validate(request, deadline, context, true)
     }
 
     /// Calls `validate` in a fresh instance by `deadline`. `off_worker`: this

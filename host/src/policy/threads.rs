@@ -12,7 +12,7 @@
 //! How many jobs run at once is not bounded here: every job holds one of its
 //! policy's evaluation slots, and the slots together fit the instance pool.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
@@ -40,6 +40,29 @@ thread_local! {
     static POOLED: Cell<bool> = const { Cell::new(false) };
     /// This thread lowered its priority and retires after its job.
     static DEMOTED: Cell<bool> = const { Cell::new(false) };
+    /// What to do when this thread is demoted (see [`on_demotion`]).
+    static ON_DEMOTION: RefCell<Option<Box<dyn FnOnce()>>> = const { RefCell::new(None) };
+}
+
+/// Runs `hook` if this thread is demoted while the returned guard lives: a
+/// batch hands the rest of its work to another thread that way.
+pub(crate) fn on_demotion(hook: impl FnOnce() + 'static) -> DemotionHook {
+    ON_DEMOTION.set(Some(Box::new(hook)));
+    DemotionHook(())
+}
+
+/// Clears the hook of [`on_demotion`] when dropped.
+pub(crate) struct DemotionHook(());
+
+impl Drop for DemotionHook {
+    fn drop(&mut self) {
+        ON_DEMOTION.set(None);
+    }
+}
+
+/// Whether this thread was demoted by a long evaluation.
+pub(crate) fn demoted() -> bool {
+    DEMOTED.get()
 }
 
 /// Runs jobs on the process's evaluation threads.
@@ -69,6 +92,11 @@ impl Threads {
             let _ = tx.send(job());
         }));
         async move { rx.await.ok() }
+    }
+
+    /// Runs `job` on an evaluation thread, not waiting for it.
+    pub(crate) fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        self.submit(Box::new(job));
     }
 
     fn submit(&self, job: Job) {
@@ -140,6 +168,9 @@ pub(crate) fn demote_current_thread() {
         return;
     }
     DEMOTED.set(true);
+    if let Some(hook) = ON_DEMOTION.take() {
+        hook();
+    }
     #[cfg(target_os = "linux")]
     {
         // SAFETY: a plain system call on the calling thread (pid 0), with a
