@@ -92,17 +92,70 @@ pub fn review_type() -> TypeMeta {
     }
 }
 
-/// Encodes the response review the API server expects.
+/// Encodes the response review the API server expects, as JSON.
+pub fn encode(response: AdmissionResponse) -> serde_json::Value {
+    serde_json::to_value(Wire::of(&response))
+        .unwrap_or_else(|_| serde_json::json!({"apiVersion": API_VERSION, "kind": KIND}))
+}
+
+/// Encodes the response review the API server expects, as the bytes of a
+/// response body (one serialisation, no intermediate JSON tree).
+pub fn encode_body(response: &AdmissionResponse) -> Vec<u8> {
+    // Serialising strings, booleans and maps of strings into memory cannot fail.
+    serde_json::to_vec(&Wire::of(response)).unwrap_or_default()
+}
+
+/// A response review as it goes on the wire.
 ///
 /// kube's `AdmissionResponse` serialises `patch` as an array of numbers; the
-/// API's wire form (and what every webhook sends) is a base64 string, so it is
-/// re-encoded here.
-pub fn encode(response: AdmissionResponse) -> serde_json::Value {
-    let patch = response.patch.clone();
-    let mut review = serde_json::to_value(response.into_review())
-        .unwrap_or_else(|_| serde_json::json!({"apiVersion": API_VERSION, "kind": KIND}));
-    if let (Some(patch), Some(slot)) = (patch, review.pointer_mut("/response/patch")) {
-        *slot = serde_json::Value::String(base64::engine::general_purpose::STANDARD.encode(patch));
+/// API's wire form (and what every webhook sends) is a base64 string, so the
+/// review is written out here, borrowing the response's fields.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Wire<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    response: WireResponse<'a>,
+}
+
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireResponse<'a> {
+    uid: &'a str,
+    allowed: bool,
+    status: &'a kube::core::Status,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "no_annotations")]
+    audit_annotations: &'a std::collections::HashMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<&'a Vec<String>>,
+}
+
+fn no_annotations(annotations: &&std::collections::HashMap<String, String>) -> bool {
+    annotations.is_empty()
+}
+
+impl<'a> Wire<'a> {
+    fn of(response: &'a AdmissionResponse) -> Self {
+        Self {
+            api_version: API_VERSION,
+            kind: KIND,
+            response: WireResponse {
+                uid: &response.uid,
+                allowed: response.allowed,
+                status: &response.result,
+                patch: response
+                    .patch
+                    .as_ref()
+                    .map(|p| base64::engine::general_purpose::STANDARD.encode(p)),
+                // kube sets the (private) patch type with the patch; JSONPatch is the only one.
+                patch_type: response.patch.as_ref().map(|_| "JSONPatch"),
+                audit_annotations: &response.audit_annotations,
+                warnings: response.warnings.as_ref(),
+            },
+        }
     }
-    review
 }

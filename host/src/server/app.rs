@@ -352,10 +352,9 @@ async fn review(
     state
         .metrics
         .request(endpoint.as_str(), result, started.elapsed());
-    let body = review::encode(reviewed.response);
     (
         [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_vec(&body).unwrap_or_default(),
+        review::encode_body(&reviewed.response),
     )
         .into_response()
 }
