@@ -7,7 +7,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bouncer::admission::{FailureMode, Mode, decide_one, review, wit};
+use bouncer::admission::{Budget, Endpoint, Entry, PolicySet, review, wit};
+use bouncer::config::{FailureMode, Mode};
+use bouncer::context::{Cluster, NoCluster};
 use bouncer::policy::{EngineConfig, Limits, PolicyEngine, Run, Source};
 use criterion::{Criterion, criterion_group, criterion_main};
 
@@ -66,13 +68,23 @@ fn bench(c: &mut Criterion) {
             })
         },
     );
+    let set = PolicySet::of_one(Entry::matching_everything(
+        policy.clone(),
+        Mode::Enforce,
+        FailureMode::Closed,
+        true,
+    ));
+    let cluster: std::sync::Arc<dyn Cluster> = std::sync::Arc::new(NoCluster);
     group.bench_function("review (decode + evaluate + respond)", |b| {
         b.iter(|| {
             let request = review::decode(black_box(&body)).expect("review");
-            let decision = decide_one(&policy, &request, Mode::Enforce, FailureMode::Closed, true);
-            black_box(serde_json::to_vec(&review::encode(
-                decision.into_response(&request),
-            )))
+            let budget = Budget {
+                run: Run::Here,
+                deadline: Instant::now() + Duration::from_secs(1),
+                max_object: bouncer::policy::OutputLimits::MUTATION_BYTES,
+            };
+            let reviewed = set.review_blocking(&request, Endpoint::Mutate, &cluster, budget);
+            black_box(review::encode_body(&reviewed.response))
         })
     });
     group.finish();

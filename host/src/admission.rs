@@ -3,18 +3,18 @@
 //!
 //! Start from [`review::decode`], [`wit::to_wit`] and [`Decision`].
 
-pub mod chain;
 pub mod decision;
 pub mod disagreement;
+pub mod matching;
 pub mod object;
 pub mod patch;
 pub mod review;
+pub mod reviewing;
 pub mod set;
-pub mod synthetic;
 pub mod wit;
 
-pub use chain::{Admission, PolicyResult, admit, admit_for_report};
-pub use decision::{Decision, Denial, Effect, FailureMode, Mode, decide_one};
+pub use decision::{Decision, Denial, Effect, PolicyResult};
 pub use object::RawObject;
 pub use review::{Request, ReviewError};
-pub use set::{Budget, Endpoint, PolicySet, Record, Reviewed};
+pub use reviewing::{Budget, Endpoint, Reviewed};
+pub use set::{Entry, PolicySet};

@@ -74,8 +74,10 @@ enum Command {
     ///
     /// Example: bouncer eval --policy alb-target-type-ip --request ingress-review.json
     Eval(eval::EvalArgs),
-    /// List the built-in policies.
-    Policies,
+    /// List the built-in policies and what each governs (kinds, mutation).
+    ///
+    /// Example: bouncer policies --output json
+    Policies(policies::PoliciesArgs),
     /// Show what a policy says about itself: kinds, operations, mutation, settings, context.
     ///
     /// Accepts a built-in name, a `.wasm` component or a policy project directory (after
@@ -173,7 +175,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Eval(args) => eval::run(&args, &engine_config),
-        Command::Policies => Ok(policies::run()),
+        Command::Policies(args) => policies::run(&args, &engine_config),
         Command::Inspect(args) => inspect::run(&args, &engine_config),
         Command::New(args) => new::run(&args),
         Command::Build(args) => build::run(&args, &engine_config),

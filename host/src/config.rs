@@ -1,10 +1,12 @@
 //! The configuration file, `policies.yaml`: which policies run, on what, and how.
 //!
 //! Start from [`Config`] ([`Config::from_yaml`], [`Config::default_config`]) and
-//! [`PolicyConfig`]; [`matching`] decides whether a policy applies to a request.
+//! [`PolicyConfig`]; [`matching`] holds an entry's `match` rules.
 
 pub mod file;
 pub mod matching;
+pub mod modes;
 
 pub use file::{Config, ConfigError, PolicyConfig};
-pub use matching::{MatchRules, NamespaceLabels};
+pub use matching::MatchRules;
+pub use modes::{FailureMode, Mode};

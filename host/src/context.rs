@@ -2,20 +2,24 @@
 //! `namespaceSelector`, and the objects context-aware policies look up.
 //!
 //! Three sources, one trait: [`Cluster`]. In `bouncer serve`, [`watch`] keeps
-//! watch caches of exactly the declared kinds; offline, [`snapshot`] answers
+//! watch caches of exactly the declared kinds; offline,
+//! `offline::Snapshot` answers
 //! from the objects a suite case or the checked manifests give; [`NoCluster`]
 //! knows nothing (lookups fail, selectors on namespace labels match).
 
-pub mod snapshot;
 pub mod watch;
 
 use std::collections::BTreeMap;
 
-use crate::config::matching::NamespaceLabels;
 use crate::policy::{ContextKind, ContextSource, Selector};
 
-pub use snapshot::Snapshot;
 pub use watch::{KindHealth, Watched};
+
+/// Where namespace labels come from, for `namespaceSelector`.
+pub trait NamespaceLabels {
+    /// The labels of `namespace`, or `None` when they are not known.
+    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
+}
 
 /// A view of the cluster: namespace labels and object lookups.
 pub trait Cluster: NamespaceLabels + ContextSource {
@@ -36,8 +40,6 @@ pub trait Cluster: NamespaceLabels + ContextSource {
 }
 
 impl Cluster for NoCluster {}
-
-impl Cluster for Snapshot {}
 
 /// No knowledge of the cluster.
 #[derive(Debug, Clone, Copy, Default)]

@@ -12,16 +12,15 @@
 //! - [`policy::Policy`]: a loaded policy with its settings and limits;
 //! - [`admission::Decision`]: many policy outcomes → one `AdmissionResponse`;
 //! - [`authoring`]: scaffolding and building custom policies (`bouncer new`, `bouncer build`);
-//! - [`admission::admit`]: the API server's mutate-then-validate chain, offline
-//!   (used by [`testing`] for `bouncer test` and [`check`] for `bouncer check`).
+//! - [`offline`]: the API server's mutate-then-validate chain without a cluster
+//!   (`bouncer test` and `bouncer check`).
 
 pub mod admission;
 pub mod authoring;
-pub mod check;
 pub mod cli;
 pub mod config;
 pub mod context;
 pub mod manifest;
+pub mod offline;
 pub mod policy;
 pub mod server;
-pub mod testing;

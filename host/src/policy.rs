@@ -24,7 +24,7 @@ mod wasi;
 
 pub use batch::evaluate_all;
 pub use builtin::{BUILTINS, Builtin};
-pub use context::{ContextKind, ContextSource, Selector};
+pub use context::{ContextKind, ContextSource, Requirement, Selector};
 pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};
 pub use evaluate::{Mutation, Outcome, Policy, Run};

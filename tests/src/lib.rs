@@ -9,8 +9,12 @@ pub mod server;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bouncer::admission::{FailureMode, Mode, decide_one, review};
-use bouncer::policy::{EngineConfig, Limits, Policy, PolicyEngine, PolicyError, Source};
+use bouncer::admission::{Budget, Endpoint, Entry, PolicySet, review};
+use bouncer::config::{FailureMode, Mode};
+use bouncer::context::{Cluster, NoCluster};
+use bouncer::policy::{
+    EngineConfig, Limits, OutputLimits, Policy, PolicyEngine, PolicyError, Run, Source,
+};
 use serde_json::Value;
 
 /// The hostile test policy component (`tests/guests/hostile`).
@@ -68,8 +72,36 @@ pub fn run(
 ) -> Value {
     let body = serde_json::to_vec(review_json).expect("encode review");
     let request = review::decode(&body).expect("decode review");
-    let decision = decide_one(policy, &request, mode, failure, mutate);
-    review::encode(decision.into_response(&request))
+    review::encode(review_once(policy, &request, mode, failure, mutate).response)
+}
+
+/// Reviews `request` with `policy` alone, the way the webhook does (without
+/// the server's evaluation threads).
+pub fn review_once(
+    policy: &Policy,
+    request: &review::Request,
+    mode: Mode,
+    failure: FailureMode,
+    mutate: bool,
+) -> bouncer::admission::Reviewed {
+    let set = PolicySet::of_one(Entry::matching_everything(
+        policy.clone(),
+        mode,
+        failure,
+        mutate,
+    ));
+    let endpoint = if mutate {
+        Endpoint::Mutate
+    } else {
+        Endpoint::Validate
+    };
+    let cluster: Arc<dyn Cluster> = Arc::new(NoCluster);
+    let budget = Budget {
+        run: Run::Here,
+        deadline: std::time::Instant::now() + std::time::Duration::from_secs(60),
+        max_object: OutputLimits::MUTATION_BYTES,
+    };
+    set.review_blocking(request, endpoint, &cluster, budget)
 }
 
 /// Decodes `response.patch` (base64 JSONPatch) and applies it to `object`.

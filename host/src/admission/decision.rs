@@ -5,29 +5,10 @@ use kube::core::admission::AdmissionResponse;
 use serde_json::Value;
 
 use super::review::Request;
-use crate::policy::{Mutation, Outcome, Policy, PolicyError};
+use crate::config::{FailureMode, Mode};
+use std::time::Duration;
 
-/// Whether a policy's denials are enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// A denial refuses the request.
-    #[default]
-    Enforce,
-    /// A denial becomes a warning `"<policy>: <message>"`; the request is allowed.
-    Monitor,
-}
-
-/// What a policy's own failure (trap, deadline, bad verdict) means for the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FailureMode {
-    /// Refuse the request with a message naming the policy and the failure.
-    #[default]
-    Closed,
-    /// Allow the request with a warning.
-    Open,
-}
+use crate::policy::{ErrorKind, Mutation, Outcome, PolicyError};
 
 /// The HTTP code of a denial when the policy gives none.
 pub const DEFAULT_DENY_CODE: u16 = 403;
@@ -47,6 +28,42 @@ pub enum Effect {
     Warned,
     /// The policy failed; the failure mode decided.
     Failed,
+}
+
+/// What one policy did with one request: returned by [`Decision::record`],
+/// listed per review, and merged across the mutating and validating phases
+/// offline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyResult {
+    /// The policy's configured name.
+    pub policy: String,
+    /// Enforce or monitor.
+    pub mode: Mode,
+    /// What it did (offline, across both phases: the last thing it did).
+    pub effect: Effect,
+    /// Whether it refused the request: an enforced denial, or a failure with
+    /// failure mode closed.
+    pub refused: bool,
+    /// Whether it changed the object.
+    pub mutated: bool,
+    /// Its denial, its monitor-mode message, or what its failure meant, as the
+    /// user reads it (without the `"<policy>: "` prefix the response adds).
+    pub message: Option<String>,
+    /// The warnings it added, without the `"<policy>: "` prefix, each once.
+    pub warnings: Vec<String>,
+    /// The class of its failure, when it failed.
+    pub error: Option<ErrorKind>,
+    /// Its failure in full, for the log (a trap's internals are here, not in `message`).
+    pub detail: Option<String>,
+    /// How long its evaluation took.
+    pub elapsed: Duration,
+}
+
+impl PolicyResult {
+    /// Whether it let the request through.
+    pub fn allowed(&self) -> bool {
+        !self.refused
+    }
 }
 
 /// One enforced denial.
@@ -119,9 +136,50 @@ impl Decision {
             .is_some_and(|(original, current)| original != current)
     }
 
-    /// Records what `policy` returned. Mutations are applied only when `mutate` is
-    /// true (the mutating endpoint), so a validating call never patches.
+    /// Records what `policy` returned, and returns what it did. Mutations are
+    /// applied only when `mutate` is true (the mutating endpoint), so a
+    /// validating call never patches.
     pub fn record(
+        &mut self,
+        policy: &str,
+        mode: Mode,
+        failure: FailureMode,
+        evaluated: (Result<Outcome, PolicyError>, Duration),
+        mutate: bool,
+    ) -> PolicyResult {
+        let (result, elapsed) = evaluated;
+        let (denials, warnings) = (self.denials.len(), self.warnings.len());
+        let error = result.as_ref().err().map(PolicyError::kind);
+        let detail = result.as_ref().err().map(ToString::to_string);
+        let effect = self.apply_result(policy, mode, failure, result, mutate);
+        let prefix = format!("{policy}: ");
+        let new_warnings: Vec<String> = self.warnings[warnings..]
+            .iter()
+            .map(|w| w.strip_prefix(&prefix).unwrap_or(w).to_owned())
+            .collect();
+        let message = match self.denials.get(denials) {
+            Some(denial) => Some(denial.message.clone()),
+            // A monitor-mode denial or an open failure is its last warning.
+            None if matches!(effect, Effect::Warned | Effect::Failed) => {
+                new_warnings.last().cloned()
+            }
+            None => None,
+        };
+        PolicyResult {
+            policy: policy.to_owned(),
+            mode,
+            refused: self.denials.len() > denials,
+            mutated: effect == Effect::Mutated,
+            effect,
+            message,
+            warnings: new_warnings,
+            error,
+            detail,
+            elapsed,
+        }
+    }
+
+    fn apply_result(
         &mut self,
         policy: &str,
         mode: Mode,
@@ -131,7 +189,7 @@ impl Decision {
     ) -> Effect {
         let outcome = match result {
             Ok(outcome) => outcome,
-            Err(error) => return self.record_failure(policy, failure, &error.to_string()),
+            Err(error) => return self.record_failure(policy, failure, &error.for_user()),
         };
         self.warnings
             .extend(outcome.warnings.iter().map(|w| format!("{policy}: {w}")));
@@ -159,7 +217,7 @@ impl Decision {
                 Err(reason) => self.record_failure(
                     policy,
                     failure,
-                    &format!("policy `{policy}` returned an unusable verdict: {reason}"),
+                    &format!("returned an unusable verdict: {reason}"),
                 ),
             },
             _ => Effect::Allowed,
@@ -266,22 +324,4 @@ fn reason_for(code: u16) -> &'static str {
         504 => "Timeout",
         _ => "",
     }
-}
-
-/// Runs one policy on a request outside any configuration (`bouncer eval`,
-/// tests, benchmarks) and returns the decision.
-pub fn decide_one(
-    policy: &Policy,
-    request: &Request,
-    mode: Mode,
-    failure: FailureMode,
-    mutate: bool,
-) -> Decision {
-    let mut decision = Decision::new(
-        request.object.as_ref().map(|o| o.json()),
-        crate::policy::OutputLimits::MUTATION_BYTES,
-    );
-    let result = policy.evaluate(&super::wit::to_wit(request));
-    decision.record(policy.name(), mode, failure, result, mutate);
-    decision
 }

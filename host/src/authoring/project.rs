@@ -65,6 +65,52 @@ pub fn name_of_component(path: &Path) -> String {
     }
 }
 
+/// Turns what a user typed for a policy (`bouncer eval -p`, `inspect`, a
+/// suite's `policy:`) into its name and component: a built-in name (with or
+/// without `builtin:`), a `.wasm` file, or a project directory (its built
+/// `policy.wasm`). Relative paths are taken from `base`.
+///
+/// # Errors
+/// A message saying which of the three it is not, or that a project is not built.
+pub fn resolve(argument: &str, base: &Path) -> Result<(String, crate::policy::Source), String> {
+    use crate::policy::Source;
+    if let Some(name) = argument.strip_prefix("builtin:") {
+        return Source::builtin(name)
+            .map(|source| (name.to_owned(), source))
+            .map_err(|e| e.to_string());
+    }
+    let path = base.join(argument);
+    if path.is_dir() {
+        let component = component_path(&path);
+        if !component.is_file() {
+            return Err(format!(
+                "{} is a policy project that is not built yet ({} is missing): run `bouncer build {}` first",
+                path.display(),
+                component.display(),
+                path.display()
+            ));
+        }
+        return Ok((name_of(&path), Source::File(component)));
+    }
+    if argument.ends_with(".wasm") || argument.contains(std::path::MAIN_SEPARATOR) {
+        let project = path.parent().unwrap_or(base);
+        if path.file_name() == Some(COMPONENT_FILE.as_ref())
+            && !path.exists()
+            && detect(project).is_some()
+        {
+            return Err(format!(
+                "{} is not built yet: run `bouncer build {}` first",
+                path.display(),
+                project.display()
+            ));
+        }
+        return Ok((name_of_component(&path), Source::File(path)));
+    }
+    Source::builtin(argument)
+        .map(|source| (argument.to_owned(), source))
+        .map_err(|e| format!("{e}; nor is `{argument}` a .wasm file or a policy project directory"))
+}
+
 /// Checks a policy name: lowercase letters, digits and dashes, starting with a letter
 /// (it becomes a crate, package and configuration name).
 pub fn check_name(name: &str) -> Result<(), String> {

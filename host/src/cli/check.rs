@@ -10,8 +10,8 @@ use anyhow::{Result, bail};
 
 use super::{EXIT_DENIED, EXIT_ERROR};
 use crate::admission::PolicySet;
-use crate::check::{PolicyFinding, Report, check};
 use crate::config::Config;
+use crate::offline::check::{PolicyFinding, Report, check};
 use crate::policy::{EngineConfig, PolicyEngine};
 
 const DENY: Style = AnsiColor::Red.on_default().bold();

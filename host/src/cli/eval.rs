@@ -2,13 +2,16 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
 use super::EXIT_DENIED;
-use crate::admission::{FailureMode, Mode, decide_one, review};
-use crate::policy::{EngineConfig, Limits, PolicyEngine, Source};
+use crate::admission::{Budget, Endpoint, Entry, PolicySet, review};
+use crate::config::{FailureMode, Mode};
+use crate::context::{Cluster, NoCluster};
+use crate::policy::{EngineConfig, Limits, OutputLimits, PolicyEngine, Run};
 
 /// Arguments of `bouncer eval`.
 #[derive(Debug, clap::Args)]
@@ -35,11 +38,8 @@ pub struct EvalArgs {
 
 /// Runs `bouncer eval`.
 pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
-    let source = policy_source(&args.policy)?;
-    let name = match &source {
-        Source::Builtin(b) => b.name.to_owned(),
-        _ => crate::authoring::project::name_of_component(Path::new(&args.policy)),
-    };
+    let (name, source) = crate::authoring::project::resolve(&args.policy, Path::new(""))
+        .map_err(anyhow::Error::msg)?;
     let settings = match &args.settings {
         Some(path) => read_settings(path)?,
         None => serde_json::json!({}),
@@ -61,40 +61,40 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
         .load(&name, &source, &settings, limits)
         .with_context(|| format!("loading policy {source}"))?;
 
-    let decision = decide_one(
-        &policy,
-        &request,
+    let set = PolicySet::of_one(Entry::matching_everything(
+        policy,
         Mode::Enforce,
         FailureMode::Closed,
         args.mutate,
-    );
-    let denied = !decision.denials().is_empty();
-    for denial in decision.denials() {
-        eprintln!(
-            "denied ({}) by {}: {}",
-            denial.code, denial.policy, denial.message
-        );
+    ));
+    let endpoint = if args.mutate {
+        Endpoint::Mutate
+    } else {
+        Endpoint::Validate
+    };
+    let cluster: Arc<dyn Cluster> = Arc::new(NoCluster);
+    let budget = Budget {
+        run: Run::Here,
+        deadline: Instant::now() + limits.timeout + Duration::from_secs(1),
+        max_object: OutputLimits::MUTATION_BYTES,
+    };
+    let reviewed = set.review_blocking(&request, endpoint, &cluster, budget);
+    let code = reviewed.response.result.code;
+    for result in reviewed.records.iter().filter(|r| r.refused) {
+        let message = result.message.as_deref().unwrap_or_default();
+        eprintln!("denied ({code}) by {}: {message}", result.policy);
     }
-    for warning in decision.warnings() {
+    for warning in reviewed.response.warnings.iter().flatten() {
         eprintln!("warning: {warning}");
     }
-    let review = review::encode(decision.into_response(&request));
+    let denied = !reviewed.response.allowed;
+    let review = review::encode(reviewed.response);
     println!("{}", serde_json::to_string_pretty(&review)?);
     Ok(if denied {
         ExitCode::from(EXIT_DENIED)
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn policy_source(policy: &str) -> Result<Source> {
-    let is_path = policy.ends_with(".wasm") || policy.contains(std::path::MAIN_SEPARATOR);
-    if is_path {
-        return Ok(Source::File(PathBuf::from(policy)));
-    }
-    Ok(Source::builtin(
-        policy.strip_prefix("builtin:").unwrap_or(policy),
-    )?)
 }
 
 fn read_input(path: &Path) -> Result<String> {

@@ -1,10 +1,10 @@
 //! `bouncer inspect`: what a policy says about itself.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 
 use crate::authoring::project;
 use crate::policy::{Description, EngineConfig, PolicyEngine, Source};
@@ -35,30 +35,7 @@ pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode>
 
 /// A name for messages and the source of `policy` (built-in, file, or project directory).
 pub(super) fn resolve(policy: &str) -> Result<(String, Source)> {
-    let path = Path::new(policy);
-    if path.is_dir() {
-        let component = project::component_path(path);
-        if !component.is_file() {
-            bail!(
-                "{} is a directory without a built policy ({} is missing); run `bouncer build {}` first",
-                path.display(),
-                component.display(),
-                path.display()
-            );
-        }
-        return Ok((project::name_of(path), Source::File(component)));
-    }
-    if policy.ends_with(".wasm") || policy.contains(std::path::MAIN_SEPARATOR) {
-        return Ok((
-            project::name_of_component(path),
-            Source::File(PathBuf::from(policy)),
-        ));
-    }
-    let name = policy.strip_prefix("builtin:").unwrap_or(policy);
-    let source = Source::builtin(name).with_context(|| {
-        format!("`{policy}` is neither a built-in policy, a .wasm file nor a directory")
-    })?;
-    Ok((name.to_owned(), source))
+    project::resolve(policy, Path::new("")).map_err(anyhow::Error::msg)
 }
 
 fn write_text(out: &mut impl std::io::Write, source: &Source, d: &Description) -> Result<()> {

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use super::{EXIT_DENIED, EXIT_ERROR};
+use crate::offline::testing::{self, junit, report};
 use crate::policy::{EngineConfig, PolicyEngine};
-use crate::testing::{self, junit, report};
 
 /// Arguments of `bouncer test`.
 #[derive(Debug, clap::Args)]

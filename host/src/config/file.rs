@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::matching::MatchRules;
-use crate::admission::{FailureMode, Mode};
+use super::modes::{FailureMode, Mode};
 use crate::policy::{Limits, Source};
 
 /// The embedded default configuration: every built-in house rule.

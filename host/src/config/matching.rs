@@ -1,15 +1,14 @@
-//! Match rules: which requests a policy sees.
+//! The `match` section of a policy entry, as written, and its checks. The
+//! per-request matcher is `admission::matching`.
 //!
 //! Every part that is set must match; an absent or empty part matches
 //! everything. Namespace globs use shell syntax (`team-*`, `kube-?`).
-
-use std::collections::BTreeMap;
 
 use glob::Pattern;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde::Deserialize;
 
-use crate::admission::Request;
+use crate::policy::{Requirement, Selector};
 
 /// A policy's `match` section.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -52,18 +51,40 @@ pub struct NamespaceRule {
     pub exclude: Vec<String>,
 }
 
-/// Where namespace labels come from, for `namespaceSelector`.
-pub trait NamespaceLabels {
-    /// The labels of `namespace`, or `None` when they are not known.
-    fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>>;
-}
+impl MatchRules {
+    /// Checks globs and selectors.
+    ///
+    /// # Errors
+    /// A message naming the glob or selector operator that is not valid.
+    pub fn check(&self) -> Result<(), String> {
+        self.namespace_globs()?;
+        self.selectors()?;
+        Ok(())
+    }
 
-/// Match rules compiled for fast checks.
-#[derive(Debug, Clone)]
-pub struct Matcher {
-    rules: MatchRules,
-    include: Vec<Pattern>,
-    exclude: Vec<Pattern>,
+    /// The compiled `namespaces.include` and `namespaces.exclude` globs.
+    ///
+    /// # Errors
+    /// A message naming the glob that does not compile.
+    pub fn namespace_globs(&self) -> Result<(Vec<Pattern>, Vec<Pattern>), String> {
+        Ok((
+            compile(&self.namespaces.include)?,
+            compile(&self.namespaces.exclude)?,
+        ))
+    }
+
+    /// The `namespaceSelector` and `objectSelector` as selectors the host evaluates.
+    ///
+    /// # Errors
+    /// A message naming an operator that is not one of Kubernetes' four.
+    pub fn selectors(&self) -> Result<(Option<Selector>, Option<Selector>), String> {
+        let convert =
+            |selector: &Option<LabelSelector>| selector.as_ref().map(selector_of).transpose();
+        Ok((
+            convert(&self.namespace_selector)?,
+            convert(&self.object_selector)?,
+        ))
+    }
 }
 
 fn compile(globs: &[String]) -> Result<Vec<Pattern>, String> {
@@ -73,122 +94,32 @@ fn compile(globs: &[String]) -> Result<Vec<Pattern>, String> {
         .collect()
 }
 
-impl MatchRules {
-    /// Checks globs and selectors.
-    pub fn check(&self) -> Result<(), String> {
-        Matcher::new(self).map(drop)
-    }
-}
-
-impl Matcher {
-    /// Compiles rules.
-    pub fn new(rules: &MatchRules) -> Result<Self, String> {
-        for selector in [&rules.namespace_selector, &rules.object_selector]
-            .into_iter()
-            .flatten()
-        {
-            for requirement in selector.match_expressions.iter().flatten() {
-                if !matches!(
-                    requirement.operator.as_str(),
-                    "In" | "NotIn" | "Exists" | "DoesNotExist"
-                ) {
-                    return Err(format!(
-                        "label selector operator `{}` is not one of In, NotIn, Exists, DoesNotExist",
-                        requirement.operator
-                    ));
-                }
-            }
-        }
-        Ok(Self {
-            include: compile(&rules.namespaces.include)?,
-            exclude: compile(&rules.namespaces.exclude)?,
-            rules: rules.clone(),
-        })
-    }
-
-    /// Whether the policy should see `request`.
-    ///
-    /// When namespace labels are unknown, a `namespaceSelector` matches: running
-    /// a policy that did not need to run is safer than skipping one that did.
-    pub fn matches(&self, request: &Request, namespaces: &dyn NamespaceLabels) -> bool {
-        let rules = &self.rules;
-        let kind_ok = rules.kinds.is_empty()
-            || rules.kinds.iter().any(|k| {
-                let any =
-                    |list: &[String], value: &str| list.iter().any(|v| v == "*" || v == value);
-                any(&k.api_groups, &request.kind.group) && any(&k.kinds, &request.kind.kind)
-            });
-        if !kind_ok {
-            return false;
-        }
-        if !rules.operations.is_empty() && !rules.operations.contains(&request.operation) {
-            return false;
-        }
-        let namespace = request.namespace.as_deref().filter(|n| !n.is_empty());
-        match namespace {
-            Some(ns) => {
-                if !self.include.is_empty() && !self.include.iter().any(|p| p.matches(ns)) {
-                    return false;
-                }
-                if self.exclude.iter().any(|p| p.matches(ns)) {
-                    return false;
-                }
-            }
-            None if !self.include.is_empty() => return false,
-            None => {}
-        }
-        let object = request.object.as_ref().or(request.old_object.as_ref());
-        let object_labels = object
-            .and_then(|o| o.metadata.labels.clone())
-            .unwrap_or_default();
-        if let Some(selector) = &rules.object_selector
-            && !selector_matches(selector, &object_labels)
-        {
-            return false;
-        }
-        if let Some(selector) = &rules.namespace_selector {
-            // A Namespace is judged by its own labels, as the API server does.
-            let labels = if request.kind.group.is_empty() && request.kind.kind == "Namespace" {
-                Some(object_labels)
-            } else {
-                namespace.and_then(|ns| namespaces.labels(ns))
-            };
-            if let Some(labels) = labels
-                && !selector_matches(selector, &labels)
-            {
-                return false;
-            }
-        }
-        true
-    }
-}
-
 /// Kubernetes label selector semantics: every `matchLabels` pair and every expression must hold.
-pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let pairs_ok = selector
+fn selector_of(selector: &LabelSelector) -> Result<Selector, String> {
+    let pairs = selector
         .match_labels
         .iter()
         .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    pairs_ok
-        && selector
-            .match_expressions
-            .iter()
-            .flatten()
-            .all(|requirement| requirement_matches(requirement, labels))
-}
-
-fn requirement_matches(
-    requirement: &LabelSelectorRequirement,
-    labels: &BTreeMap<String, String>,
-) -> bool {
-    let value = labels.get(&requirement.key);
-    let values = requirement.values.as_deref().unwrap_or_default();
-    match requirement.operator.as_str() {
-        "In" => value.is_some_and(|v| values.contains(v)),
-        "NotIn" => value.is_none_or(|v| !values.contains(v)),
-        "Exists" => value.is_some(),
-        "DoesNotExist" => value.is_none(),
-        _ => false,
-    }
+        .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()));
+    let expressions = selector
+        .match_expressions
+        .iter()
+        .flatten()
+        .map(|LabelSelectorRequirement { key, operator, values }| {
+            let (key, values) = (key.clone(), values.clone().unwrap_or_default());
+            match operator.as_str() {
+                "In" => Ok(Requirement::In(key, values)),
+                "NotIn" => Ok(Requirement::NotIn(key, values)),
+                "Exists" => Ok(Requirement::Exists(key)),
+                "DoesNotExist" => Ok(Requirement::NotExists(key)),
+                other => Err(format!(
+                    "label selector operator `{other}` is not one of In, NotIn, Exists, DoesNotExist"
+                )),
+            }
+        });
+    pairs
+        .map(Ok)
+        .chain(expressions)
+        .collect::<Result<_, _>>()
+        .map(Selector::new)
 }

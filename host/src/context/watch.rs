@@ -20,7 +20,7 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt as _, watcher};
 
 use super::Cluster;
-use crate::config::matching::NamespaceLabels;
+use super::NamespaceLabels;
 use crate::policy::{ContextKind, ContextSource, Selector};
 
 /// How one watched kind is doing, for `/readyz` and metrics.

@@ -68,17 +68,30 @@ pub struct Selector {
     requirements: Vec<Requirement>,
 }
 
+/// One requirement of a [`Selector`] on one label key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Requirement {
+pub enum Requirement {
+    /// `key=value`.
     Equals(String, String),
+    /// `key!=value` (also true when the label is absent).
     NotEquals(String, String),
+    /// `key`.
     Exists(String),
+    /// `!key`.
     NotExists(String),
+    /// `key in (a,b)`.
     In(String, Vec<String>),
+    /// `key notin (a,b)` (also true when the label is absent).
     NotIn(String, Vec<String>),
 }
 
 impl Selector {
+    /// A selector that holds when every one of `requirements` does; the one
+    /// matcher for both kubectl's syntax and a `LabelSelector`'s fields.
+    pub fn new(requirements: Vec<Requirement>) -> Self {
+        Self { requirements }
+    }
+
     /// Parses a selector; the empty string selects everything.
     ///
     /// # Errors

@@ -102,7 +102,16 @@ pub enum PolicyError {
         /// Why loading it failed.
         reason: String,
     },
-    /// The guest trapped (a panic, an abort, an illegal operation).
+    /// The guest stopped with an error of its own (a Rust panic, an uncaught
+    /// exception): its last error log line, which its author wrote for people.
+    #[error("policy `{policy}` stopped with an error: {message}")]
+    Panic {
+        /// Policy name.
+        policy: String,
+        /// The guest's last error log line.
+        message: String,
+    },
+    /// The guest trapped (an abort, an illegal operation) without saying why.
     #[error("policy `{policy}` crashed: {reason}")]
     Trap {
         /// Policy name.
@@ -175,7 +184,7 @@ impl PolicyError {
             Self::Deadline { .. } => ErrorKind::Deadline,
             Self::Memory { .. } | Self::MemoryBudget { .. } => ErrorKind::Memory,
             Self::Busy { .. } => ErrorKind::Busy,
-            Self::Trap { .. } => ErrorKind::Trap,
+            Self::Trap { .. } | Self::Panic { .. } => ErrorKind::Trap,
             Self::BadVerdict { .. } => ErrorKind::BadVerdict,
             Self::Engine { .. } => ErrorKind::Engine,
         }
@@ -194,8 +203,57 @@ impl PolicyError {
             | Self::Busy { policy, .. }
             | Self::NotLoaded { policy, .. }
             | Self::Trap { policy, .. }
+            | Self::Panic { policy, .. }
             | Self::BadVerdict { policy, .. } => Some(policy),
             Self::Engine { .. } => None,
+        }
+    }
+}
+
+impl PolicyError {
+    /// What the user (kubectl, the API server's log) is told: one deliberate
+    /// sentence without the policy's name, which the response puts in front of
+    /// it, and without internals (a trap's backtrace), which go to bouncer's log.
+    pub fn for_user(&self) -> String {
+        match self {
+            Self::Deadline { timeout, .. } => format!(
+                "did not answer within its {}ms deadline",
+                (timeout.as_micros() + 500) / 1000
+            ),
+            Self::Memory { limit, .. } => format!(
+                "tried to use more than its {} MiB memory limit",
+                limit / (1024 * 1024)
+            ),
+            Self::MemoryBudget { share, budget, .. } => format!(
+                "needed more memory than the server's instance memory budget could give it \
+                 (it is guaranteed {} MiB of {} MiB)",
+                share / (1024 * 1024),
+                budget / (1024 * 1024)
+            ),
+            Self::Busy { slots, waited, .. } => format!(
+                "was not evaluated: all {slots} of its evaluation slots were busy for {}ms",
+                waited.as_millis()
+            ),
+            Self::NotLoaded { policy, reason } => {
+                let prefix = format!("policy `{policy}`: ");
+                format!(
+                    "is not loaded: {}",
+                    reason.strip_prefix(&prefix).unwrap_or(reason)
+                )
+            }
+            Self::Panic { message, .. } => format!("stopped with an error: {message}"),
+            Self::Trap { .. } => {
+                "crashed while judging this request; the details are in bouncer's log".into()
+            }
+            Self::BadVerdict { reason, .. } => format!("returned an unusable verdict: {reason}"),
+            Self::Settings { message, .. } => format!("rejected its settings: {message}"),
+            Self::Read { .. } | Self::Compile { .. } | Self::Contract { .. } => {
+                "could not be loaded; the details are in bouncer's log".into()
+            }
+            Self::Engine { .. } => {
+                "could not be run: the policy engine failed; the details are in bouncer's log"
+                    .into()
+            }
         }
     }
 }

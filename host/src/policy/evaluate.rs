@@ -404,9 +404,12 @@ impl Policy {
         }
         match error.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => PolicyError::Deadline { policy, timeout },
-            Some(trap) => PolicyError::Trap {
-                policy,
-                reason: state.last_error.clone().unwrap_or_else(|| trap.to_string()),
+            Some(trap) => match state.last_error.clone() {
+                Some(message) => PolicyError::Panic { policy, message },
+                None => PolicyError::Trap {
+                    policy,
+                    reason: trap.to_string(),
+                },
             },
             None if error
                 .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()

@@ -153,8 +153,8 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let mut text = format!("ready: {count} policies loaded from {}\n", status.origin);
     for unloaded in set.unloaded() {
         let answer = match unloaded.failure {
-            crate::admission::FailureMode::Closed => "the requests it matches are denied",
-            crate::admission::FailureMode::Open => {
+            crate::config::FailureMode::Closed => "the requests it matches are denied",
+            crate::config::FailureMode::Open => {
                 "the requests it matches are allowed with a warning"
             }
         };
@@ -370,8 +370,8 @@ fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &R
             Effect::Failed => "error",
         };
         let mode = match record.mode {
-            crate::admission::Mode::Enforce => "enforce",
-            crate::admission::Mode::Monitor => "monitor",
+            crate::config::Mode::Enforce => "enforce",
+            crate::config::Mode::Monitor => "monitor",
         };
         metrics
             .evaluations
@@ -424,7 +424,8 @@ fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &R
         .join(",");
     let reason = notable
         .iter()
-        .filter_map(|r| r.reason.as_deref())
+        // The log gets a failure in full (a trap's internals); the user got a sentence.
+        .filter_map(|r| r.detail.as_deref().or(r.message.as_deref()))
         .collect::<Vec<_>>()
         .join("; ");
     let allowed = reviewed.response.allowed;

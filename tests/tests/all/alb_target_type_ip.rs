@@ -1,4 +1,4 @@
-use bouncer::admission::{FailureMode, Mode};
+use bouncer::config::{FailureMode, Mode};
 use bouncer::policy::PolicyError;
 use bouncer_tests::{apply_patch, engine, fixture, load, run, set_annotation};
 use serde_json::{Value, json};

@@ -2,10 +2,11 @@
 //! webhook, then validating webhook on the mutated object, with real components
 //! and the captured pod review whose object the mutating call sends incomplete.
 
-use bouncer::admission::synthetic::{RequestSpec, build};
-use bouncer::admission::{PolicySet, admit, review};
+use bouncer::admission::{PolicySet, review};
 use bouncer::config::Config;
 use bouncer::context::{Cluster, NoCluster};
+use bouncer::offline::admit;
+use bouncer::offline::request::{RequestSpec, build};
 use bouncer_tests::{engine, fixture};
 use serde_json::json;
 
@@ -50,12 +51,12 @@ fn validation_sees_the_object_the_mutating_phase_made() {
     );
     let fix = &admission.policies[0];
     assert_eq!(
-        (fix.policy.as_str(), fix.mutated, fix.allowed),
+        (fix.policy.as_str(), fix.mutated, fix.allowed()),
         ("fix", true, true)
     );
     // `report` runs after `fix`, on the patched object, in both phases: nothing to say.
     let report = &admission.policies[1];
-    assert_eq!((report.allowed, report.message.as_deref()), (true, None));
+    assert_eq!((report.allowed(), report.message.as_deref()), (true, None));
     // The patch the API server gets takes the object as sent to the result.
     assert!(admission.response.patch.is_some());
 }
@@ -98,5 +99,5 @@ fn a_captured_review_with_an_incomplete_object_goes_through_the_chain() {
     let admission = admit(&set(MUTATE_THEN_REPORT), &request, &no_cluster());
     assert!(admission.allowed());
     assert!(admission.patched.is_none());
-    assert!(admission.policies.iter().all(|p| p.allowed && !p.mutated));
+    assert!(admission.policies.iter().all(|p| p.allowed() && !p.mutated));
 }

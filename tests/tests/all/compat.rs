@@ -1,7 +1,7 @@
 //! The contract across versions: components built against an older
 //! `bouncer:policy@0.1.x` keep loading, and every built-in describes itself.
 
-use bouncer::admission::{FailureMode, Mode};
+use bouncer::config::{FailureMode, Mode};
 use bouncer::policy::{BUILTINS, Source};
 use bouncer_tests::{LEGACY_POLICY, engine, fixture, load, run};
 use serde_json::json;

@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bouncer::admission::{FailureMode, Mode};
+use bouncer::config::{FailureMode, Mode};
 use bouncer::policy::{ErrorKind, Limits, Policy, PolicyEngine, PolicyError, Source};
 use bouncer_tests::{HOSTILE_POLICY, assert_failed_open, engine, fixture, load, run};
 use serde_json::json;
@@ -82,7 +82,7 @@ fn a_panic_is_a_trap_that_carries_the_panic_message() {
     assert_eq!(error.kind(), ErrorKind::Trap, "{error:?}");
     let message = error.to_string();
     assert!(
-        message.starts_with("policy `hostile-panic` crashed: policy panicked at"),
+        message.starts_with("policy `hostile-panic` stopped with an error: policy panicked at"),
         "{message}"
     );
     assert!(
@@ -142,13 +142,13 @@ fn failure_modes_decide_what_a_broken_policy_means_for_the_request() {
     assert_eq!(closed["response"]["status"]["code"], 500);
     let message = closed["response"]["status"]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("hostile-panic: policy `hostile-panic` crashed:"),
+        message.starts_with("hostile-panic: stopped with an error: policy panicked at"),
         "{message}"
     );
     assert!(message.ends_with("(failure mode: closed)"), "{message}");
 
     let open = run(&policy, &review, Mode::Enforce, FailureMode::Open, true);
-    assert_failed_open(&open, "hostile-panic: policy `hostile-panic` crashed:");
+    assert_failed_open(&open, "hostile-panic: stopped with an error:");
 }
 
 #[test]

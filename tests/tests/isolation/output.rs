@@ -56,7 +56,7 @@ async fn a_patch_bomb_is_the_policys_failure_and_the_host_stays_small() {
         if response["allowed"] == false {
             let message = response["status"]["message"].as_str().unwrap();
             assert!(
-                message.starts_with("bomb: policy `bomb` returned an unusable verdict: "),
+                message.starts_with("bomb: returned an unusable verdict: "),
                 "{message}"
             );
             assert!(message.contains(&too_large), "{message}");
@@ -100,7 +100,7 @@ async fn huge_messages_and_warning_floods_get_a_short_answer_by_the_failure_mode
     assert_eq!(
         body["response"]["status"]["message"],
         json!(format!(
-            "shouter: policy `shouter` returned an unusable verdict: its message is {} bytes, \
+            "shouter: returned an unusable verdict: its message is {} bytes, \
              over the {}-byte limit (failure mode: closed)",
             8 * MIB,
             OutputLimits::MESSAGE_BYTES
@@ -109,7 +109,7 @@ async fn huge_messages_and_warning_floods_get_a_short_answer_by_the_failure_mode
     assert_eq!(
         body["response"]["warnings"],
         json!([format!(
-            "warner: policy `warner` returned an unusable verdict: it returned 200000 warnings, \
+            "warner: returned an unusable verdict: it returned 200000 warnings, \
              over the limit of {}; request allowed (failure mode: open)",
             OutputLimits::WARNINGS
         )])

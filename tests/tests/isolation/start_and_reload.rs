@@ -62,13 +62,13 @@ async fn a_policy_that_cannot_load_at_start_answers_by_its_failure_mode_until_a_
     assert_eq!(body["response"]["allowed"], false, "{body}");
     let message = body["response"]["status"]["message"].as_str().unwrap();
     assert!(
-        message.starts_with("not-yet-closed: policy `not-yet-closed` is not loaded: "),
+        message.starts_with("not-yet-closed: is not loaded: "),
         "{message}"
     );
     let (_, body) = server
         .post("/validate", &fixture("service-create.json"))
         .await;
-    assert_failed_open(&body, "not-yet-open: policy `not-yet-open` is not loaded: ");
+    assert_failed_open(&body, "not-yet-open: is not loaded: ");
     let metrics = server.get_text("/metrics").await;
     for line in [
         r#"bouncer_policy_loaded{policy="good"} 1"#,

@@ -5,9 +5,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admission::synthetic::{self, RequestSpec};
-use crate::admission::{Mode, PolicySet, admit_for_report};
-use crate::context::{Cluster, Snapshot};
+use super::request::{self, RequestSpec};
+use super::{Snapshot, admit_for_report};
+use crate::admission::PolicySet;
+use crate::config::Mode;
+use crate::context::Cluster;
 use crate::manifest::Manifests;
 
 /// Everything `bouncer check` found.
@@ -117,7 +119,7 @@ pub fn check(
     };
     for (index, object) in manifests.objects.iter().enumerate() {
         let spec = RequestSpec::create(object.value.clone(), namespace);
-        let request = match synthetic::build(&spec, &format!("bouncer-check-{index}")) {
+        let request = match request::build(&spec, &format!("bouncer-check-{index}")) {
             Ok(request) => request,
             Err(error) => {
                 report.errors.push(InputError {
@@ -153,7 +155,7 @@ pub fn check(
             name: object.name().to_owned(),
             policy: result.policy.clone(),
             mode: result.mode,
-            allowed: result.allowed,
+            allowed: result.allowed(),
             message: result.message.clone(),
             warnings: result.warnings.clone(),
             patched: result.mutated.then(|| admission.patched.clone()).flatten(),

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::admission::synthetic::{namespace_of, with_namespace};
-use crate::config::matching::NamespaceLabels;
+use super::request::{namespace_of, with_namespace};
+use crate::context::Cluster;
+use crate::context::NamespaceLabels;
 use crate::policy::{ContextKind, ContextSource, Selector};
 
 /// Objects held in memory, answering lookups and namespace labels.
@@ -74,6 +75,8 @@ impl Snapshot {
             .filter(move |e| e.api_version == kind.api_version && e.kind == kind.kind)
     }
 }
+
+impl Cluster for Snapshot {}
 
 impl NamespaceLabels for Snapshot {
     fn labels(&self, namespace: &str) -> Option<BTreeMap<String, String>> {

@@ -9,7 +9,7 @@
 use kube::core::admission::Operation;
 use serde_json::{Value, json};
 
-use super::review::{Request, review_type};
+use crate::admission::review::{Request, review_type};
 
 /// What a request is made of; everything but the object has a default.
 #[derive(Debug, Clone)]
@@ -139,7 +139,7 @@ pub fn build(spec: &RequestSpec, uid: &str) -> Result<Request, SyntheticError> {
 /// Replaces the object of `request` (after mutation), keeping everything else.
 pub fn with_object(request: &Request, object: &Value) -> Result<Request, serde_json::Error> {
     let mut next = request.clone();
-    next.object = Some(super::RawObject::from_json(&object.to_string())?);
+    next.object = Some(crate::admission::RawObject::from_json(&object.to_string())?);
     Ok(next)
 }
 

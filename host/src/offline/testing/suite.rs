@@ -9,12 +9,12 @@ use kube::core::admission::Operation;
 use serde_json::Value;
 
 use super::format::{API_VERSION, AssertionFile, CaseFile, ContextFile, KIND, SuiteFile};
-use crate::admission::synthetic::RequestSpec;
 use crate::admission::{PolicySet, Request, review};
-use crate::authoring::project::COMPONENT_FILE;
+use crate::authoring::project;
 use crate::config::{Config, PolicyConfig};
 use crate::manifest::{self, ManifestObject};
-use crate::policy::PolicyEngine;
+use crate::offline::RequestSpec;
+use crate::policy::{PolicyEngine, Source};
 
 /// A suite ready to run.
 #[derive(Debug)]
@@ -142,22 +142,15 @@ fn target_config(
 ) -> Result<(Config, &'static str), (&'static str, String)> {
     match (&file.policy, &file.config) {
         (Some(policy), None) => {
-            let component = dir.join(policy);
-            if component.file_name() == Some(COMPONENT_FILE.as_ref()) && !component.exists() {
-                let project = component.parent().unwrap_or(dir);
-                return Err((
-                    "policy",
-                    format!(
-                        "{} is not built yet: run `bouncer build {}` first",
-                        component.display(),
-                        project.display()
-                    ),
-                ));
-            }
-            let name = policy_name(policy, dir);
+            let (name, source) = project::resolve(policy, dir).map_err(|e| ("policy", e))?;
+            // The config below resolves relative paths again: hand it an absolute one.
+            let source = match source {
+                Source::File(path) => std::path::absolute(&path).unwrap_or(path).display().to_string(),
+                other => other.to_string(),
+            };
             let entry = PolicyConfig {
                 name,
-                source: policy.clone(),
+                source,
                 settings: file.settings.clone().unwrap_or_else(|| serde_json::json!({})),
                 mode: Default::default(),
                 failure: Default::default(),
@@ -187,13 +180,6 @@ fn target_config(
         }
         (Some(_), Some(_)) => Err(("config", "give either `policy` or `config`, not both".into())),
         (None, None) => Err(("cases", "the suite names nothing to test: add `policy: builtin:<name>` (or a .wasm path) or `config: <policies.yaml>`".into())),
-    }
-}
-
-fn policy_name(source: &str, dir: &Path) -> String {
-    match source.strip_prefix("builtin:") {
-        Some(name) => name.to_owned(),
-        None => crate::authoring::project::name_of_component(&dir.join(source)),
     }
 }
 

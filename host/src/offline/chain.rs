@@ -10,14 +10,12 @@ use std::time::{Duration, Instant};
 use kube::core::admission::AdmissionResponse;
 use serde_json::Value;
 
-use super::decision::{Effect, Mode};
-use super::review::Request;
-use super::set::{Budget, Endpoint, PolicySet, Record};
-use super::synthetic::with_object;
+use super::request::with_object;
+use crate::admission::{Budget, Effect, Endpoint, PolicyResult, PolicySet, Request};
 use std::sync::Arc;
 
 use crate::context::Cluster;
-use crate::policy::{ErrorKind, OutputLimits, Run};
+use crate::policy::{OutputLimits, Run};
 
 /// How long an offline chain may take in all; each policy still has its own deadline.
 pub const CHAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -39,25 +37,6 @@ impl Admission {
     pub fn allowed(&self) -> bool {
         self.response.allowed
     }
-}
-
-/// What one policy did with one request, both phases merged.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyResult {
-    /// The policy's configured name.
-    pub policy: String,
-    /// Enforce or monitor.
-    pub mode: Mode,
-    /// False when it refused the request in either phase.
-    pub allowed: bool,
-    /// Its denial, or its monitor-mode or failure message.
-    pub message: Option<String>,
-    /// Its warnings, each once.
-    pub warnings: Vec<String>,
-    /// Whether it changed the object.
-    pub mutated: bool,
-    /// The class of its failure, when it failed.
-    pub error: Option<ErrorKind>,
 }
 
 /// Runs `request` through the mutating then the validating webhook of `set`,
@@ -91,7 +70,7 @@ fn run(
             deadline,
             max_object: OutputLimits::MUTATION_BYTES,
         };
-        futures::executor::block_on(set.review(request, endpoint, None, cluster, budget))
+        set.review_blocking(request, endpoint, cluster, budget)
     };
     let mutating = review(request, Endpoint::Mutate);
     let mut policies = Vec::new();
@@ -133,33 +112,29 @@ fn run(
     }
 }
 
-fn merge(results: &mut Vec<PolicyResult>, records: &[Record]) {
-    for record in records {
-        let at = match results.iter().position(|r| r.policy == record.policy) {
-            Some(at) => at,
-            None => {
-                results.push(PolicyResult {
-                    policy: record.policy.clone(),
-                    mode: record.mode,
-                    allowed: true,
-                    message: None,
-                    warnings: Vec::new(),
-                    mutated: false,
-                    error: None,
-                });
-                results.len() - 1
-            }
+/// Adds one phase's results; a policy that ran in both phases keeps one result.
+fn merge(results: &mut Vec<PolicyResult>, phase: &[PolicyResult]) {
+    for result in phase {
+        let Some(merged) = results.iter_mut().find(|r| r.policy == result.policy) else {
+            results.push(result.clone());
+            continue;
         };
-        let result = &mut results[at];
-        result.allowed &= !record.denied;
-        result.mutated |= record.effect == Effect::Mutated;
-        if result.message.is_none() {
-            result.message = record.reason.clone();
+        merged.refused |= result.refused;
+        merged.mutated |= result.mutated;
+        if result.effect != Effect::Allowed {
+            merged.effect = result.effect.clone();
         }
-        result.error = result.error.or(record.error);
-        for warning in &record.warnings {
-            if !result.warnings.contains(warning) {
-                result.warnings.push(warning.clone());
+        if merged.message.is_none() {
+            merged.message = result.message.clone();
+        }
+        merged.error = merged.error.or(result.error);
+        if merged.detail.is_none() {
+            merged.detail = result.detail.clone();
+        }
+        merged.elapsed += result.elapsed;
+        for warning in &result.warnings {
+            if !merged.warnings.contains(warning) {
+                merged.warnings.push(warning.clone());
             }
         }
     }

@@ -1,0 +1,280 @@
+//! A review carried out: the entries that match a request, evaluated within
+//! the review's budget, and what each did.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::core::admission::AdmissionResponse;
+
+use super::decision::{Decision, PolicyResult};
+use super::review::Request;
+use super::set::{Entry, Member, PolicySet, Unloaded};
+use super::wit::to_wit;
+use crate::config::Mode;
+use crate::context::Cluster;
+use crate::policy::{Outcome, Policy, PolicyError, Run};
+
+/// Which webhook endpoint a review came through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// Validating: every matching policy; mutations are ignored.
+    Validate,
+    /// Mutating: matching mutating policies; each sees the object patched by the ones before.
+    Mutate,
+}
+
+impl Endpoint {
+    /// The label used in metrics and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Validate => "validate",
+            Self::Mutate => "mutate",
+        }
+    }
+}
+
+/// How a review is carried out.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    /// Where guest code runs.
+    pub run: Run,
+    /// The answer is due by then, whatever the policies do.
+    pub deadline: Instant,
+    /// The largest a mutated object may become, in bytes (the request body limit).
+    pub max_object: usize,
+}
+
+/// The answer to one review, with what each policy did.
+#[derive(Debug, Clone)]
+pub struct Reviewed {
+    /// The response for the API server.
+    pub response: AdmissionResponse,
+    /// One record per policy that matched, in order.
+    pub records: Vec<PolicyResult>,
+    /// The object after all mutations, when a policy changed it.
+    pub patched: Option<serde_json::Value>,
+}
+
+impl PolicySet {
+    /// Reviews `request` through `endpoint`, with every matching policy or only
+    /// `only`, within `budget`: a policy that would run past its deadline is cut
+    /// short and handled by its failure mode.
+    ///
+    /// # Isolation
+    /// On [`Endpoint::Validate`] the matching policies are independent, so they
+    /// run at once and each has the whole time to `deadline` (within its own
+    /// timeout): a slow policy cannot spend another's budget. Their outcomes are
+    /// recorded in configuration order whatever order they finish in, so the
+    /// response (denial order, warnings) is deterministic. On
+    /// [`Endpoint::Mutate`] each policy sees the object patched by the ones
+    /// before, so they run in turn, and each may use only the time left after
+    /// the later ones' guarantees (see [`mutate_share`]): a policy that runs
+    /// long spends its own share, not the next one's.
+    pub async fn review(
+        &self,
+        request: &Request,
+        endpoint: Endpoint,
+        only: Option<&str>,
+        cluster: &Arc<dyn Cluster>,
+        budget: Budget,
+    ) -> Reviewed {
+        let Budget {
+            run,
+            deadline,
+            max_object,
+        } = budget;
+        let mutate = endpoint == Endpoint::Mutate;
+        let matching: Vec<Matched> = self
+            .members
+            .iter()
+            .filter_map(|m| match m {
+                Member::Loaded(i) => {
+                    let e = &self.entries[*i];
+                    let wanted = match only {
+                        Some(name) => e.policy.name() == name,
+                        None => !mutate || e.mutating,
+                    };
+                    (wanted && e.matcher.matches(request, &**cluster)).then_some(Matched::Loaded(e))
+                }
+                Member::Unloaded(u) => {
+                    let wanted = match only {
+                        Some(name) => u.name == name,
+                        None => !mutate || u.mutating,
+                    };
+                    (wanted && u.matcher.matches(request, &**cluster))
+                        .then_some(Matched::Unloaded(u))
+                }
+            })
+            .collect();
+        if matching.is_empty() {
+            // Most requests match no policy: answer without building anything.
+            return Reviewed {
+                response: AdmissionResponse::from(request),
+                records: Vec::new(),
+                patched: None,
+            };
+        }
+        let mut wit_request = Arc::new(to_wit(request));
+        let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()), max_object);
+        let mut records = Vec::with_capacity(matching.len());
+        let context: Arc<dyn crate::policy::ContextSource> = cluster.clone();
+        if mutate {
+            let timeouts: Vec<Duration> = matching.iter().map(Matched::timeout).collect();
+            for (i, matched) in matching.iter().enumerate() {
+                let started = Instant::now();
+                let left = deadline.saturating_duration_since(started);
+                let share = mutate_share(left, timeouts[i], &timeouts[i + 1..]);
+                let result = matched
+                    .evaluate(run, wit_request.clone(), started + share, &context)
+                    .await;
+                let recorded = record(&mut decision, matched, result, true);
+                let mutated = recorded.mutated;
+                records.push(recorded);
+                if mutated {
+                    let mut next = (*wit_request).clone();
+                    next.object = decision.patched_object_text();
+                    wit_request = Arc::new(next);
+                }
+            }
+        } else {
+            // Independent: one hand-off for all (see `policy::evaluate_all`).
+            let loaded: Vec<&Policy> = matching
+                .iter()
+                .filter_map(|m| match m {
+                    Matched::Loaded(entry) => Some(&entry.policy),
+                    Matched::Unloaded(_) => None,
+                })
+                .collect();
+            let mut answers =
+                crate::policy::evaluate_all(&loaded, run, wit_request, deadline, Some(context))
+                    .await
+                    .into_iter();
+            for matched in &matching {
+                let answer = match matched {
+                    // One answer per policy given, in order.
+                    Matched::Loaded(entry) => answers.next().unwrap_or_else(|| {
+                        let error = PolicyError::Trap {
+                            policy: entry.policy.name().to_owned(),
+                            reason: "the host lost its answer".into(),
+                        };
+                        (Err(error), Duration::ZERO)
+                    }),
+                    Matched::Unloaded(unloaded) => (Err(unloaded.error()), Duration::ZERO),
+                };
+                records.push(record(&mut decision, matched, answer, false));
+            }
+        }
+        let patched = decision
+            .is_mutated()
+            .then(|| decision.patched_object().cloned())
+            .flatten();
+        Reviewed {
+            response: decision.into_response(request),
+            records,
+            patched,
+        }
+    }
+
+    /// Reviews on this thread, blocking until the answer: for callers with no
+    /// server to keep responsive (`bouncer test`, `check`, `eval`).
+    pub fn review_blocking(
+        &self,
+        request: &Request,
+        endpoint: Endpoint,
+        cluster: &Arc<dyn Cluster>,
+        budget: Budget,
+    ) -> Reviewed {
+        futures::executor::block_on(self.review(request, endpoint, None, cluster, budget))
+    }
+}
+
+/// The time a mutating policy may use when `left` remains for it and the
+/// policies after it, whose timeouts are `later`: its own timeout, less what
+/// the later ones are guaranteed. Each later policy is guaranteed its timeout
+/// or an equal split of `left`, whichever is less, so a policy with a long
+/// timeout (or none that it honours) cannot spend the next one's time; time a
+/// policy does not use flows on to the ones after it.
+fn mutate_share(left: Duration, own: Duration, later: &[Duration]) -> Duration {
+    let fair = left / u32::try_from(later.len() + 1).unwrap_or(u32::MAX);
+    let reserved: Duration = later.iter().map(|t| (*t).min(fair)).sum();
+    own.min(left.saturating_sub(reserved))
+}
+
+/// A configuration entry that matched the request.
+enum Matched<'a> {
+    Loaded(&'a Entry),
+    Unloaded(&'a Unloaded),
+}
+
+impl Matched<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Self::Loaded(e) => e.policy.name(),
+            Self::Unloaded(u) => &u.name,
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        match self {
+            Self::Loaded(e) => e.policy.limits().timeout,
+            Self::Unloaded(_) => Duration::ZERO,
+        }
+    }
+
+    /// Runs the policy; the result and how long it took.
+    async fn evaluate(
+        &self,
+        run: Run,
+        request: Arc<crate::policy::bindings::Request>,
+        deadline: Instant,
+        context: &Arc<dyn crate::policy::ContextSource>,
+    ) -> (Result<Outcome, PolicyError>, Duration) {
+        let started = Instant::now();
+        let result = match self {
+            Self::Loaded(entry) => {
+                entry
+                    .policy
+                    .evaluate_by(run, request, deadline, Some(context.clone()))
+                    .await
+            }
+            Self::Unloaded(unloaded) => Err(unloaded.error()),
+        };
+        (result, started.elapsed())
+    }
+}
+
+/// Records one policy's result in `decision`.
+fn record(
+    decision: &mut Decision,
+    matched: &Matched<'_>,
+    evaluated: (Result<Outcome, PolicyError>, Duration),
+    mutate: bool,
+) -> PolicyResult {
+    let (mode, failure) = match matched {
+        Matched::Loaded(e) => (e.mode, e.failure),
+        Matched::Unloaded(u) => (Mode::Enforce, u.failure),
+    };
+    decision.record(matched.name(), mode, failure, evaluated, mutate)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_mutating_policy_with_a_long_timeout_leaves_the_later_ones_their_time() {
+        // 600 ms left; a 10 s policy, then a 250 ms one: the second keeps its 250 ms.
+        assert_eq!(mutate_share(600 * MS, 10_000 * MS, &[250 * MS]), 350 * MS);
+        // Many later policies: each is guaranteed an equal split at least.
+        assert_eq!(
+            mutate_share(600 * MS, 10_000 * MS, &[1000 * MS; 2]),
+            200 * MS
+        );
+        // Enough time for everyone: each gets its own timeout.
+        assert_eq!(mutate_share(2000 * MS, 250 * MS, &[250 * MS; 3]), 250 * MS);
+        // The last one gets whatever is left, up to its timeout.
+        assert_eq!(mutate_share(40 * MS, 250 * MS, &[]), 40 * MS);
+    }
+}

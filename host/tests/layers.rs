@@ -1,0 +1,91 @@
+//! The module graph runs one way (host/README.md): a module may name only the
+//! modules below it. A `use crate::…` that points up fails here, with the file
+//! and line, before it turns into a cycle.
+
+use std::path::Path;
+
+/// Each top-level module and the modules it may name.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("policy", &[]),
+    ("manifest", &[]),
+    ("config", &["policy"]),
+    ("context", &["policy"]),
+    ("admission", &["config", "context", "policy"]),
+    ("authoring", &["policy"]),
+    (
+        "offline",
+        &[
+            "admission",
+            "authoring",
+            "config",
+            "context",
+            "manifest",
+            "policy",
+        ],
+    ),
+    ("server", &["admission", "config", "context", "policy"]),
+];
+
+const MODULES: &[&str] = &[
+    "policy",
+    "manifest",
+    "config",
+    "context",
+    "admission",
+    "authoring",
+    "offline",
+    "server",
+    "cli",
+];
+
+fn visit(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            visit(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+#[test]
+fn modules_only_name_the_modules_below_them() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    visit(&src, &mut files);
+    let mut upward = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).unwrap();
+        let first = relative.iter().next().unwrap().to_string_lossy();
+        let module = first.trim_end_matches(".rs");
+        let Some((_, allowed)) = ALLOWED.iter().find(|(m, _)| *m == module) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(file).unwrap();
+        for (line, content) in text.lines().enumerate() {
+            if content.trim_start().starts_with("//") {
+                continue;
+            }
+            for named in MODULES {
+                let path = format!("crate::{named}");
+                let names_it = content.match_indices(&path).any(|(at, _)| {
+                    let next = content[at + path.len()..].chars().next();
+                    !next.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                });
+                if names_it && *named != module && !allowed.contains(named) {
+                    upward.push(format!(
+                        "{}:{}: `{module}` names `{named}`",
+                        relative.display(),
+                        line + 1
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "modules that point up the graph (see host/README.md):\n{}",
+        upward.join("\n")
+    );
+}
