@@ -13,7 +13,6 @@ use bouncer_policy_build::PolicyBuild;
 struct Builtin {
     name: String,
     description: String,
-    mutating: bool,
 }
 
 fn main() -> Result<()> {
@@ -51,10 +50,9 @@ fn main() -> Result<()> {
     for (builtin, component) in builtins.iter().zip(&built) {
         writeln!(
             table,
-            "    Builtin {{ name: {:?}, description: {:?}, mutating: {}, component: include_bytes!({:?}) }},",
+            "    Builtin {{ name: {:?}, description: {:?}, component: include_bytes!({:?}) }},",
             builtin.name,
             builtin.description,
-            builtin.mutating,
             component.path.display().to_string(),
         )?;
     }
@@ -93,10 +91,6 @@ fn find_builtins(policies: &Path) -> Result<Vec<Builtin>> {
         builtins.push(Builtin {
             name: field("name")?,
             description: field("description")?,
-            mutating: meta
-                .get("mutating")
-                .and_then(|m| m.as_bool())
-                .unwrap_or(false),
         });
     }
     builtins.sort_by(|a, b| a.name.cmp(&b.name));

@@ -309,3 +309,23 @@ fn settings_that_break_the_declared_schema_are_refused_with_their_paths() {
         assert!(err.contains(problem), "no `{problem}` in:\n{err}");
     }
 }
+
+/// The chart builds webhook rules for built-ins from `files/builtins.json`;
+/// it must say what the built-ins' own metadata says.
+#[test]
+fn the_charts_builtin_table_is_what_the_builtins_declare() {
+    let output = bouncer(&["policies", "--output", "json"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let declared = stdout_json(&output);
+    let file = workspace().join("charts/bouncer/files/builtins.json");
+    let shipped: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(
+        shipped,
+        declared,
+        "{} is stale: regenerate it with `bouncer policies --output json > {}`",
+        file.display(),
+        file.display()
+    );
+    assert_eq!(declared["builtin:alb-target-type-ip"]["mutating"], true);
+}

@@ -55,11 +55,6 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 {{- end -}}
 
-{{/* Built-in policies that can patch: they run on /mutate unless `mutating: false`. */}}
-{{- define "bouncer.mutatingBuiltins" -}}
-{{- list "builtin:alb-target-type-ip" | toJson -}}
-{{- end -}}
-
 {{/*
 Webhook rules: one per kind entry of every policy (only mutating ones when
 .mutating is true), with the policy's operations. Kinds the API server itself
@@ -67,19 +62,22 @@ depends on are refused: a webhook on them can lock a cluster.
 */}}
 {{- define "bouncer.rules" -}}
 {{- $root := .root -}}
-{{- $mutatingBuiltins := include "bouncer.mutatingBuiltins" $root | fromJsonArray -}}
+{{- /* What each built-in governs, from its metadata: `bouncer policies --output json`. */ -}}
+{{- $builtins := $root.Files.Get "files/builtins.json" | fromJson -}}
 {{- $forbidden := list "configmaps" "leases" "events" "validatingwebhookconfigurations" "mutatingwebhookconfigurations" "*" -}}
 {{- $rules := list -}}
 {{- range $policy := $root.Values.config.policies -}}
+{{- $declared := get $builtins $policy.source | default dict -}}
 {{- $mutating := false -}}
-{{- if hasKey $policy "mutating" -}}{{- $mutating = $policy.mutating -}}{{- else -}}{{- $mutating = has $policy.source $mutatingBuiltins -}}{{- end -}}
+{{- if hasKey $policy "mutating" -}}{{- $mutating = $policy.mutating -}}{{- else -}}{{- $mutating = $declared.mutating | default false -}}{{- end -}}
 {{- if or (not $.mutating) $mutating -}}
 {{- $match := $policy.match | default dict -}}
-{{- if not $match.kinds -}}
-{{- fail (printf "config.policies[%s]: give match.kinds, so the webhooks send it only the kinds it governs" $policy.name) -}}
+{{- $kindRules := $match.kinds | default $declared.kinds -}}
+{{- if not $kindRules -}}
+{{- fail (printf "config.policies[%s]: give match.kinds, so the webhooks send it only the kinds it governs (the chart knows what built-ins govern, not custom policies)" $policy.name) -}}
 {{- end -}}
-{{- $operations := $match.operations | default (list "CREATE" "UPDATE" "DELETE" "CONNECT") -}}
-{{- range $kinds := $match.kinds -}}
+{{- $operations := $match.operations | default $declared.operations | default (list "CREATE" "UPDATE" "DELETE" "CONNECT") -}}
+{{- range $kinds := $kindRules -}}
 {{- $resources := list -}}
 {{- range $kind := $kinds.kinds -}}
 {{- $resource := include "bouncer.plural" $kind -}}

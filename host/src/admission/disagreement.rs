@@ -14,7 +14,7 @@ pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<St
     let mut warnings = Vec::new();
     let governed = metadata.governed_kinds().join(", ");
     if !metadata.kinds.is_empty() {
-        if entry.rules.kinds.is_empty() {
+        if entry.rules.kinds.as_ref().is_some_and(Vec::is_empty) {
             warnings.push(format!(
                 "policy `{name}`: its entry matches every kind, but the policy governs only \
                  {governed}; add `match.kinds` so other requests skip it"
@@ -24,6 +24,7 @@ pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<St
             .rules
             .kinds
             .iter()
+            .flatten()
             .flat_map(|rule| {
                 rule.api_groups
                     .iter()
@@ -44,16 +45,14 @@ pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<St
         }
     }
     if !metadata.operations.is_empty() {
-        let strays: Vec<String> = if entry.rules.operations.is_empty() {
-            vec!["every operation".to_owned()]
-        } else {
-            entry
-                .rules
-                .operations
+        let strays: Vec<String> = match &entry.rules.operations {
+            None => Vec::new(),
+            Some(operations) if operations.is_empty() => vec!["every operation".to_owned()],
+            Some(operations) => operations
                 .iter()
                 .map(|op| operation_name(super::wit::operation(op)).to_owned())
                 .filter(|op| !metadata.operations.contains(op))
-                .collect()
+                .collect(),
         };
         if !strays.is_empty() {
             warnings.push(format!(

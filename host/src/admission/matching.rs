@@ -44,8 +44,9 @@ impl Matcher {
     /// a policy that did not need to run is safer than skipping one that did.
     pub fn matches(&self, request: &Request, namespaces: &dyn NamespaceLabels) -> bool {
         let rules = &self.rules;
-        let kind_ok = rules.kinds.is_empty()
-            || rules.kinds.iter().any(|k| {
+        let kinds = rules.kinds.as_deref().unwrap_or_default();
+        let kind_ok = kinds.is_empty()
+            || kinds.iter().any(|k| {
                 let any =
                     |list: &[String], value: &str| list.iter().any(|v| v == "*" || v == value);
                 any(&k.api_groups, &request.kind.group) && any(&k.kinds, &request.kind.kind)
@@ -53,7 +54,8 @@ impl Matcher {
         if !kind_ok {
             return false;
         }
-        if !rules.operations.is_empty() && !rules.operations.contains(&request.operation) {
+        let operations = rules.operations.as_deref().unwrap_or_default();
+        if !operations.is_empty() && !operations.contains(&request.operation) {
             return false;
         }
         let namespace = request.namespace.as_deref().filter(|n| !n.is_empty());

@@ -170,7 +170,8 @@ impl PolicySet {
                         name: entry.name.clone(),
                         reason: format!("{error:#}"),
                         failure: entry.failure,
-                        mutating: entry.mutating.unwrap_or_else(|| entry.is_mutating()),
+                        // Without its metadata it is not known to mutate.
+                        mutating: entry.mutating.unwrap_or(false),
                         // Config checks the rules; if they still fail, answer for every request.
                         matcher: Matcher::new(&entry.rules).unwrap_or_else(|_| everything()),
                     })));
@@ -248,14 +249,13 @@ fn load_entry(
     let policy = engine
         .load(&entry.name, &source, &entry.settings, entry.limits())?
         .with_context_kinds(entry.context.clone());
-    // An entry that does not say follows the policy's own metadata.
-    let mutating = match (entry.mutating, policy.metadata()) {
-        (Some(configured), _) => configured,
-        (None, Some(metadata)) => metadata.mutating,
-        (None, None) => entry.is_mutating(),
-    };
-    let matcher =
-        Matcher::new(&entry.rules).map_err(|m| anyhow::anyhow!("policy `{}`: {m}", entry.name))?;
+    // What an entry does not say follows the policy's own metadata.
+    let mutating = entry
+        .mutating
+        .or(policy.metadata().map(|m| m.mutating))
+        .unwrap_or(false);
+    let matcher = Matcher::new(&entry.rules.filled_from(policy.metadata()))
+        .map_err(|m| anyhow::anyhow!("policy `{}`: {m}", entry.name))?;
     Ok(Entry {
         policy,
         mode: entry.mode,

@@ -259,14 +259,6 @@ impl PolicyConfig {
             concurrency: self.concurrency.unwrap_or_else(Limits::default_concurrency),
         }
     }
-
-    /// Whether the policy runs on `/mutate`.
-    pub fn is_mutating(&self) -> bool {
-        self.mutating.unwrap_or_else(|| match self.source() {
-            Ok(Source::Builtin(builtin)) => builtin.mutating,
-            _ => false,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -8,18 +8,18 @@ use glob::Pattern;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde::Deserialize;
 
-use crate::policy::{Requirement, Selector};
+use crate::policy::{Metadata, Requirement, Selector};
 
 /// A policy's `match` section.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MatchRules {
     /// API groups and kinds; `""` is the core group and `*` matches any.
-    #[serde(default)]
-    pub kinds: Vec<KindRule>,
+    /// Absent: the kinds the policy's metadata declares (every kind without metadata).
+    pub kinds: Option<Vec<KindRule>>,
     /// `CREATE`, `UPDATE`, `DELETE`, `CONNECT`; empty means all.
-    #[serde(default)]
-    pub operations: Vec<kube::core::admission::Operation>,
+    /// Absent: the operations the policy's metadata declares (all without metadata).
+    pub operations: Option<Vec<kube::core::admission::Operation>>,
     /// Namespace globs to include and exclude.
     #[serde(default)]
     pub namespaces: NamespaceRule,
@@ -52,6 +52,37 @@ pub struct NamespaceRule {
 }
 
 impl MatchRules {
+    /// These rules with what they leave out taken from the policy's own
+    /// metadata, the one place a policy declares what it governs.
+    pub fn filled_from(&self, metadata: Option<&Metadata>) -> Self {
+        let mut rules = self.clone();
+        let Some(metadata) = metadata else {
+            return rules;
+        };
+        if rules.kinds.is_none() {
+            rules.kinds = Some(
+                metadata
+                    .kinds
+                    .iter()
+                    .map(|k| KindRule {
+                        api_groups: k.api_groups.clone(),
+                        kinds: k.kinds.clone(),
+                    })
+                    .collect(),
+            );
+        }
+        if rules.operations.is_none() {
+            rules.operations = Some(
+                metadata
+                    .operations
+                    .iter()
+                    .filter_map(|op| serde_json::from_value(serde_json::json!(op)).ok())
+                    .collect(),
+            );
+        }
+        rules
+    }
+
     /// Checks globs and selectors.
     ///
     /// # Errors

@@ -10,8 +10,6 @@ pub struct Builtin {
     pub name: &'static str,
     /// One line saying what it enforces.
     pub description: &'static str,
-    /// Whether it can mutate objects (and so belongs on the mutating webhook too).
-    pub mutating: bool,
     /// The component.
     pub component: &'static [u8],
 }
