@@ -3,7 +3,9 @@ use std::time::Duration;
 
 use bouncer::config::{FailureMode, Mode};
 use bouncer::policy::{ErrorKind, Limits, Policy, PolicyEngine, PolicyError, Source};
-use bouncer_tests::{HOSTILE_POLICY, assert_failed_open, engine, fixture, load, run};
+use bouncer_tests::{
+    HOSTILE_POLICY, HOSTILE_WASI_POLICY, assert_failed_open, engine, fixture, load, run,
+};
 use serde_json::json;
 
 fn hostile(engine: &Arc<PolicyEngine>, behaviour: &str, limits: Limits) -> Policy {
@@ -92,6 +94,37 @@ fn a_panic_is_a_trap_that_carries_the_panic_message() {
     assert_healthy_policy_still_works(&engine);
 }
 
+/// The same probes from a WASI component: every call reaches the host's WASI
+/// (no `Unsupported`), which has no preopened directory, no environment, no
+/// arguments and no sockets to give.
+#[test]
+fn a_wasi_policy_that_pries_for_files_env_args_and_sockets_is_refused_by_the_sandbox() {
+    let engine = engine();
+    // SAFETY: the variable only exists to prove it does not reach the guest.
+    unsafe { std::env::set_var("BOUNCER_TEST_SECRET", "hunter2") };
+    let policy = engine
+        .load(
+            "hostile-wasi-pry",
+            &Source::File(HOSTILE_WASI_POLICY.into()),
+            &json!({ "behaviour": "pry" }),
+            Limits::default(),
+        )
+        .expect("the WASI hostile policy loads");
+    let outcome = evaluate(&policy).unwrap();
+    let message = outcome.message.unwrap();
+    assert!(!message.contains("Unsupported"), "{message}");
+    assert!(
+        message.starts_with("file: NotFound; dir: NotFound;"),
+        "{message}"
+    );
+    assert!(
+        message.contains("HOME: nothing; secret: nothing; args: 0;"),
+        "{message}"
+    );
+    assert!(!message.contains("connected"), "{message}");
+    assert_healthy_policy_still_works(&engine);
+}
+
 #[test]
 fn a_policy_that_pries_for_files_env_and_args_gets_nothing() {
     let engine = engine();
@@ -99,9 +132,13 @@ fn a_policy_that_pries_for_files_env_and_args_gets_nothing() {
     // exists to prove it does not reach the guest.
     unsafe { std::env::set_var("BOUNCER_TEST_SECRET", "hunter2") };
     let outcome = evaluate(&hostile(&engine, "pry", Limits::default())).unwrap();
+    // Without WASI std has nothing to call: its stubs answer.
     assert_eq!(
         outcome.message.as_deref(),
-        Some("file: nothing; HOME: nothing; args: 0")
+        Some(
+            "file: Unsupported; dir: Unsupported; HOME: nothing; secret: nothing; args: 0; \
+             socket: Unsupported"
+        )
     );
     let error = evaluate(&hostile(&engine, "list-env", Limits::default())).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Trap, "{error:?}");

@@ -115,16 +115,47 @@ async fn monitor_mode_allows_with_a_warning_and_counts_it() {
 
 #[tokio::test]
 async fn match_rules_decide_which_policies_see_a_request() {
-    let entries = alb(
-        "alb",
-        "    match:\n      namespaces: {exclude: [\"we*\"]}\n",
+    let entries = format!(
+        "{}{}",
+        alb(
+            "alb",
+            "    match:\n      namespaces: {exclude: [\"we*\"]}\n",
+        ),
+        // The positive control: the same policy where `web` is not excluded.
+        alb(
+            "alb-control",
+            "    match:\n      namespaces: {exclude: [\"other*\"]}\n",
+        ),
     );
     let server = start(Some(&config(&entries)), |_| {}).await;
     let (_, body) = server.post("/validate", &missing_target_type()).await;
-    assert_eq!(
-        body["response"]["allowed"], true,
-        "namespace `web` is excluded: {body}"
+    let message = body["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(body["response"]["allowed"], false, "{body}");
+    assert!(message.starts_with("alb-control: "), "{message}");
+    assert!(
+        !message.contains("alb: "),
+        "namespace `web` is excluded for `alb`: {message}"
     );
+    // Without `match.kinds` an entry governs what its policy declares: a
+    // ConfigMap never reaches `alb-target-type-ip`.
+    let mut config_map = missing_target_type();
+    config_map["request"]["kind"] = json!({"group": "", "version": "v1", "kind": "ConfigMap"});
+    config_map["request"]["resource"] =
+        json!({"group": "", "version": "v1", "resource": "configmaps"});
+    let (_, body) = server.post("/validate", &config_map).await;
+    assert_eq!(body["response"]["allowed"], true, "{body}");
+    let metrics = server.get_text("/metrics").await;
+    let evaluated = |policy: &str| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(&format!("bouncer_evaluations_total{{policy=\"{policy}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
+    assert_eq!(evaluated("alb-control"), 1, "the Ingress only: {metrics}");
+    assert_eq!(evaluated("alb"), 0, "{metrics}");
     server.stop().await.unwrap();
 }
 

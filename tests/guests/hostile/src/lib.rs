@@ -63,14 +63,29 @@ impl Guest for Hostile {
             // Listing the environment is unsupported without WASI: it traps.
             "list-env" => verdict(false, Some(format!("{} vars", std::env::vars().count()))),
             "pry" => {
+                // Each probe reports what it got, or the kind of error: on
+                // WASI an error other than `Unsupported` shows the call reached
+                // the host's WASI and was refused there (the sandbox, tested),
+                // not std's stubs.
                 let file = std::fs::read_to_string("/etc/passwd")
                     .map(|text| format!("read {} bytes", text.len()))
-                    .unwrap_or_else(|_| "nothing".into());
+                    .unwrap_or_else(|e| format!("{:?}", e.kind()));
+                let dir = std::fs::read_dir("/")
+                    .map(|entries| format!("{} entries", entries.count()))
+                    .unwrap_or_else(|e| format!("{:?}", e.kind()));
                 let home = std::env::var("HOME").unwrap_or_else(|_| "nothing".into());
+                let secret =
+                    std::env::var("BOUNCER_TEST_SECRET").unwrap_or_else(|_| "nothing".into());
                 let args = std::env::args().count();
+                let socket = std::net::TcpStream::connect("127.0.0.1:80")
+                    .map(|_| "connected".to_owned())
+                    .unwrap_or_else(|e| format!("{:?}", e.kind()));
                 verdict(
                     false,
-                    Some(format!("file: {file}; HOME: {home}; args: {args}")),
+                    Some(format!(
+                        "file: {file}; dir: {dir}; HOME: {home}; secret: {secret}; args: {args}; \
+                         socket: {socket}"
+                    )),
                 )
             }
             "garbage" => Verdict {
