@@ -78,11 +78,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("review (decode + evaluate + respond)", |b| {
         b.iter(|| {
             let request = review::decode(black_box(&body)).expect("review");
-            let budget = Budget {
-                run: Run::Here,
-                deadline: Instant::now() + Duration::from_secs(1),
-                max_object: bouncer::policy::OutputLimits::MUTATION_BYTES,
-            };
+            let budget = Budget::here(Instant::now() + Duration::from_secs(1));
             let reviewed = set.review_blocking(&request, Endpoint::Mutate, &cluster, budget);
             black_box(review::encode_body(&reviewed.response))
         })

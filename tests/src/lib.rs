@@ -12,9 +12,7 @@ use std::sync::Arc;
 use bouncer::admission::{Budget, Endpoint, Entry, PolicySet, review};
 use bouncer::config::{FailureMode, Mode};
 use bouncer::context::{Cluster, NoCluster};
-use bouncer::policy::{
-    EngineConfig, Limits, OutputLimits, Policy, PolicyEngine, PolicyError, Run, Source,
-};
+use bouncer::policy::{EngineConfig, Limits, Policy, PolicyEngine, PolicyError, Source};
 use serde_json::Value;
 
 /// The hostile test policy component (`tests/guests/hostile`).
@@ -90,18 +88,14 @@ pub fn review_once(
         failure,
         mutate,
     ));
-    let endpoint = if mutate {
-        Endpoint::Mutate
-    } else {
-        Endpoint::Validate
-    };
     let cluster: Arc<dyn Cluster> = Arc::new(NoCluster);
-    let budget = Budget {
-        run: Run::Here,
-        deadline: std::time::Instant::now() + std::time::Duration::from_secs(60),
-        max_object: OutputLimits::MUTATION_BYTES,
-    };
-    set.review_blocking(request, endpoint, &cluster, budget)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    set.review_blocking(
+        request,
+        Endpoint::for_mutation(mutate),
+        &cluster,
+        Budget::here(deadline),
+    )
 }
 
 /// Decodes `response.patch` (base64 JSONPatch) and applies it to `object`.

@@ -12,7 +12,7 @@ use super::set::{Entry, Member, PolicySet, Unloaded};
 use super::wit::to_wit;
 use crate::config::Mode;
 use crate::context::Cluster;
-use crate::policy::{Outcome, Policy, PolicyError, Run};
+use crate::policy::{Outcome, OutputLimits, Policy, PolicyError, Run};
 
 /// Which webhook endpoint a review came through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +42,26 @@ pub struct Budget {
     pub deadline: Instant,
     /// The largest a mutated object may become, in bytes (the request body limit).
     pub max_object: usize,
+}
+
+impl Budget {
+    /// Evaluation on the calling thread, due by `deadline`, a mutated object
+    /// bounded as the API server bounds a request: for callers with no server
+    /// to keep responsive (`bouncer test`, `check`, `eval`, tests, benchmarks).
+    pub fn here(deadline: Instant) -> Self {
+        Self {
+            run: Run::Here,
+            deadline,
+            max_object: OutputLimits::MUTATION_BYTES,
+        }
+    }
+}
+
+impl Endpoint {
+    /// `/mutate` when `mutate`, else `/validate`.
+    pub fn for_mutation(mutate: bool) -> Self {
+        if mutate { Self::Mutate } else { Self::Validate }
+    }
 }
 
 /// The answer to one review, with what each policy did.

@@ -11,7 +11,7 @@ use super::EXIT_DENIED;
 use crate::admission::{Budget, Endpoint, Entry, PolicySet, review};
 use crate::config::{FailureMode, Mode};
 use crate::context::{Cluster, NoCluster};
-use crate::policy::{EngineConfig, Limits, OutputLimits, PolicyEngine, Run};
+use crate::policy::{EngineConfig, Limits, PolicyEngine};
 
 /// Arguments of `bouncer eval`.
 #[derive(Debug, clap::Args)]
@@ -67,18 +67,10 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
         FailureMode::Closed,
         args.mutate,
     ));
-    let endpoint = if args.mutate {
-        Endpoint::Mutate
-    } else {
-        Endpoint::Validate
-    };
     let cluster: Arc<dyn Cluster> = Arc::new(NoCluster);
-    let budget = Budget {
-        run: Run::Here,
-        deadline: Instant::now() + limits.timeout + Duration::from_secs(1),
-        max_object: OutputLimits::MUTATION_BYTES,
-    };
-    let reviewed = set.review_blocking(&request, endpoint, &cluster, budget);
+    let deadline = Instant::now() + limits.timeout + Duration::from_secs(1);
+    let endpoint = Endpoint::for_mutation(args.mutate);
+    let reviewed = set.review_blocking(&request, endpoint, &cluster, Budget::here(deadline));
     let code = reviewed.response.result.code;
     for result in reviewed.records.iter().filter(|r| r.refused) {
         let message = result.message.as_deref().unwrap_or_default();

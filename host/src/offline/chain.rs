@@ -15,7 +15,6 @@ use crate::admission::{Budget, Effect, Endpoint, PolicyResult, PolicySet, Reques
 use std::sync::Arc;
 
 use crate::context::Cluster;
-use crate::policy::{OutputLimits, Run};
 
 /// How long an offline chain may take in all; each policy still has its own deadline.
 pub const CHAIN_DEADLINE: Duration = Duration::from_secs(30);
@@ -65,12 +64,7 @@ fn run(
     let deadline = Instant::now() + CHAIN_DEADLINE;
     let review = |request: &Request, endpoint| {
         // Offline there is no server to keep responsive: evaluate on this thread.
-        let budget = Budget {
-            run: Run::Here,
-            deadline,
-            max_object: OutputLimits::MUTATION_BYTES,
-        };
-        set.review_blocking(request, endpoint, cluster, budget)
+        set.review_blocking(request, endpoint, cluster, Budget::here(deadline))
     };
     let mutating = review(request, Endpoint::Mutate);
     let mut policies = Vec::new();
