@@ -120,6 +120,21 @@ impl Metadata {
         let Some(validator) = &self.validator else {
             return Ok(());
         };
+        // A policy that takes no settings (`additionalProperties: false` and no
+        // `properties`): jsonschema reports each key as a bare "False schema"
+        // without naming it, so name the keys here, in its usual words.
+        let takes_none = self.settings_schema.as_ref().is_some_and(|schema| {
+            schema.get("additionalProperties") == Some(&serde_json::Value::Bool(false))
+                && schema.get("properties").is_none()
+        });
+        if takes_none && let Some(keys) = settings.as_object().filter(|o| !o.is_empty()) {
+            let unexpected: Vec<String> = keys.keys().map(|k| format!("'{k}'")).collect();
+            return Err(vec![format!(
+                "/: Additional properties are not allowed ({} {} unexpected): the policy takes no settings",
+                unexpected.join(", "),
+                if unexpected.len() == 1 { "was" } else { "were" }
+            )]);
+        }
         let problems: Vec<String> = validator
             .iter_errors(settings)
             .map(|error| {

@@ -11,23 +11,17 @@ use bouncer_eks::Service;
 use bouncer_eks::lb::Provisioner;
 use bouncer_eks::names::{NLB_CLASS, SERVICE_LB_TYPE};
 use bouncer_sdk::{
-    Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
+    Findings, Metadata, NoSettings, Operation, Policy, Request, Result, Verdict, export_policy,
+    judge,
 };
-use serde::Deserialize;
-
-/// Settings of `aws-lb-controller-only`.
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
-pub struct Settings {
-    /// Namespaces (globs) where any load balancer is allowed.
-    pub exempt_namespaces: Vec<String>,
-}
 
 /// The policy.
 pub struct AwsLbControllerOnly;
 
 impl Policy for AwsLbControllerOnly {
-    type Settings = Settings;
+    // Namespaces that may keep other load balancers are excluded by the
+    // configuration entry (`match.namespaces.exclude`), before the policy runs.
+    type Settings = NoSettings;
 
     fn metadata() -> Metadata {
         Metadata::new()
@@ -35,16 +29,8 @@ impl Policy for AwsLbControllerOnly {
             .operations(&[Operation::Create, Operation::Update])
     }
 
-    fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
-        bouncer_eks::check_globs("exemptNamespaces", &settings.exempt_namespaces)
-    }
-
-    fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
+    fn validate(request: &Request, _: &NoSettings) -> Result<Verdict> {
         if !request.is_kind("", "Service") {
-            return Ok(Verdict::allow());
-        }
-        let namespace = request.namespace.as_deref().unwrap_or("");
-        if bouncer_eks::matches_any(&settings.exempt_namespaces, namespace) {
             return Ok(Verdict::allow());
         }
         let object = format!("Service {}", request.object_ref());

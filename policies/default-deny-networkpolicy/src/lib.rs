@@ -11,6 +11,7 @@
 
 mod netpol;
 
+use bouncer_sdk::workload::Workload;
 use bouncer_sdk::{Metadata, Operation, Policy, Request, Result, Verdict, context, export_policy};
 use netpol::NetworkPolicy;
 use serde::Deserialize;
@@ -21,8 +22,6 @@ use serde::Deserialize;
 pub struct Settings {
     /// Policy types a default-deny policy must deny: `Ingress`, `Egress` or both.
     pub require: Vec<String>,
-    /// Namespaces (globs) where workloads need no default-deny policy.
-    pub exempt_namespaces: Vec<String>,
     /// Also judge workloads created by a controller (Pods of a ReplicaSet, Jobs of
     /// a CronJob); by default they pass, because their owner was judged.
     pub check_owned: bool,
@@ -32,25 +31,10 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             require: vec!["Ingress".into(), "Egress".into()],
-            exempt_namespaces: vec![
-                "kube-system".into(),
-                "kube-public".into(),
-                "kube-node-lease".into(),
-            ],
             check_owned: false,
         }
     }
 }
-
-const WORKLOADS: &[(&str, &str)] = &[
-    ("", "Pod"),
-    ("apps", "Deployment"),
-    ("apps", "StatefulSet"),
-    ("apps", "DaemonSet"),
-    ("apps", "ReplicaSet"),
-    ("batch", "Job"),
-    ("batch", "CronJob"),
-];
 
 /// The policy.
 pub struct DefaultDenyNetworkPolicy;
@@ -60,12 +44,7 @@ impl Policy for DefaultDenyNetworkPolicy {
 
     fn metadata() -> Metadata {
         Metadata::new()
-            .governs(&[""], &["Pod"])
-            .governs(
-                &["apps"],
-                &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"],
-            )
-            .governs(&["batch"], &["Job", "CronJob"])
+            .governs_workloads()
             .governs(&["networking.k8s.io"], &["NetworkPolicy"])
             .operations(&[Operation::Create, Operation::Update, Operation::Delete])
             .context("networking.k8s.io/v1", "NetworkPolicy")
@@ -84,18 +63,18 @@ impl Policy for DefaultDenyNetworkPolicy {
                 "require: `{bad}` is not a policy type (Ingress or Egress)"
             ));
         }
-        bouncer_eks::check_globs("exemptNamespaces", &settings.exempt_namespaces)
+        Ok(())
     }
 
     fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
         let namespace = request.namespace.clone().unwrap_or_default();
-        if bouncer_eks::matches_any(&settings.exempt_namespaces, &namespace)
-            || request.sub_resource.is_some()
-        {
+        // Namespaces that need no default-deny are excluded by the entry's
+        // `match.namespaces.exclude`, before the policy runs.
+        if request.sub_resource.is_some() {
             return Ok(Verdict::allow());
         }
         let (group, kind) = (request.kind.group.as_str(), request.kind.kind.as_str());
-        if WORKLOADS.contains(&(group, kind)) && request.operation == Operation::Create {
+        if Workload::of(group, kind).is_some() && request.operation == Operation::Create {
             return judge_workload(request, &namespace, settings);
         }
         if (group, kind) == ("networking.k8s.io", "NetworkPolicy")

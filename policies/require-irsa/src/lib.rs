@@ -12,6 +12,7 @@ mod workload;
 use bouncer_eks::Metadata;
 use bouncer_eks::arn::iam_role;
 use bouncer_eks::names::{ROLE_ARN, TOKEN_EXPIRATION};
+use bouncer_sdk::workload::Workload;
 use bouncer_sdk::{Findings, Operation, Policy, Request, Result, Verdict, export_policy, judge};
 use serde::Deserialize;
 
@@ -41,12 +42,8 @@ impl Policy for RequireIrsa {
 
     fn metadata() -> bouncer_sdk::Metadata {
         bouncer_sdk::Metadata::new()
-            .governs(&[""], &["ServiceAccount", "Pod"])
-            .governs(
-                &["apps"],
-                &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"],
-            )
-            .governs(&["batch"], &["Job", "CronJob"])
+            .governs(&[""], &["ServiceAccount"])
+            .governs_workloads()
             .operations(&[Operation::Create, Operation::Update])
             .context("v1", "ServiceAccount")
     }
@@ -68,10 +65,10 @@ impl Policy for RequireIrsa {
                 check_service_account(&object, &sa.metadata, settings)
             });
         }
-        let Some(kind) = workload::Kind::of(request) else {
+        let Some(kind) = Workload::of_request(request) else {
             return Ok(Verdict::allow());
         };
-        if workload::made_by_builtin_controller(request)? {
+        if request.made_by_builtin_controller()? {
             return Ok(Verdict::allow());
         }
         let object = format!("{} {}", request.kind.kind, request.object_ref());
@@ -80,7 +77,7 @@ impl Policy for RequireIrsa {
         let lookup_error = std::cell::RefCell::new(None);
         let verdict = judge(request, |value: &serde_json::Value| {
             let mut findings = Findings::new();
-            match kind.pod_spec(value) {
+            match workload::pod_spec(kind, value) {
                 Ok(Some(pod)) => {
                     workload::check(&object, &namespace, &pod, settings, &mut findings);
                     if bouncer_eks::matches_any(&settings.require_role_in, &namespace)

@@ -1,7 +1,8 @@
-//! Workloads: where each kind keeps its pod template, and what in a pod spec
-//! gives away AWS credentials.
+//! What in a pod spec gives away AWS credentials. Where each workload kind
+//! keeps its pod spec is the SDK's `workload`.
 
-use bouncer_sdk::{Findings, Request, Result};
+use bouncer_sdk::Findings;
+use bouncer_sdk::workload::Workload;
 use serde::Deserialize;
 
 use crate::Settings;
@@ -13,57 +14,15 @@ pub const KEY_VARIABLES: &[&str] = &[
     "AWS_SESSION_TOKEN",
 ];
 
-/// A kind that runs pods.
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    /// A Pod: `spec`.
-    Pod,
-    /// Deployment, StatefulSet, DaemonSet, ReplicaSet, Job: `spec.template.spec`.
-    Templated,
-    /// CronJob: `spec.jobTemplate.spec.template.spec`.
-    CronJob,
-}
-
-impl Kind {
-    /// The workload kind of the request's object, or `None`.
-    pub fn of(request: &Request) -> Option<Self> {
-        let (group, kind) = (request.kind.group.as_str(), request.kind.kind.as_str());
-        match (group, kind) {
-            ("", "Pod") => Some(Self::Pod),
-            ("apps", "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet")
-            | ("batch", "Job") => Some(Self::Templated),
-            ("batch", "CronJob") => Some(Self::CronJob),
-            _ => None,
-        }
-    }
-
-    /// The pod spec inside `object`, or `None` when it has none.
-    pub fn pod_spec(
-        self,
-        object: &serde_json::Value,
-    ) -> Result<Option<PodSpec>, serde_json::Error> {
-        let pointer = match self {
-            Self::Pod => "/spec",
-            Self::Templated => "/spec/template/spec",
-            Self::CronJob => "/spec/jobTemplate/spec/template/spec",
-        };
-        object
-            .pointer(pointer)
-            .map(PodSpec::deserialize)
-            .transpose()
-    }
-}
-
-/// Pods and ReplicaSets that Kubernetes' own controllers create from a
-/// Deployment, Job or CronJob were judged as that owner. Judging them again
-/// would refuse the pods of an owner whose UPDATE was allowed because its
-/// problem was already there, stalling a rollout halfway.
-pub fn made_by_builtin_controller(request: &Request) -> Result<bool> {
-    let builtin = request
-        .user_info
-        .username
-        .starts_with("system:serviceaccount:kube-system:");
-    Ok(builtin && request.has_controller_owner()?)
+/// The pod spec inside an object of `workload`'s kind, or `None` when it has none.
+pub fn pod_spec(
+    workload: Workload,
+    object: &serde_json::Value,
+) -> Result<Option<PodSpec>, serde_json::Error> {
+    workload
+        .pod_spec(object)
+        .map(PodSpec::deserialize)
+        .transpose()
 }
 
 /// The parts of a pod spec this rule reads.

@@ -33,7 +33,8 @@
 //! ```
 //!
 //! Start from [`Policy`], [`Request`] and [`Verdict`]; [`object`] has helpers to
-//! edit raw JSON objects for mutation, and [`log`] writes to the host's log.
+//! edit raw JSON objects for mutation, [`workload`] knows where each kind keeps its
+//! pod spec, and [`log`] writes to the host's log.
 
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
 mod allocator;
@@ -45,6 +46,7 @@ pub mod object;
 mod request;
 mod runner;
 mod verdict;
+pub mod workload;
 
 pub use k8s_openapi;
 pub use schemars;

@@ -2,6 +2,7 @@
 //! by a tag other than `latest`. An image without a tag means `latest`.
 
 use bouncer_sdk::serde_json::Value;
+use bouncer_sdk::workload::Workload;
 use bouncer_sdk::{
     Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
 };
@@ -26,12 +27,7 @@ impl Policy for DenyLatestTag {
 
     fn metadata() -> Metadata {
         Metadata::new()
-            .governs(&[""], &["Pod"])
-            .governs(
-                &["apps"],
-                &["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"],
-            )
-            .governs(&["batch"], &["Job", "CronJob"])
+            .governs_workloads()
             .operations(&[Operation::Create, Operation::Update])
     }
 
@@ -62,10 +58,13 @@ impl Policy for DenyLatestTag {
 
 /// Every container image of a Pod or a workload's pod template, with where it is.
 fn images(object: &Value) -> Vec<(String, &str)> {
-    let pod_spec = match object["kind"].as_str() {
-        Some("Pod") => &object["spec"],
-        Some("CronJob") => &object["spec"]["jobTemplate"]["spec"]["template"]["spec"],
-        _ => &object["spec"]["template"]["spec"],
+    let group = object["apiVersion"]
+        .as_str()
+        .and_then(|v| v.split_once('/'))
+        .map_or("", |(group, _)| group);
+    let kind = object["kind"].as_str().unwrap_or_default();
+    let Some(pod_spec) = Workload::of(group, kind).and_then(|w| w.pod_spec(object)) else {
+        return Vec::new();
     };
     let mut found = Vec::new();
     for list in ["initContainers", "containers", "ephemeralContainers"] {
