@@ -2,7 +2,7 @@
 //! TLS with keep-alive at concurrency 1, 8 and 64, against a null webhook (the
 //! same server with no policies) in the same run.
 //!
-//! Run with: `cargo bench -p bouncer --bench load`
+//! Run with: `cargo bench --workspace --bench load`
 //!
 //! - `BOUNCER_LOAD_SECONDS`: time per scenario (default 5);
 //! - `BOUNCER_LOAD_CONCURRENCY`: e.g. `8` or `1,8` (default `1,8,64`);
@@ -17,9 +17,21 @@
 
 #[path = "../tests/support/tls.rs"]
 mod tls;
+// The tests' way to start `bouncer serve` as a child process, shared.
+#[allow(dead_code)]
+#[path = "../tests/support/serve.rs"]
+mod serve;
+
+/// The workspace root, where `serve` runs from (for `support/serve.rs`).
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,24 +88,11 @@ impl Drop for ServerProcess {
 }
 
 fn start(dir: &Path, name: &str, config: Option<&str>) -> ServerProcess {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = serve::free_port();
     let ca = dir.join(format!("{name}-ca.pem"));
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));
+    let mut command = serve::serve_command(port, &ca);
     command
-        .args([
-            "serve",
-            "--addr",
-            &format!("127.0.0.1:{port}"),
-            "--write-ca",
-        ])
-        .arg(&ca)
         .env("BOUNCER_LOG", "error")
-        .env("KUBECONFIG", "/nonexistent/kubeconfig")
-        .env_remove("KUBERNETES_SERVICE_HOST")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     if let Some(config) = config {
