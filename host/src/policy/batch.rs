@@ -22,7 +22,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::bindings::Request;
 use super::context::ContextSource;
 use super::error::PolicyError;
-use super::evaluate::{Outcome, Policy, Run};
+use super::evaluate::{Outcome, Run};
+use super::loaded::Policy;
 use super::threads::{self, Threads};
 
 /// A policy's answer and how long its evaluation took.

@@ -1,4 +1,5 @@
-//! A loaded policy, and one evaluation of it in a fresh, limited instance.
+//! One evaluation of a loaded policy (`loaded.rs`) in a fresh, limited instance,
+//! on this thread or an evaluation thread, and the host's check of its verdict.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,33 +9,19 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::bindings::bouncer::policy::types::Mutation as WitMutation;
 use super::bindings::bouncer::policy::types::PolicyMetadata;
 use super::bindings::{PolicyPre, Request, Verdict};
-use super::context::{ContextKind, ContextSource};
-use super::engine::{EPOCH_TICK, Prepared};
+use super::context::ContextSource;
+use super::engine::EPOCH_TICK;
 use super::error::PolicyError;
 use super::imports::StoreState;
-use super::limits::{Limits, MemoryRefusal, OutputLimits};
+use super::limits::{MemoryRefusal, OutputLimits};
+use super::loaded::Policy;
 use super::metadata::Metadata;
-use super::quota::Quota;
 use super::threads::{self, Threads};
 
 /// Ticks (5 ms each) after which an evaluation counts as long, and its thread
 /// gives way to others (see `threads.rs`). Healthy policies answer in well
 /// under a millisecond; JavaScript and Python ones in a few.
 const LONG_AFTER_TICKS: u64 = 2;
-
-/// A policy ready to evaluate requests: its component, settings and limits.
-///
-/// Cheap to clone; clones share the prepared component.
-#[derive(Clone)]
-pub struct Policy {
-    name: Arc<str>,
-    prepared: Prepared,
-    settings: Arc<str>,
-    limits: Limits,
-    context_kinds: Arc<[ContextKind]>,
-    metadata: Option<Arc<Metadata>>,
-    quota: Arc<Quota>,
-}
 
 /// Where an evaluation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,51 +59,6 @@ pub enum Mutation {
 }
 
 impl Policy {
-    pub(crate) fn new(
-        name: &str,
-        prepared: Prepared,
-        settings: String,
-        limits: Limits,
-        quota: Arc<Quota>,
-    ) -> Self {
-        Self {
-            name: name.into(),
-            prepared,
-            settings: settings.into(),
-            limits,
-            context_kinds: Arc::from([]),
-            metadata: None,
-            quota,
-        }
-    }
-
-    /// Log lines of this policy dropped so far by the log bounds (all its loaded copies).
-    pub fn log_lines_dropped(&self) -> u64 {
-        self.quota.log_dropped()
-    }
-
-    /// Bytes of linear memory this policy's running instances hold now.
-    pub fn memory_in_use(&self) -> usize {
-        self.quota.memory_in_use()
-    }
-
-    /// Evaluations of this policy running now, in the server.
-    pub fn evaluations_running(&self) -> u32 {
-        let free = u32::try_from(self.quota.slots().available_permits()).unwrap_or(u32::MAX);
-        self.quota.concurrency().saturating_sub(free)
-    }
-
-    /// What the policy says about itself; `None` for components built against
-    /// WIT 0.1.0 or 0.1.1, which have no `metadata` export.
-    pub fn metadata(&self) -> Option<&Metadata> {
-        self.metadata.as_deref()
-    }
-
-    /// Whether the component imports WASI (and so runs with the locked-down WASI).
-    pub(crate) fn imports_wasi(&self) -> bool {
-        self.prepared.wasi
-    }
-
     /// Calls the component's `metadata` export, when it has one, and keeps the answer.
     pub(crate) fn load_metadata(&mut self) -> Result<(), PolicyError> {
         if !self.prepared.metadata {
@@ -134,27 +76,6 @@ impl Policy {
         })?;
         self.metadata = Some(Arc::new(metadata));
         Ok(())
-    }
-
-    /// The same policy, allowed to look up `kinds` (its configuration's `context`).
-    pub fn with_context_kinds(mut self, kinds: Vec<ContextKind>) -> Self {
-        self.context_kinds = kinds.into();
-        self
-    }
-
-    /// The kinds this policy may look up.
-    pub fn context_kinds(&self) -> &[ContextKind] {
-        &self.context_kinds
-    }
-
-    /// The policy's name from the configuration.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The policy's limits.
-    pub fn limits(&self) -> Limits {
-        self.limits
     }
 
     /// Runs the policy's `validate-settings` on its settings.
@@ -515,15 +436,5 @@ impl Policy {
             warnings: verdict.warnings,
             mutation,
         })
-    }
-}
-
-impl std::fmt::Debug for Policy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy")
-            .field("name", &self.name)
-            .field("settings", &self.settings)
-            .field("limits", &self.limits)
-            .finish_non_exhaustive()
     }
 }
