@@ -31,6 +31,11 @@ impl Endpoint {
             Self::Mutate => "mutate",
         }
     }
+
+    /// `/mutate` when `mutate`, else `/validate`.
+    pub fn for_mutation(mutate: bool) -> Self {
+        if mutate { Self::Mutate } else { Self::Validate }
+    }
 }
 
 /// How a review is carried out.
@@ -57,13 +62,6 @@ impl Budget {
     }
 }
 
-impl Endpoint {
-    /// `/mutate` when `mutate`, else `/validate`.
-    pub fn for_mutation(mutate: bool) -> Self {
-        if mutate { Self::Mutate } else { Self::Validate }
-    }
-}
-
 /// The answer to one review, with what each policy did.
 #[derive(Debug, Clone)]
 pub struct Reviewed {
@@ -81,9 +79,11 @@ impl PolicySet {
     /// short and handled by its failure mode.
     ///
     /// # Isolation
-    /// On [`Endpoint::Validate`] the matching policies are independent, so they
-    /// run at once and each has the whole time to `deadline` (within its own
-    /// timeout): a slow policy cannot spend another's budget. Their outcomes are
+    /// On [`Endpoint::Validate`] the matching policies are independent: each
+    /// has the whole time to `deadline` (within its own timeout), and they go
+    /// to one evaluation thread together; when one runs long the rest move to
+    /// another thread (`policy::evaluate_all`), so a slow policy cannot spend
+    /// another's budget. Their outcomes are
     /// recorded in configuration order whatever order they finish in, so the
     /// response (denial order, warnings) is deterministic. On
     /// [`Endpoint::Mutate`] each policy sees the object patched by the ones
