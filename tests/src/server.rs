@@ -108,15 +108,21 @@ impl TestServer {
         post(&self.client(), &self.url(path), review).await
     }
 
-    /// GETs `path` and returns the body text.
-    pub async fn get_text(&self, path: &str) -> String {
+    /// GETs `path` and returns the status and the body text.
+    pub async fn get(&self, path: &str) -> (u16, String) {
         let response = self
             .client()
             .get(self.url(path))
             .send()
             .await
             .expect("GET succeeds");
-        response.text().await.expect("body")
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// GETs `path` and returns the body text, whatever the status.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.get(path).await.1
     }
 
     /// Polls `done` every 50 ms for 5 s; panics naming `what`, with `/readyz`, when it stays false.

@@ -356,19 +356,11 @@ async fn reload_swaps_policies_without_failing_a_request_and_refuses_a_broken_co
             ready.contains("the last configuration reload was refused")
         })
         .await;
-    let ready = server
-        .client()
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status().as_u16(), 200);
+    let (status, text) = server.get("/readyz").await;
+    assert_eq!(status, 200);
     assert!(
-        ready
-            .text()
-            .await
-            .unwrap()
-            .contains("albClassNames must name at least one ingress class")
+        text.contains("albClassNames must name at least one ingress class"),
+        "{text}"
     );
     let metrics = server.get_text("/metrics").await;
     assert!(

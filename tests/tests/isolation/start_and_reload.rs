@@ -33,14 +33,8 @@ async fn a_policy_that_cannot_load_at_start_answers_by_its_failure_mode_until_a_
     .concat();
     let server = start(Some(&config(&entries)), |_| {}).await;
 
-    let ready = server
-        .client()
-        .get(server.url("/readyz"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status().as_u16(), 200, "the others serve");
-    let text = ready.text().await.unwrap();
+    let (status, text) = server.get("/readyz").await;
+    assert_eq!(status, 200, "the others serve");
     let unreadable =
         |file: &std::path::Path| format!("policy `{{}}`: cannot read {}", file.display());
     assert!(text.starts_with("ready: 1 policies loaded from "), "{text}");
