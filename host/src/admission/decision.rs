@@ -1,12 +1,13 @@
 //! Combining the outcomes of the policies run on one request into the single
 //! `AdmissionResponse` the API server receives.
 
+use std::time::Duration;
+
 use kube::core::admission::AdmissionResponse;
 use serde_json::Value;
 
 use super::review::Request;
 use crate::config::{FailureMode, Mode};
-use std::time::Duration;
 
 use crate::policy::{ErrorKind, Mutation, Outcome, PolicyError};
 
@@ -217,7 +218,12 @@ impl Decision {
                 Err(reason) => self.record_failure(
                     policy,
                     failure,
-                    &format!("returned an unusable verdict: {reason}"),
+                    // The same words as a verdict the runtime refused.
+                    &PolicyError::BadVerdict {
+                        policy: policy.to_owned(),
+                        reason,
+                    }
+                    .for_user(),
                 ),
             },
             _ => Effect::Allowed,

@@ -5,6 +5,7 @@
 //! so they run both endpoints in the order a cluster calls them, through the
 //! same [`PolicySet::review`] the server uses.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::core::admission::AdmissionResponse;
@@ -12,8 +13,6 @@ use serde_json::Value;
 
 use super::request::with_object;
 use crate::admission::{Budget, Effect, Endpoint, PolicyResult, PolicySet, Request};
-use std::sync::Arc;
-
 use crate::context::Cluster;
 
 /// How long an offline chain may take in all; each policy still has its own deadline.
