@@ -9,6 +9,7 @@ mod eval;
 mod inspect;
 mod new;
 mod policies;
+mod push;
 mod serve;
 mod test;
 
@@ -126,6 +127,14 @@ enum Command {
     ///
     /// Example: bouncer build examples/policies/deny-latest-tag
     Build(build::BuildArgs),
+    /// Push a policy to an OCI registry as a Wasm artifact and print its pinned reference.
+    ///
+    /// The policy is loaded first (a component that is not a policy is refused), then pushed
+    /// in the CNCF Wasm layout with its metadata (name, version, kinds, settings schema) as
+    /// manifest annotations. Use the printed `oci://…@sha256:…` as a config `source`.
+    ///
+    /// Example: bouncer push examples/policies/deny-latest-tag registry.example.com/policies/deny-latest-tag:0.1.0
+    Push(push::PushArgs),
     /// Work with configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -179,6 +188,7 @@ pub fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args, &engine_config),
         Command::New(args) => new::run(&args),
         Command::Build(args) => build::run(&args, &engine_config),
+        Command::Push(args) => push::run(&args, &engine_config),
         Command::Serve(args) => serve::run(&args, &engine_config),
         Command::Test(args) => test::run(&args, &engine_config),
         Command::Check(args) => check::run(&args, &engine_config),
@@ -209,6 +219,14 @@ fn check_config(
         file.display(),
         loaded.set.entries().len()
     );
+    for entry in loaded.set.entries() {
+        if let Some(pinned) = &entry.pinned {
+            println!("  {}: {pinned}", entry.policy.name());
+        }
+    }
+    for warning in loaded.set.warnings() {
+        println!("  warning: {warning}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

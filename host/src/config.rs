@@ -7,6 +7,6 @@ pub mod file;
 pub mod matching;
 pub mod modes;
 
-pub use file::{Config, ConfigError, PolicyConfig};
+pub use file::{Config, ConfigError, Origin, PolicyConfig};
 pub use matching::MatchRules;
 pub use modes::{FailureMode, Mode};

@@ -6,11 +6,13 @@ use std::path::Path;
 
 /// Each top-level module and the modules it may name.
 const ALLOWED: &[(&str, &[&str])] = &[
+    ("crypto", &[]),
     ("policy", &[]),
+    ("registry", &["crypto"]),
     ("manifest", &[]),
-    ("config", &["policy"]),
+    ("config", &["policy", "registry"]),
     ("context", &["policy"]),
-    ("admission", &["config", "context", "policy"]),
+    ("admission", &["config", "context", "policy", "registry"]),
     ("authoring", &["policy"]),
     (
         "offline",
@@ -21,13 +23,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "context",
             "manifest",
             "policy",
+            "registry",
         ],
     ),
-    ("server", &["admission", "config", "context", "policy"]),
+    (
+        "server",
+        &["admission", "config", "context", "crypto", "policy"],
+    ),
 ];
 
 const MODULES: &[&str] = &[
+    "crypto",
     "policy",
+    "registry",
     "manifest",
     "config",
     "context",

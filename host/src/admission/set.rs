@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::matching::Matcher;
-use crate::config::{Config, FailureMode, MatchRules, Mode, PolicyConfig};
-use crate::policy::{Policy, PolicyEngine, PolicyError};
+use crate::config::{Config, FailureMode, MatchRules, Mode, Origin, PolicyConfig};
+use crate::policy::{Policy, PolicyEngine, PolicyError, Source};
+use crate::registry::{Store, default_store_dir, fetch};
 
 /// One configured policy, loaded.
 #[derive(Debug, Clone)]
@@ -19,6 +20,8 @@ pub struct Entry {
     pub failure: FailureMode,
     /// Whether it runs on `/mutate`.
     pub mutating: bool,
+    /// For a registry source, the reference pinned to the digest it resolved to.
+    pub pinned: Option<String>,
     pub(super) matcher: Matcher,
 }
 
@@ -58,6 +61,7 @@ impl Entry {
             mode,
             failure,
             mutating,
+            pinned: None,
             matcher: everything(),
         }
     }
@@ -150,7 +154,7 @@ impl PolicySet {
                     slots + concurrency
                 ))
             } else {
-                load_entry(engine, config, entry)
+                load_entry(engine, config, entry, &mut warnings)
             };
             match loaded {
                 Ok(loaded) => {
@@ -241,11 +245,35 @@ fn load_entry(
     engine: &Arc<PolicyEngine>,
     config: &Config,
     entry: &PolicyConfig,
+    warnings: &mut Vec<String>,
 ) -> anyhow::Result<Entry> {
-    use anyhow::Context as _;
-    let source = entry
-        .source_in(&config.base_dir)
-        .with_context(|| format!("policy `{}`", entry.name))?;
+    let origin = entry
+        .origin(&config.base_dir)
+        .map_err(|e| anyhow::anyhow!("policy `{}`: {e}", entry.name))?;
+    let (source, pinned) = match origin {
+        Origin::Local(source) => (source, None),
+        Origin::Registry(reference) => {
+            let store = Store::new(
+                config
+                    .registry
+                    .store
+                    .clone()
+                    .or_else(|| engine.cache_dir().map(|d| d.join("oci")))
+                    .or_else(default_store_dir)
+                    .unwrap_or_else(|| std::env::temp_dir().join("bouncer-oci")),
+            );
+            let fetched = fetch(&reference, &config.registry, &store)
+                .map_err(|e| anyhow::anyhow!("policy `{}`: {e}", entry.name))?;
+            if let Some(why) = &fetched.stale {
+                warnings.push(format!(
+                    "policy `{}`: the registry failed, serving the last good {} ({why})",
+                    entry.name, fetched.pinned
+                ));
+            }
+            tracing::info!(policy = %entry.name, reference = %reference, digest = %fetched.digest, "resolved");
+            (Source::File(fetched.path), Some(fetched.pinned.to_string()))
+        }
+    };
     let policy = engine
         .load(&entry.name, &source, &entry.settings, entry.limits())?
         .with_context_kinds(entry.context.clone());
@@ -261,6 +289,7 @@ fn load_entry(
         mode: entry.mode,
         failure: entry.failure,
         mutating,
+        pinned,
         matcher,
     })
 }

@@ -8,20 +8,27 @@ use anyhow::Result;
 
 use crate::authoring::project;
 use crate::policy::{Description, EngineConfig, PolicyEngine, Source};
+use crate::registry::{ANNOTATION_PREFIX, PolicyRef};
 
 /// Arguments of `bouncer inspect`.
 #[derive(Debug, clap::Args)]
 pub struct InspectArgs {
-    /// The policy: a built-in name, a `.wasm` component, or a policy project directory (its
-    /// built `policy.wasm`).
+    /// The policy: a built-in name, a `.wasm` component, a policy project directory (its
+    /// built `policy.wasm`), or `oci://registry/repository:tag` (read from the manifest's
+    /// annotations, without pulling or running the component).
     policy: String,
     /// Output format.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: super::Output,
+    #[command(flatten)]
+    registry: super::push::RegistryArgs,
 }
 
 /// Runs `bouncer inspect`.
 pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode> {
+    if PolicyRef::is_oci(&args.policy) {
+        return inspect_remote(args);
+    }
     let (name, source) = resolve(&args.policy)?;
     let engine = PolicyEngine::new(engine)?;
     let description = engine.describe(&name, &source)?;
@@ -29,6 +36,77 @@ pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode>
     match args.output {
         super::Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&description)?)?,
         super::Output::Text => write_text(&mut out, &source, &description)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `bouncer inspect oci://…`: the manifest's digest and annotations.
+fn inspect_remote(args: &InspectArgs) -> Result<ExitCode> {
+    let reference = PolicyRef::parse(&args.policy)?;
+    let (digest, artifact) =
+        crate::registry::inspect(&reference, &args.registry.options(&reference))?;
+    let mut out = anstream::stdout().lock();
+    if let super::Output::Json = args.output {
+        let json = serde_json::json!({
+            "reference": reference.to_string(),
+            "pinned": reference.at(&digest).to_string(),
+            "digest": digest,
+            "component": {"digest": artifact.layer_digest, "size": artifact.layer_size},
+            "annotations": artifact.annotations,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let bold = anstyle::Style::new().bold();
+    let get = |key: &str| artifact.annotations.get(key).map(String::as_str);
+    let ours = |key: &str| get(&format!("{ANNOTATION_PREFIX}{key}"));
+    match (
+        get("org.opencontainers.image.title"),
+        get("org.opencontainers.image.version"),
+    ) {
+        (Some(title), Some(version)) => writeln!(out, "{bold}{title} {version}{bold:#}")?,
+        _ => writeln!(out, "{bold}{reference}{bold:#}")?,
+    }
+    if let Some(description) = get("org.opencontainers.image.description") {
+        writeln!(out, "  {description}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "source:      {}", reference.at(&digest))?;
+    writeln!(
+        out,
+        "component:   {}, {}",
+        format_size(usize::try_from(artifact.layer_size).unwrap_or(usize::MAX)),
+        artifact.layer_digest
+    )?;
+    match ours("kinds") {
+        Some(kinds) => {
+            let or_all = |v: &str, all: &str| {
+                if v.is_empty() {
+                    all.to_owned()
+                } else {
+                    v.replace(',', ", ")
+                }
+            };
+            writeln!(out, "governs:     {}", or_all(kinds, "any kind"))?;
+            writeln!(
+                out,
+                "operations:  {}",
+                or_all(ours("operations").unwrap_or(""), "all")
+            )?;
+            writeln!(
+                out,
+                "mutating:    {}",
+                if ours("mutating") == Some("true") {
+                    "yes"
+                } else {
+                    "no"
+                }
+            )?;
+        }
+        None => writeln!(
+            out,
+            "metadata:    none in the manifest (not pushed by `bouncer push`)"
+        )?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::matching::MatchRules;
 use super::modes::{FailureMode, Mode};
 use crate::policy::{Limits, Source};
+use crate::registry::{PolicyRef, RegistryOptions};
 
 /// The embedded default configuration: every built-in house rule.
 pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
@@ -18,6 +19,9 @@ pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
 pub struct Config {
     /// The policies, evaluated in this order.
     pub policies: Vec<PolicyConfig>,
+    /// How `oci://` sources reach their registries.
+    #[serde(default)]
+    pub registry: RegistryOptions,
     /// The directory relative `.wasm` paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -29,7 +33,8 @@ pub struct Config {
 pub struct PolicyConfig {
     /// Unique name; used in messages, metrics and `/validate/{name}`.
     pub name: String,
-    /// `builtin:<name>`, or a path to a `.wasm` component (relative to the config file).
+    /// `builtin:<name>`, a path to a `.wasm` component (relative to the config
+    /// file), or `oci://registry/repository:tag` (or `@sha256:<digest>`).
     pub source: String,
     /// The policy's settings, checked at load by its `validate-settings`.
     #[serde(default = "empty_settings")]
@@ -58,6 +63,15 @@ pub struct PolicyConfig {
     /// `bouncer serve` watches exactly these.
     #[serde(default)]
     pub context: Vec<crate::policy::ContextKind>,
+}
+
+/// Where an entry's component comes from.
+#[derive(Debug, Clone)]
+pub enum Origin {
+    /// Built in, or a file.
+    Local(Source),
+    /// A registry, resolved at load into the store (`registry::fetch`).
+    Registry(PolicyRef),
 }
 
 fn empty_settings() -> serde_json::Value {
@@ -189,7 +203,7 @@ impl Config {
             if !seen.insert(name) {
                 return Err(invalid(name, "the name is used twice".into()));
             }
-            entry.source().map_err(|e| invalid(name, e.to_string()))?;
+            entry.origin(Path::new("")).map_err(|e| invalid(name, e))?;
             if let Some(timeout) = entry.timeout
                 && timeout.is_zero()
             {
@@ -229,8 +243,8 @@ impl Config {
     pub fn component_files(&self) -> Vec<PathBuf> {
         self.policies
             .iter()
-            .filter_map(|p| match p.source_in(&self.base_dir) {
-                Ok(Source::File(path)) => Some(path),
+            .filter_map(|p| match p.origin(&self.base_dir) {
+                Ok(Origin::Local(Source::File(path))) => Some(path),
                 _ => None,
             })
             .collect()
@@ -238,17 +252,20 @@ impl Config {
 }
 
 impl PolicyConfig {
-    /// The component source, relative paths unresolved.
-    pub fn source(&self) -> Result<Source, crate::policy::UnknownBuiltin> {
-        Source::parse(&self.source)
-    }
-
-    /// The component source, with a relative path resolved against `base_dir`.
-    pub fn source_in(&self, base_dir: &Path) -> Result<Source, crate::policy::UnknownBuiltin> {
-        Ok(match self.source()? {
-            Source::File(path) if path.is_relative() => Source::File(base_dir.join(path)),
-            other => other,
-        })
+    /// Where the component comes from, with a relative path resolved against
+    /// `base_dir`; the error says what is wrong with `source`.
+    pub fn origin(&self, base_dir: &Path) -> Result<Origin, String> {
+        if PolicyRef::is_oci(&self.source) {
+            return PolicyRef::parse(&self.source)
+                .map(Origin::Registry)
+                .map_err(|e| e.to_string());
+        }
+        Ok(Origin::Local(
+            match Source::parse(&self.source).map_err(|e| e.to_string())? {
+                Source::File(path) if path.is_relative() => Source::File(base_dir.join(path)),
+                other => other,
+            },
+        ))
     }
 
     /// The evaluation limits, defaults filled in.

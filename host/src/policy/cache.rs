@@ -24,6 +24,11 @@ pub(crate) struct ArtifactCache {
 }
 
 impl ArtifactCache {
+    /// The cache's directory.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Opens (creating) `dir` for artifacts of `engine`.
     pub(crate) fn open(dir: &Path, engine: &wasmtime::Engine) -> std::io::Result<Self> {
         fs::create_dir_all(dir)?;

@@ -180,6 +180,12 @@ impl PolicyEngine {
         self.quotas.apportion(names);
     }
 
+    /// The compile cache's directory, when there is one: other caches
+    /// (the registry store) live beside what it holds.
+    pub fn cache_dir(&self) -> Option<&std::path::Path> {
+        self.cache.as_ref().map(ArtifactCache::dir)
+    }
+
     /// How components were obtained so far.
     pub fn stats(&self) -> &EngineStats {
         &self.stats

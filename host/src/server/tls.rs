@@ -46,16 +46,7 @@ pub enum TlsError {
     ClientCa(#[from] rustls::server::VerifierBuilderError),
 }
 
-/// The crypto provider bouncer uses everywhere (ring: already in the dependency tree).
-pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// Installs [`provider`] as the process default; rustls panics on first use
-/// when two providers are compiled in and none was chosen.
-pub fn install_default_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
+pub use crate::crypto::{install_default_provider, provider};
 
 /// The serving certificate, swapped in place when its files change.
 #[derive(Debug)]
@@ -82,39 +73,21 @@ impl CertStore {
     /// Generates a CA and a serving certificate for `localhost` and `127.0.0.1`
     /// signed by it, and returns the CA in PEM so clients can trust it.
     pub fn self_signed() -> Result<(Self, String), TlsError> {
-        use rcgen::{
-            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-            KeyUsagePurpose,
-        };
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "bouncer self-signed CA");
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
-
-        let mut leaf_params =
-            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-        leaf_params
-            .distinguished_name
-            .push(DnType::CommonName, "bouncer");
-        let leaf_key = KeyPair::generate()?;
-        let leaf = leaf_params.signed_by(&leaf_key, &ca)?;
-
-        let chain = vec![leaf.der().clone(), ca.der().clone()];
-        let key = PrivateKeyDer::try_from(leaf_key.serialize_der()).map_err(|e| TlsError::Pem {
-            what: "generated private key",
-            path: PathBuf::new(),
-            source: e.into(),
-        })?;
+        let generated = crate::crypto::SelfSigned::generate()?;
+        let chain = vec![generated.leaf_der.clone(), generated.ca_der.clone()];
+        let key =
+            PrivateKeyDer::try_from(generated.key_der.clone()).map_err(|e| TlsError::Pem {
+                what: "generated private key",
+                path: PathBuf::new(),
+                source: e.into(),
+            })?;
         let certified = CertifiedKey::from_der(chain, key, &provider())?;
         Ok((
             Self {
                 current: ArcSwap::from_pointee(certified),
                 files: None,
             },
-            ca.pem(),
+            generated.ca_pem,
         ))
     }
 

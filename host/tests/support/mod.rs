@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod registry;
 pub mod serve;
 pub mod tls;
 

@@ -89,3 +89,13 @@ pub async fn post_raw(port: u16, ca: &Path, path: &str, body: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+/// One HTTP/1.1 GET over TLS; returns the whole raw response.
+pub async fn get_raw(port: u16, ca: &Path, path: &str) -> String {
+    let mut stream = tls_connect(port, ca).await;
+    let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}

@@ -15,6 +15,7 @@ use crate::config::{Config, PolicyConfig};
 use crate::manifest::{self, ManifestObject};
 use crate::offline::RequestSpec;
 use crate::policy::{PolicyEngine, Source};
+use crate::registry::PolicyRef;
 
 /// A suite ready to run.
 #[derive(Debug)]
@@ -142,11 +143,19 @@ fn target_config(
 ) -> Result<(Config, &'static str), (&'static str, String)> {
     match (&file.policy, &file.config) {
         (Some(policy), None) => {
-            let (name, source) = project::resolve(policy, dir).map_err(|e| ("policy", e))?;
-            // The config below resolves relative paths again: hand it an absolute one.
-            let source = match source {
-                Source::File(path) => std::path::absolute(&path).unwrap_or(path).display().to_string(),
-                other => other.to_string(),
+            let (name, source) = if PolicyRef::is_oci(policy) {
+                // Resolved by the registry at load, as `serve` would.
+                let reference = PolicyRef::parse(policy).map_err(|e| ("policy", e.to_string()))?;
+                let name = reference.repository().rsplit('/').next().unwrap_or("policy").to_owned();
+                (name, policy.clone())
+            } else {
+                let (name, source) = project::resolve(policy, dir).map_err(|e| ("policy", e))?;
+                // The config below resolves relative paths again: hand it an absolute one.
+                let source = match source {
+                    Source::File(path) => std::path::absolute(&path).unwrap_or(path).display().to_string(),
+                    other => other.to_string(),
+                };
+                (name, source)
             };
             let entry = PolicyConfig {
                 name,
@@ -164,6 +173,7 @@ fn target_config(
             };
             let config = Config {
                 policies: vec![entry],
+                registry: Default::default(),
                 base_dir: dir.to_owned(),
             };
             Ok((config, "policy"))

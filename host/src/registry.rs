@@ -1,0 +1,50 @@
+//! Policies as OCI artifacts: pushing a component to a registry, and pulling
+//! one into a content-addressed store on disk that serving, `bouncer test` and
+//! `bouncer check` all load from.
+//!
+//! The artifact is the CNCF Wasm layout (`artifact.rs`): a
+//! `application/vnd.wasm.config.v0+json` config and one `application/wasm`
+//! layer, with the policy's metadata as manifest annotations so a registry
+//! listing (and `bouncer inspect oci://…`) can show what a policy governs
+//! without running it.
+//!
+//! Network work happens only here and only when a configuration is loaded or
+//! reloaded, never per review: a tag is resolved to a digest then, and the
+//! component is read from the store afterwards. This module names no other
+//! module of the crate: it turns a reference into a file and a digest.
+
+mod artifact;
+mod auth;
+mod client;
+mod error;
+mod fetch;
+mod push;
+mod reference;
+mod store;
+
+pub use artifact::{
+    ANNOTATION_PREFIX, Artifact, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MAX_LAYER_BYTES,
+};
+pub use error::RegistryError;
+pub use fetch::{Fetched, fetch, inspect};
+pub use push::push;
+pub use reference::PolicyRef;
+pub use store::{Store, default_store_dir};
+
+/// How to reach registries: credentials, trust, plain HTTP, and the store.
+/// The `registry:` block of `policies.yaml`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RegistryOptions {
+    /// A Docker `config.json` (the format of a `kubernetes.io/dockerconfigjson`
+    /// Secret) with credentials per registry. Default: `$DOCKER_CONFIG/config.json`
+    /// or `~/.docker/config.json` when one exists.
+    pub auth: Option<std::path::PathBuf>,
+    /// PEM certificates to trust besides the system's (a private registry's CA).
+    pub ca_bundle: Option<std::path::PathBuf>,
+    /// Registries (`host:port`) reached over plain HTTP; every other one over HTTPS.
+    #[serde(default)]
+    pub plain_http: Vec<String>,
+    /// Where pulled components are stored. Default: `oci/` in the cache directory.
+    pub store: Option<std::path::PathBuf>,
+}

@@ -1,0 +1,533 @@
+//! Shipping policies through a real OCI registry (Debian's `docker-registry`,
+//! started per test): push, `oci://` sources by tag and by digest, reloads,
+//! the last good component when the registry is down, and every way a pull
+//! can be refused.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::registry::{self, Registry};
+use support::serve::{free_port, get_raw, post_raw, serve_command, wait_until_serving};
+use support::{bouncer, stderr, stdout};
+
+const LEGACY_INGRESS: &str = "examples/manifests/violating/legacy-ingress.yaml";
+
+/// `bouncer push` with the flags `registry` needs; panics with the output on failure.
+fn push(registry: &Registry, policy: &str, tag: &str) -> String {
+    let output = push_output(
+        registry,
+        policy,
+        &format!("{}/policies/custom:{tag}", registry.host()),
+    );
+    assert!(output.status.success(), "push failed: {}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}
+
+fn push_output(registry: &Registry, policy: &str, reference: &str) -> Output {
+    let mut args = vec!["push".to_owned(), policy.to_owned(), reference.to_owned()];
+    args.extend(flags(registry));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    bouncer(&args, None)
+}
+
+fn flags(registry: &Registry) -> Vec<String> {
+    let mut flags = Vec::new();
+    match &registry.ca {
+        Some(ca) => flags.extend(["--ca-bundle".to_owned(), ca.display().to_string()]),
+        None => flags.push("--plain-http".to_owned()),
+    }
+    if let Some(auth) = &registry.auth {
+        flags.extend(["--auth".to_owned(), auth.display().to_string()]);
+    }
+    flags
+}
+
+/// A config with one policy `custom` from `source`, reaching `registry`, storing in `store`.
+fn config(dir: &Path, registry: &Registry, store: &Path, source: &str) -> PathBuf {
+    let mut block = format!("registry:\n  store: {}\n", store.display());
+    match &registry.ca {
+        Some(ca) => block.push_str(&format!("  caBundle: {}\n", ca.display())),
+        None => block.push_str(&format!("  plainHttp: [\"{}\"]\n", registry.host())),
+    }
+    if let Some(auth) = &registry.auth {
+        block.push_str(&format!("  auth: {}\n", auth.display()));
+    }
+    let path = dir.join("policies.yaml");
+    std::fs::write(
+        &path,
+        format!("{block}policies:\n  - name: custom\n    source: {source}\n"),
+    )
+    .unwrap();
+    path
+}
+
+fn check(config: &Path) -> Output {
+    bouncer(
+        &[
+            "check",
+            "-f",
+            LEGACY_INGRESS,
+            "-c",
+            &config.display().to_string(),
+        ],
+        None,
+    )
+}
+
+fn tagged(registry: &Registry, tag: &str) -> String {
+    format!("oci://{}/policies/custom:{tag}", registry.host())
+}
+
+#[test]
+fn a_pushed_policy_is_enforced_by_tag_and_by_digest() {
+    let Some(registry) = Registry::start(false, false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = push(&registry, "alb-target-type-ip", "1.0");
+    assert!(
+        pinned.starts_with(&format!(
+            "oci://{}/policies/custom@sha256:",
+            registry.host()
+        )),
+        "{pinned}"
+    );
+
+    let by_tag = config(
+        dir.path(),
+        &registry,
+        &dir.path().join("store"),
+        &tagged(&registry, "1.0"),
+    );
+    let denied = check(&by_tag);
+    assert_eq!(
+        denied.status.code(),
+        Some(1),
+        "{}{}",
+        stdout(&denied),
+        stderr(&denied)
+    );
+    assert!(stdout(&denied).contains("custom"), "{}", stdout(&denied));
+    let checked = bouncer(&["config", "check", &by_tag.display().to_string()], None);
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert!(
+        stdout(&checked).contains(&format!("custom: {pinned}")),
+        "{}",
+        stdout(&checked)
+    );
+
+    // The manifest carries the metadata: inspect reads it without pulling.
+    let mut args = vec![
+        "inspect".to_owned(),
+        tagged(&registry, "1.0"),
+        "-o".into(),
+        "json".into(),
+    ];
+    args.extend(flags(&registry));
+    let inspected = bouncer(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
+    let json = support::stdout_json(&inspected);
+    assert_eq!(json["pinned"], pinned.as_str());
+    assert_eq!(
+        json["annotations"]["org.opencontainers.image.title"],
+        "alb-target-type-ip"
+    );
+    assert!(
+        json["annotations"]["dev.bouncer.policy.kinds"]
+            .as_str()
+            .unwrap()
+            .contains("Ingress")
+    );
+
+    // A digest in the store needs no registry.
+    let by_digest = config(dir.path(), &registry, &dir.path().join("store"), &pinned);
+    drop(registry);
+    let offline = check(&by_digest);
+    assert_eq!(offline.status.code(), Some(1), "{}", stderr(&offline));
+}
+
+#[test]
+fn a_new_version_is_picked_up_on_reload_and_the_last_good_survives_an_outage() {
+    let Some(mut registry) = Registry::start(false, false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let first = push(&registry, "alb-target-type-ip", "stable");
+    let config = config(
+        dir.path(),
+        &registry,
+        &dir.path().join("store"),
+        &tagged(&registry, "stable"),
+    );
+    let (ca, port) = (dir.path().join("ca.pem"), free_port());
+    let mut child = serve_command(port, &ca)
+        .args(["--watch-interval", "1h", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = wait_until_serving(&mut child);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let body = ingress_review_without_target_type();
+    let denied = runtime.block_on(post_raw(port, &ca, "/validate", &body));
+    assert!(denied.contains(r#""allowed":false"#), "{denied}");
+
+    // Version 2 governs Pods only: the Ingress is allowed once it is loaded.
+    let second = push(&registry, "require-irsa", "stable");
+    assert_ne!(first, second);
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let allowed = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        runtime
+            .block_on(post_raw(port, &ca, "/validate", &body))
+            .contains(r#""allowed":true"#)
+    });
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let logged: Vec<String> = log.try_iter().collect();
+    assert!(
+        allowed,
+        "the reload did not pick up the new digest:\n{}",
+        logged.join("\n")
+    );
+    let digest = second.rsplit_once('@').unwrap().1;
+    assert!(
+        logged.iter().any(|l| l.contains(digest)),
+        "the resolved digest is not logged:\n{}",
+        logged.join("\n")
+    );
+
+    // The registry goes down: the tag still loads what it last resolved to.
+    registry.stop();
+    let checked = bouncer(&["config", "check", &config.display().to_string()], None);
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    let text = stdout(&checked);
+    assert!(text.contains(&format!("custom: {second}")), "{text}");
+    assert!(
+        text.contains("the registry failed, serving the last good"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_policy_never_pulled_fails_alone_when_the_registry_is_down() {
+    let Some(mut registry) = Registry::start(false, false) else {
+        return;
+    };
+    registry.stop();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(
+        dir.path(),
+        &registry,
+        &dir.path().join("store"),
+        &tagged(&registry, "1.0"),
+    );
+    let (ca, port) = (dir.path().join("ca.pem"), free_port());
+    let mut child = serve_command(port, &ca)
+        .args(["--watch-interval", "1h", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _log = wait_until_serving(&mut child);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let ready = runtime.block_on(get_raw(port, &ca, "/readyz"));
+    let answer = runtime.block_on(post_raw(
+        port,
+        &ca,
+        "/validate",
+        &ingress_review_without_target_type(),
+    ));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    assert!(
+        ready.contains("custom") && ready.contains("cannot reach the registry"),
+        "{ready}"
+    );
+    // Closed by default: the requests it would judge are denied, saying why.
+    assert!(answer.contains(r#""allowed":false"#), "{answer}");
+    assert!(answer.contains("custom"), "{answer}");
+}
+
+#[test]
+fn tls_and_basic_auth_with_credentials_from_a_docker_config() {
+    let Some(registry) = Registry::start(true, true) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = push(&registry, "alb-target-type-ip", "1.0");
+    let good = config(
+        dir.path(),
+        &registry,
+        &dir.path().join("store"),
+        &tagged(&registry, "1.0"),
+    );
+    assert_eq!(check(&good).status.code(), Some(1));
+
+    // Wrong password: refused, naming the policy and saying what to do.
+    let wrong = registry::docker_config(dir.path(), registry.port, registry::USER, "wrong");
+    let text = std::fs::read_to_string(&good).unwrap().replace(
+        &registry.auth.as_ref().unwrap().display().to_string(),
+        &wrong.display().to_string(),
+    );
+    let bad = dir.path().join("bad-auth.yaml");
+    std::fs::write(
+        &bad,
+        text.replace(
+            &dir.path().join("store").display().to_string(),
+            &dir.path().join("store2").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let refused = check(&bad);
+    assert_eq!(refused.status.code(), Some(2));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("policy `custom`") && message.contains("credentials"),
+        "{message}"
+    );
+
+    // Without the CA the registry's certificate is not trusted.
+    let output = bouncer(
+        &[
+            "inspect",
+            &pinned,
+            "--auth",
+            &registry.auth.as_ref().unwrap().display().to_string(),
+        ],
+        None,
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("cannot reach the registry"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_tampered_layer_is_refused() {
+    let Some(registry) = Registry::start(false, false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let pinned = push(&registry, "alb-target-type-ip", "1.0");
+    let inspected = {
+        let mut args = vec![
+            "inspect".to_owned(),
+            pinned.clone(),
+            "-o".into(),
+            "json".into(),
+        ];
+        args.extend(flags(&registry));
+        support::stdout_json(&bouncer(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+            None,
+        ))
+    };
+    let layer = inspected["component"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let file = registry.blob_file(&layer);
+    let mut bytes = std::fs::read(&file).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let config = config(dir.path(), &registry, &dir.path().join("store"), &pinned);
+    let refused = check(&config);
+    assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+    let message = stderr(&refused);
+    assert!(
+        message.contains("policy `custom`") && message.contains("does not match its digest"),
+        "{message}"
+    );
+}
+
+#[test]
+fn what_is_not_a_policy_is_refused_with_a_reason() {
+    let Some(registry) = Registry::start(false, false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // Not a component: push refuses before anything reaches the registry.
+    let junk = dir.path().join("junk.wasm");
+    std::fs::write(&junk, b"\0asm not really").unwrap();
+    let refused = push_output(
+        &registry,
+        &junk.display().to_string(),
+        &format!("{}/policies/junk:1", registry.host()),
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("nothing pushed"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // Nothing under the tag.
+    let config_missing = config(
+        dir.path(),
+        &registry,
+        &dir.path().join("store"),
+        &tagged(&registry, "nope"),
+    );
+    let missing = check(&config_missing);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("policy `custom`"),
+        "{}",
+        stderr(&missing)
+    );
+
+    // Bad references are configuration errors, naming the entry.
+    for (source, says) in [
+        ("oci://custom:1.0", "name the registry host"),
+        ("oci://127.0.0.1:1/p@sha256:abc", "is not sha256"),
+    ] {
+        let path = dir.path().join("bad.yaml");
+        std::fs::write(
+            &path,
+            format!("policies:\n  - name: custom\n    source: {source}\n"),
+        )
+        .unwrap();
+        let output = check(&path);
+        assert_eq!(output.status.code(), Some(2));
+        let message = stderr(&output);
+        assert!(
+            message.contains("policy `custom`") && message.contains(says),
+            "{message}"
+        );
+    }
+}
+
+/// The captured Ingress review without its target type: `alb-target-type-ip` denies it.
+fn ingress_review_without_target_type() -> String {
+    let mut review: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/apiserver-v1.36/ingress-create.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    review["request"]["object"]["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("alb.ingress.kubernetes.io/target-type");
+    review.to_string()
+}
+
+#[test]
+fn artifacts_that_are_not_policy_components_are_refused() {
+    use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+    use oci_client::manifest::OciImageManifest;
+    use oci_client::secrets::RegistryAuth;
+
+    let Some(registry) = Registry::start(false, false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    bouncer::crypto::install_default_provider();
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..ClientConfig::default()
+    });
+    let reference = |tag: &str| -> oci_client::Reference {
+        format!("{}/policies/custom:{tag}", registry.host())
+            .parse()
+            .unwrap()
+    };
+    let wasm_config = || {
+        Config::new(
+            b"{}".to_vec(),
+            bouncer::registry::CONFIG_MEDIA_TYPE.into(),
+            None,
+        )
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        // A container image, not a Wasm artifact.
+        let layer = ImageLayer::new(
+            b"tar".to_vec(),
+            "application/vnd.oci.image.layer.v1.tar".into(),
+            None,
+        );
+        let config = Config::new(
+            b"{}".to_vec(),
+            "application/vnd.oci.image.config.v1+json".into(),
+            None,
+        );
+        client
+            .push(
+                &reference("image"),
+                &[layer],
+                config,
+                &RegistryAuth::Anonymous,
+                None,
+            )
+            .await
+            .unwrap();
+        // Wasm, but a core module header, not a component.
+        let layer = ImageLayer::new(b"\0asm\x01\0\0\0".to_vec(), "application/wasm".into(), None);
+        client
+            .push(
+                &reference("module"),
+                &[layer],
+                wasm_config(),
+                &RegistryAuth::Anonymous,
+                None,
+            )
+            .await
+            .unwrap();
+        // A manifest that declares a layer far over the size bouncer pulls.
+        let layer = ImageLayer::new(b"\0asm".to_vec(), "application/wasm".into(), None);
+        let config = wasm_config();
+        let mut manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
+        manifest.layers[0].size = 1 << 40;
+        let pushed = client
+            .push(
+                &reference("huge"),
+                &[layer],
+                config,
+                &RegistryAuth::Anonymous,
+                Some(manifest),
+            )
+            .await;
+        if let Err(error) = pushed {
+            panic!("the registry refused the oversized manifest: {error}");
+        }
+    });
+    for (tag, says) in [
+        (
+            "image",
+            "media type `application/vnd.oci.image.layer.v1.tar`",
+        ),
+        ("module", "policy `custom`"),
+        ("huge", "over the 134217728-byte limit"),
+    ] {
+        let path = config(
+            dir.path(),
+            &registry,
+            &dir.path().join("store"),
+            &tagged(&registry, tag),
+        );
+        let output = check(&path);
+        assert_eq!(output.status.code(), Some(2), "{tag}: {}", stdout(&output));
+        let message = stderr(&output);
+        assert!(
+            message.contains("policy `custom`") && message.contains(says),
+            "{tag}: {message}"
+        );
+    }
+}
