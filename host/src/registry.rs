@@ -20,6 +20,7 @@ mod error;
 mod fetch;
 mod push;
 mod reference;
+mod signature;
 mod store;
 
 pub use artifact::{
@@ -27,8 +28,9 @@ pub use artifact::{
 };
 pub use error::RegistryError;
 pub use fetch::{Fetched, fetch, inspect};
-pub use push::push;
+pub use push::{Pushed, push};
 pub use reference::PolicyRef;
+pub use signature::Verification;
 pub use store::{Store, default_store_dir};
 
 /// How to reach registries: credentials, trust, plain HTTP, and the store.

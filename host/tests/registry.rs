@@ -531,3 +531,125 @@ fn artifacts_that_are_not_policy_components_are_refused() {
         );
     }
 }
+
+/// A P-256 key pair made by openssl, as a user would: (private PEM, public PEM).
+fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (private, public) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}.pub")),
+    );
+    let made = Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+        ])
+        .arg(&private)
+        .status()
+        .expect("openssl is installed");
+    assert!(made.success());
+    let public_made = Command::new("openssl")
+        .args(["pkey", "-pubout", "-in"])
+        .arg(&private)
+        .arg("-out")
+        .arg(&public)
+        .status()
+        .unwrap();
+    assert!(public_made.success());
+    (private, public)
+}
+
+fn push_signed(registry: &Registry, policy: &str, tag: &str, key: &Path) -> String {
+    let reference = format!("{}/policies/custom:{tag}", registry.host());
+    let mut args = vec!["push", policy, &reference, "--plain-http", "--sign"];
+    let key = key.display().to_string();
+    args.push(&key);
+    let output = bouncer(&args, None);
+    assert!(output.status.success(), "push failed: {}", stderr(&output));
+    assert!(stderr(&output).contains(".sig"), "{}", stderr(&output));
+    stdout(&output).trim().to_owned()
+}
+
+#[test]
+fn with_verification_on_only_components_signed_by_a_configured_key_load() {
+    let Some(mut registry) = Registry::start(false, false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, signer_pub) = key_pair(dir.path(), "signer");
+    let (other, other_pub) = key_pair(dir.path(), "other");
+    let host = registry.host();
+    let signed = push_signed(&registry, "alb-target-type-ip", "signed", &signer);
+    // A second signer adds its signature beside the first, as cosign does.
+    assert_eq!(
+        push_signed(&registry, "alb-target-type-ip", "signed", &other),
+        signed
+    );
+    push(&registry, "lb-scheme", "unsigned");
+    push_signed(&registry, "ingress-tls", "other", &other);
+
+    let with_keys = |source: &str, keys: &[&Path]| {
+        let path = dir.path().join("policies.yaml");
+        let list: Vec<String> = keys
+            .iter()
+            .map(|k| format!("\"{}\"", k.display()))
+            .collect();
+        std::fs::write(
+            &path,
+            format!(
+                "verify:\n  keys: [{}]\nregistry:\n  store: {}\n  plainHttp: [\"{host}\"]\npolicies:\n  - name: custom\n    source: {source}\n",
+                list.join(", "),
+                dir.path().join("store").display(),
+            ),
+        )
+        .unwrap();
+        path
+    };
+    for keys in [&[signer_pub.as_path()][..], &[other_pub.as_path()][..]] {
+        let loaded = check(&with_keys(&tagged(&registry, "signed"), keys));
+        assert_eq!(
+            loaded.status.code(),
+            Some(1),
+            "{keys:?}: {}",
+            stderr(&loaded)
+        );
+    }
+
+    for (tag, says) in [
+        ("unsigned", "it has no cosign signature"),
+        ("other", "none of its 1 signature(s) verifies"),
+    ] {
+        let refused = check(&with_keys(&tagged(&registry, tag), &[&signer_pub]));
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{tag}: {}",
+            stdout(&refused)
+        );
+        let message = stderr(&refused);
+        assert!(
+            message.contains("policy `custom`")
+                && message.contains("is not signed by any of the keys")
+                && message.contains(&signer_pub.display().to_string())
+                && message.contains(says),
+            "{tag}: {message}"
+        );
+    }
+
+    // Verified once, a pinned digest verifies again from the store alone.
+    registry.stop();
+    let offline = check(&with_keys(&signed, &[&signer_pub]));
+    assert_eq!(offline.status.code(), Some(1), "{}", stderr(&offline));
+    // A key none of the stored signatures verifies with needs the registry: down, it fails closed.
+    let (_, stranger_pub) = key_pair(dir.path(), "stranger");
+    let refused = check(&with_keys(&signed, &[&stranger_pub]));
+    assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("policy `custom`"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -262,7 +262,7 @@ fn load_entry(
                     .or_else(default_store_dir)
                     .unwrap_or_else(|| std::env::temp_dir().join("bouncer-oci")),
             );
-            let fetched = fetch(&reference, &config.registry, &store)
+            let fetched = fetch(&reference, &config.registry, &config.verify, &store)
                 .map_err(|e| anyhow::anyhow!("policy `{}`: {e}", entry.name))?;
             if let Some(why) = &fetched.stale {
                 warnings.push(format!(

@@ -17,6 +17,10 @@ pub struct PushArgs {
     policy: String,
     /// Where to push it: `registry/repository:tag` (`oci://` optional).
     reference: String,
+    /// Also sign it with this P-256 private key (PEM), in cosign's format: the signature
+    /// goes to the `sha256-<digest>.sig` tag, where `cosign verify --key` finds it.
+    #[arg(long, value_name = "KEY")]
+    sign: Option<PathBuf>,
     #[command(flatten)]
     registry: RegistryArgs,
 }
@@ -62,14 +66,18 @@ pub(super) fn run(args: &PushArgs, engine: &EngineConfig) -> Result<ExitCode> {
         .describe(&name, &source)
         .with_context(|| format!("{source} is not a policy bouncer can load; nothing pushed"))?;
     let component = source_bytes(&source)?;
-    let digest = push(
+    let pushed = push(
         &component,
         &reference,
         annotations(&description),
         &args.registry.options(&reference),
+        args.sign.as_deref(),
     )?;
-    println!("{}", reference.at(&digest));
-    eprintln!("pushed {source} to {reference}: {digest}");
+    println!("{}", reference.at(&pushed.digest));
+    eprintln!("pushed {source} to {reference}: {}", pushed.digest);
+    if let Some(signature) = &pushed.signature {
+        eprintln!("signed: {signature}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -87,9 +95,8 @@ fn source_bytes(source: &crate::policy::Source) -> Result<Vec<u8>> {
 /// The manifest annotations: OCI's own keys for name, version and
 /// description, and bouncer's for what the policy governs.
 pub(super) fn annotations(description: &Description) -> BTreeMap<String, String> {
+    // No creation time: the same policy pushed twice keeps its digest.
     let mut out = BTreeMap::new();
-    let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    out.insert("org.opencontainers.image.created".to_owned(), created);
     let Some(m) = &description.metadata else {
         return out;
     };

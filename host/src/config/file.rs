@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::matching::MatchRules;
 use super::modes::{FailureMode, Mode};
 use crate::policy::{Limits, Source};
-use crate::registry::{PolicyRef, RegistryOptions};
+use crate::registry::{PolicyRef, RegistryOptions, Verification};
 
 /// The embedded default configuration: every built-in house rule.
 pub const DEFAULT_CONFIG: &str = include_str!("default.yaml");
@@ -22,6 +22,9 @@ pub struct Config {
     /// How `oci://` sources reach their registries.
     #[serde(default)]
     pub registry: RegistryOptions,
+    /// Keys every `oci://` policy must be signed by (cosign's keyed format).
+    #[serde(default)]
+    pub verify: Verification,
     /// The directory relative `.wasm` paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,

@@ -82,10 +82,13 @@ impl Artifact {
 }
 
 /// The config document of a component layer with `layer_digest`.
+///
+/// `created` is the Unix epoch, as reproducible image builders write it: the
+/// same component with the same metadata always gets the same digest, so
+/// pushing again (a re-run CI job, a second signer) names the same artifact.
 pub(crate) fn config(layer_digest: &str) -> Vec<u8> {
-    let created = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     serde_json::to_vec(&serde_json::json!({
-        "created": created,
+        "created": "1970-01-01T00:00:00Z",
         "architecture": "wasm",
         "os": "wasip2",
         "layerDigests": [layer_digest],

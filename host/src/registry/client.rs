@@ -84,6 +84,19 @@ pub(crate) fn run<T: Send>(work: impl Future<Output = T> + Send) -> Result<T, Re
     })
 }
 
+/// Whether the registry said the manifest (or the repository) does not exist.
+pub(crate) fn is_not_found(error: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode as Code};
+    match error {
+        E::ImageManifestNotFoundError(_) => true,
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, Code::ManifestUnknown | Code::NameUnknown)),
+        _ => false,
+    }
+}
+
 /// Words an OCI client error for a user: what failed and what to do.
 pub(crate) fn explain(error: &oci_client::errors::OciDistributionError) -> String {
     use oci_client::errors::OciDistributionError as E;
@@ -101,7 +114,7 @@ pub(crate) fn explain(error: &oci_client::errors::OciDistributionError) -> Strin
             "the registry refused the credentials ({text}); put them in the Docker config.json \
              named by `registry.auth` (or log in with `docker login`)"
         ),
-        E::ImageManifestNotFoundError(_) => {
+        _ if is_not_found(error) => {
             format!("no such tag or digest in the registry ({text})")
         }
         E::RequestError(_) => format!(
@@ -109,5 +122,60 @@ pub(crate) fn explain(error: &oci_client::errors::OciDistributionError) -> Strin
              `registry.plainHttp`"
         ),
         _ => text,
+    }
+}
+
+/// A buffer that refuses to grow past the size the manifest declared, so a
+/// registry cannot make the host hold more than it agreed to.
+pub(crate) struct Bounded {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl Bounded {
+    pub(crate) fn new(limit: u64) -> Self {
+        Self {
+            bytes: Vec::new(),
+            limit: usize::try_from(limit).unwrap_or(usize::MAX),
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl tokio::io::AsyncWrite for Bounded {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.bytes.len() + buf.len() > self.limit {
+            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
+                "the layer is longer than the {} bytes its manifest declares",
+                self.limit
+            ))));
+        }
+        self.bytes.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }

@@ -37,6 +37,20 @@ pub enum RegistryError {
         /// The digest the manifest promised.
         digest: String,
     },
+    /// Verification is on and no signature by the configured keys was found.
+    #[error(
+        "{reference}: component {digest} is not signed by any of the keys {keys}: {reason}; sign it with `bouncer push --sign <key>` or `cosign sign --key <key>`"
+    )]
+    Unsigned {
+        /// The reference.
+        reference: String,
+        /// The manifest digest that was checked.
+        digest: String,
+        /// The public key files tried.
+        keys: String,
+        /// What was found instead.
+        reason: String,
+    },
     /// A local file (credentials, CA bundle, component, store) cannot be used.
     #[error("{what} {}: {message}", path.display())]
     File {

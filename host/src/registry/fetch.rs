@@ -5,13 +5,13 @@
 use std::path::PathBuf;
 
 use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
-use tokio::io::AsyncWrite;
 
 use super::RegistryOptions;
 use super::artifact::Artifact;
-use super::client::{Connection, explain, run};
+use super::client::{Bounded, Connection, explain, run};
 use super::error::RegistryError;
 use super::reference::PolicyRef;
+use super::signature::{Verification, verify};
 use super::store::{Store, sha256};
 
 /// A component resolved from a registry reference.
@@ -34,12 +34,37 @@ pub struct Fetched {
 /// A digest already in the store is used without asking the registry. A tag
 /// is resolved by the registry every time this is called (at load and on
 /// reload); when that fails and the tag resolved before, the last good
-/// component is returned with [`Fetched::stale`] saying why.
+/// component is returned with [`Fetched::stale`] saying why. Only an
+/// unreachable or refusing registry falls back: a component that fails its
+/// digest or its signature check is an error, whatever was loaded before.
+///
+/// With keys in `verification`, the component must carry a cosign signature
+/// by one of them (checked against the store's material first, then the
+/// registry's).
 ///
 /// # Errors
 /// The registry cannot be used (and nothing was resolved before), or its
-/// answer is not a policy component, does not match its digest, or is too big.
+/// answer is not a policy component, does not match its digest, is too big,
+/// or is not signed by the keys.
 pub fn fetch(
+    reference: &PolicyRef,
+    options: &RegistryOptions,
+    verification: &Verification,
+    store: &Store,
+) -> Result<Fetched, RegistryError> {
+    let fetched = resolve(reference, options, store)?;
+    let connection = Connection::new(options)?;
+    run(verify(
+        Some(&connection),
+        &fetched.pinned,
+        &fetched.digest,
+        verification,
+        store,
+    ))??;
+    Ok(fetched)
+}
+
+fn resolve(
     reference: &PolicyRef,
     options: &RegistryOptions,
     store: &Store,
@@ -51,7 +76,7 @@ pub fn fetch(
     }
     match pull(reference, options, store) {
         Ok(fetched) => Ok(fetched),
-        Err(error) => {
+        Err(error @ RegistryError::Registry { .. }) => {
             let fallback = store
                 .last_good(reference)
                 .and_then(|digest| from_store(reference, &digest, store));
@@ -63,6 +88,7 @@ pub fn fetch(
                 None => Err(error),
             }
         }
+        Err(error) => Err(error),
     }
 }
 
@@ -157,10 +183,7 @@ async fn layer(
     reference: &PolicyRef,
     artifact: &Artifact,
 ) -> Result<Vec<u8>, RegistryError> {
-    let mut out = Bounded {
-        bytes: Vec::new(),
-        limit: usize::try_from(artifact.layer_size).unwrap_or(usize::MAX),
-    };
+    let mut out = Bounded::new(artifact.layer_size);
     connection
         .client
         .pull_blob(&reference.inner, &artifact.layer(), &mut out)
@@ -172,49 +195,11 @@ async fn layer(
             },
             other => RegistryError::registry(reference, explain(&other)),
         })?;
-    if sha256(&out.bytes) != artifact.layer_digest {
+    if sha256(out.bytes()) != artifact.layer_digest {
         return Err(RegistryError::Digest {
             reference: reference.to_string(),
             digest: artifact.layer_digest.clone(),
         });
     }
-    Ok(out.bytes)
-}
-
-/// A buffer that refuses to grow past the size the manifest declared, so a
-/// registry cannot make the host hold more than it agreed to.
-struct Bounded {
-    bytes: Vec<u8>,
-    limit: usize,
-}
-
-impl AsyncWrite for Bounded {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if self.bytes.len() + buf.len() > self.limit {
-            return std::task::Poll::Ready(Err(std::io::Error::other(format!(
-                "the layer is longer than the {} bytes its manifest declares",
-                self.limit
-            ))));
-        }
-        self.bytes.extend_from_slice(buf);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
+    Ok(out.into_bytes())
 }

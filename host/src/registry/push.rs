@@ -12,17 +12,28 @@ use super::error::RegistryError;
 use super::reference::PolicyRef;
 use super::store::sha256;
 
-/// Pushes `component` to `reference` with `annotations` on its manifest, and
-/// returns the manifest digest the registry now serves under it.
+/// What a push left in the registry.
+#[derive(Debug, Clone)]
+pub struct Pushed {
+    /// The manifest digest the registry serves under the tag.
+    pub digest: String,
+    /// Where the signature went (cosign's `sha256-<hex>.sig` tag), when signed.
+    pub signature: Option<PolicyRef>,
+}
+
+/// Pushes `component` to `reference` with `annotations` on its manifest and,
+/// with `sign`, a cosign signature by that private key.
 ///
 /// # Errors
-/// The registry cannot be reached, refuses the credentials or the push.
+/// The registry cannot be reached, refuses the credentials or the push, or
+/// the key cannot be read.
 pub fn push(
     component: &[u8],
     reference: &PolicyRef,
     annotations: BTreeMap<String, String>,
     options: &RegistryOptions,
-) -> Result<String, RegistryError> {
+    sign: Option<&std::path::Path>,
+) -> Result<Pushed, RegistryError> {
     if reference.digest().is_some() {
         return Err(RegistryError::Reference {
             reference: reference.to_string(),
@@ -45,10 +56,15 @@ pub fn push(
             .push(&reference.inner, &[layer], config, &auth, Some(manifest))
             .await
             .map_err(|e| RegistryError::registry(reference, explain(&e)))?;
-        connection
+        let digest = connection
             .client
             .fetch_manifest_digest(&reference.inner, &auth)
             .await
-            .map_err(|e| RegistryError::registry(reference, explain(&e)))
+            .map_err(|e| RegistryError::registry(reference, explain(&e)))?;
+        let signature = match sign {
+            Some(key) => Some(super::signature::sign(&connection, reference, &digest, key).await?),
+            None => None,
+        };
+        Ok(Pushed { digest, signature })
     })?
 }

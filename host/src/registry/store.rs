@@ -4,6 +4,7 @@
 //! <dir>/blobs/sha256/<hex>               a component, named by its digest
 //! <dir>/manifests/sha256/<hex>           a manifest, named by its digest
 //! <dir>/tags/<registry>/<repository>/<tag>  the manifest digest the tag last resolved to
+//! <dir>/signatures/sha256/<hex>          cosign signatures of a manifest that verified
 //! ```
 //!
 //! A digest names its content forever, so a pinned reference found here needs
@@ -51,6 +52,21 @@ impl Store {
         self.dir
             .join("manifests")
             .join(digest.replacen(':', "/", 1))
+    }
+
+    fn signatures_path(&self, digest: &str) -> PathBuf {
+        self.dir
+            .join("signatures")
+            .join(digest.replacen(':', "/", 1))
+    }
+
+    /// The verification material kept for the manifest `digest`.
+    pub(crate) fn signatures(&self, digest: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.signatures_path(digest)).ok()
+    }
+
+    pub(crate) fn put_signatures(&self, digest: &str, bytes: &[u8]) -> Result<(), RegistryError> {
+        self.write(&self.signatures_path(digest), bytes)
     }
 
     fn tag_path(&self, reference: &PolicyRef) -> Option<PathBuf> {

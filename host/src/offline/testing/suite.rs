@@ -174,6 +174,7 @@ fn target_config(
             let config = Config {
                 policies: vec![entry],
                 registry: Default::default(),
+                verify: Default::default(),
                 base_dir: dir.to_owned(),
             };
             Ok((config, "policy"))
