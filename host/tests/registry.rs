@@ -653,3 +653,76 @@ fn with_verification_on_only_components_signed_by_a_configured_key_load() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn cosign_verifies_what_bouncer_signs_and_bouncer_verifies_what_cosign_signs() {
+    let Some(registry) = Registry::start(false, false) else {
+        return;
+    };
+    let cosign = registry::tools().expect("tools are installed when the registry is");
+    let dir = tempfile::tempdir().unwrap();
+    let (signer, signer_pub) = key_pair(dir.path(), "signer");
+    let pinned = push_signed(&registry, "alb-target-type-ip", "1.0", &signer);
+    let bare = pinned.strip_prefix("oci://").unwrap();
+    let cosign_run = |args: &[&str]| {
+        let output = Command::new(cosign)
+            .args(args)
+            .current_dir(dir.path())
+            .env("COSIGN_PASSWORD", "")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "cosign {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let key = signer_pub.display().to_string();
+    let verified = cosign_run(&[
+        "verify",
+        "--key",
+        &key,
+        "--insecure-ignore-tlog=true",
+        "--allow-http-registry",
+        bare,
+    ]);
+    assert!(
+        verified.contains("verified against the specified public key"),
+        "{verified}"
+    );
+
+    // cosign signs with its own (imported, encrypted) key; bouncer verifies that signature.
+    let (theirs, _) = key_pair(dir.path(), "cosign-user");
+    cosign_run(&[
+        "import-key-pair",
+        "--key",
+        &theirs.display().to_string(),
+        "--output-key-prefix",
+        "imported",
+    ]);
+    cosign_run(&[
+        "sign",
+        "--key",
+        "imported.key",
+        "--tlog-upload=false",
+        "--allow-http-registry",
+        "-y",
+        bare,
+    ]);
+    let path = dir.path().join("policies.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "verify:\n  keys: [\"{}\"]\nregistry:\n  store: {}\n  plainHttp: [\"{}\"]\npolicies:\n  - name: custom\n    source: {}\n",
+            dir.path().join("imported.pub").display(),
+            dir.path().join("store").display(),
+            registry.host(),
+            tagged(&registry, "1.0"),
+        ),
+    )
+    .unwrap();
+    let checked = check(&path);
+    assert_eq!(checked.status.code(), Some(1), "{}", stderr(&checked));
+}

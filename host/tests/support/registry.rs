@@ -25,19 +25,46 @@ pub struct Registry {
     config: PathBuf,
 }
 
-/// The registry binary, or `None` when this machine has none (outside CI only).
+/// What `tests/registry/tools.sh` installed: the cosign binary (and
+/// `docker-registry` on the PATH). The script runs once per test process, so
+/// `cargo test` alone sets up a fresh machine; `None` when it could not (a
+/// machine without apt or Go), which fails the run under `CI=true`.
+pub fn tools() -> Option<&'static Path> {
+    static TOOLS: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    TOOLS
+        .get_or_init(|| {
+            if let Some(cosign) = std::env::var_os("BOUNCER_COSIGN") {
+                return Some(PathBuf::from(cosign));
+            }
+            let script = super::workspace().join("tests/registry/tools.sh");
+            let output = Command::new("bash")
+                .arg(&script)
+                .stderr(Stdio::inherit())
+                .output();
+            match output {
+                Ok(output) if output.status.success() => {
+                    let text = String::from_utf8_lossy(&output.stdout);
+                    text.lines().last().map(|line| PathBuf::from(line.trim()))
+                }
+                other => {
+                    let why = format!("{} failed: {other:?}", script.display());
+                    assert!(std::env::var_os("CI").is_none(), "{why}");
+                    eprintln!("skipped: {why}");
+                    None
+                }
+            }
+        })
+        .as_deref()
+}
+
+/// The registry binary, once [`tools`] installed it.
 pub fn binary() -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
+    tools()?;
+    std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
             .map(|p| p.join("docker-registry"))
             .find(|p| p.is_file())
-    });
-    if found.is_none() && std::env::var_os("CI").is_some() {
-        panic!(
-            "docker-registry is not installed; .ci/run installs it (apt-get install docker-registry)"
-        );
-    }
-    found
+    })
 }
 
 impl Registry {
