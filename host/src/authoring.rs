@@ -9,5 +9,6 @@
 pub mod build;
 pub mod project;
 pub mod scaffold;
+mod sdk;
 
 pub use project::Language;

@@ -123,7 +123,9 @@ enum Command {
     /// Build a policy project into a component (policy.wasm) and check it loads as a policy.
     ///
     /// Rust: cargo build --target wasm32-wasip2 --release; JavaScript: componentize-js;
-    /// Python: componentize-py. A missing toolchain is reported with its install command.
+    /// Python: componentize-py. A fresh JavaScript or Python project gets its pinned toolchain
+    /// installed on the first build (npm into node_modules/, a virtualenv in .venv/); what
+    /// cannot be installed (Node.js, Python, the Rust target) is named with its install command.
     ///
     /// Example: bouncer build examples/policies/deny-latest-tag
     Build(build::BuildArgs),

@@ -141,6 +141,34 @@ fn round_trip(lang: &str) {
     let project_arg = project.to_str().unwrap();
     assert!(project.join(format!("{name}.bouncer-test.yaml")).is_file());
     assert!(project.join("README.md").is_file());
+    if lang == "rust" {
+        // The SDK comes from the binary, not from this checkout: the project builds anywhere.
+        let manifest = std::fs::read_to_string(project.join("Cargo.toml")).unwrap();
+        assert!(
+            manifest.contains(r#"bouncer-sdk = { path = "bouncer-sdk" }"#),
+            "{manifest}"
+        );
+        assert!(project.join("bouncer-sdk/wit/policy.wit").is_file());
+        let checkout = support::workspace().display().to_string();
+        for entry in walkdir::WalkDir::new(&project)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
+            if entry.file_type().is_file()
+                && entry
+                    .path()
+                    .extension()
+                    .is_some_and(|e| e == "toml" || e == "rs")
+            {
+                let text = std::fs::read_to_string(entry.path()).unwrap();
+                assert!(
+                    !text.contains(&checkout),
+                    "{} names the checkout",
+                    entry.path().display()
+                );
+            }
+        }
+    }
 
     let output = build(project_arg);
     assert!(output.status.success(), "{}", text(&output));
@@ -195,11 +223,14 @@ fn a_missing_javascript_toolchain_is_reported_with_its_install_command() {
     let dir = tempfile::tempdir().unwrap();
     let project = new_project(dir.path(), "lonely", "js");
     let project_arg = project.to_str().unwrap();
-    // Only node itself on PATH: no componentize-js anywhere.
+    // Only node itself on PATH: no componentize-js, and no npm to install it with.
     let node = which("node").expect("node is installed");
+    let only_node = dir.path().join("only-node");
+    std::fs::create_dir(&only_node).unwrap();
+    std::os::unix::fs::symlink(&node, only_node.join("node")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
         .args(["build", project_arg])
-        .env("PATH", node.parent().unwrap())
+        .env("PATH", &only_node)
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
@@ -209,6 +240,46 @@ fn a_missing_javascript_toolchain_is_reported_with_its_install_command() {
         err.contains(&format!("npm install --prefix {project_arg}")),
         "{err}"
     );
+}
+
+/// A fresh scaffold built where neither componentize tool is installed: `build`
+/// installs the pinned one into the project (npm, or a virtualenv) and goes on.
+/// The project is named relative to the working directory, as a user types it.
+#[test]
+fn a_fresh_javascript_or_python_scaffold_installs_its_toolchain_when_built() {
+    let dir = tempfile::tempdir().unwrap();
+    for (lang, name, tool, installed) in [
+        (
+            "js",
+            "fresh-js",
+            "componentize-js",
+            "node_modules/.bin/componentize-js",
+        ),
+        (
+            "python",
+            "fresh-py",
+            "componentize-py",
+            ".venv/bin/componentize-py",
+        ),
+    ] {
+        new_project(dir.path(), name, lang);
+        let _guard = BUILDS.lock().unwrap_or_else(|p| p.into_inner());
+        let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+            .args(["build", name])
+            .current_dir(dir.path())
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "BOUNCER_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+            )
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", text(&output));
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains(&format!("installing {tool} ")), "{err}");
+        assert!(dir.path().join(name).join(installed).is_file());
+        assert!(dir.path().join(name).join("policy.wasm").is_file());
+    }
 }
 
 fn which(program: &str) -> Option<PathBuf> {

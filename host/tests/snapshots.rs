@@ -53,6 +53,18 @@ fn inspect_describes_a_builtin() {
 }
 
 #[test]
+fn push_help_teaches_pushing_signing_and_pinning() {
+    let output = bouncer(&["push", "--help"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // The tests' cache directory is a path of this machine.
+    let cache = regex::Regex::new(r"\[env:\s*BOUNCER_CACHE_DIR=[^\]]*\]").unwrap();
+    let text = cache
+        .replace(&stdout(&output), "[env: BOUNCER_CACHE_DIR=[cache]]")
+        .into_owned();
+    snapshot!("push-help", text);
+}
+
+#[test]
 fn eval_says_who_denied_and_why_on_stderr() {
     let output = bouncer(
         &[

@@ -159,12 +159,25 @@ fn build_js(dir: &Path, output: &Path) -> Result<(), BuildError> {
         "Node.js",
         "https://nodejs.org (20 or later)",
     )?;
-    let tool = find_tool(dir, "node_modules/.bin", "componentize-js", || {
+    let install = || {
         format!(
             "npm install --prefix {} (package.json lists @bytecodealliance/componentize-js@{COMPONENTIZE_JS_VERSION})",
             dir.display()
         )
-    })?;
+    };
+    if find_tool(dir, "node_modules/.bin", "componentize-js", install).is_err() && on_path("npm") {
+        // A fresh scaffold: install the pinned toolchain into the project, as
+        // its package.json says, showing npm's progress.
+        eprintln!(
+            "installing componentize-js {COMPONENTIZE_JS_VERSION} into {} (once per project)",
+            dir.join("node_modules").display()
+        );
+        let mut npm = Command::new("npm");
+        npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(dir);
+        run(npm.stdout(Stdio::inherit()), dir)?;
+    }
+    let tool = find_tool(dir, "node_modules/.bin", "componentize-js", install)?;
     let entry = js_entry(dir);
     let mut command = Command::new(tool);
     // No fetch or HTTP server: the host gives a policy no network anyway.
@@ -186,9 +199,27 @@ fn js_entry(dir: &Path) -> String {
 }
 
 fn build_python(dir: &Path, output: &Path) -> Result<(), BuildError> {
-    let tool = find_tool(dir, ".venv/bin", "componentize-py", || {
-        format!("pip install componentize-py=={COMPONENTIZE_PY_VERSION}")
-    })?;
+    let install = || format!("pip install componentize-py=={COMPONENTIZE_PY_VERSION}");
+    if find_tool(dir, ".venv/bin", "componentize-py", install).is_err() && on_path("python3") {
+        // A fresh scaffold: a virtualenv in the project with the pinned
+        // toolchain from requirements-dev.txt, showing pip's progress.
+        let venv = dir.join(".venv");
+        eprintln!(
+            "installing componentize-py {COMPONENTIZE_PY_VERSION} into {} (once per project)",
+            venv.display()
+        );
+        let mut create = Command::new("python3");
+        create.args(["-m", "venv"]).arg(&venv);
+        run(create.stdout(Stdio::inherit()), dir)?;
+        let mut pip = Command::new(venv.join("bin/pip"));
+        pip.args([
+            "install",
+            "--disable-pip-version-check",
+            &format!("componentize-py=={COMPONENTIZE_PY_VERSION}"),
+        ]);
+        run(pip.stdout(Stdio::inherit()), dir)?;
+    }
+    let tool = find_tool(dir, ".venv/bin", "componentize-py", install)?;
     let mut command = Command::new(tool);
     command
         .args(["-d", "wit", "-w", "policy", "componentize", "app", "-o"])
@@ -254,7 +285,9 @@ fn find_tool(
 ) -> Result<PathBuf, BuildError> {
     let local = dir.join(local_bin).join(name);
     if local.is_file() {
-        Ok(local)
+        // Absolute: the tool runs with the project as its working directory,
+        // where a path relative to ours would point elsewhere.
+        Ok(std::path::absolute(&local).unwrap_or(local))
     } else if on_path(name) {
         Ok(PathBuf::from(name))
     } else {

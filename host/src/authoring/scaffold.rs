@@ -3,7 +3,7 @@
 //! Templates live in `templates/` and are embedded in the binary, so `bouncer new`
 //! works wherever the binary does. JavaScript and Python projects get a copy of
 //! the WIT contract (`wit/policy.wit`), which their toolchains read; Rust projects
-//! get it through the SDK.
+//! get the SDK itself, contract included (`sdk.rs`), unless `--sdk` names one.
 
 use std::path::{Path, PathBuf};
 
@@ -12,16 +12,6 @@ use super::project::{self, Language};
 
 /// The WIT contract the host implements, copied into JS and Python projects.
 pub const WIT: &str = include_str!("../../../wit/policy.wit");
-
-/// Where the SDK is when this binary was built from a bouncer checkout.
-const SDK_IN_CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/sdk");
-
-/// The SDK as a git dependency, for binaries not built from a checkout.
-const SDK_FROM_GIT: &str = concat!(
-    "{ git = \"https://github.com/bouncer-dev/bouncer\", tag = \"v",
-    env!("CARGO_PKG_VERSION"),
-    "\" }"
-);
 
 /// What to scaffold.
 #[derive(Debug, Clone)]
@@ -32,7 +22,8 @@ pub struct Options {
     pub language: Language,
     /// The directory to create; `./<name>` by default.
     pub path: PathBuf,
-    /// The Rust SDK to depend on; the checkout this binary came from, else git.
+    /// The Rust SDK to depend on; `None` writes the SDK embedded in this binary
+    /// into the project (`bouncer-sdk/`).
     pub sdk: Option<PathBuf>,
 }
 
@@ -98,6 +89,10 @@ pub fn scaffold(options: &Options) -> Result<Vec<PathBuf>, ScaffoldError> {
         suite_name.as_str(),
         include_str!("templates/common/suite.bouncer-test.yaml"),
     ));
+    let sdk_files = match (options.language, &options.sdk) {
+        (Language::Rust, None) => super::sdk::files(),
+        _ => Vec::new(),
+    };
     let mut written = Vec::new();
     for (relative, template) in files {
         let path = dir.join(relative);
@@ -108,6 +103,11 @@ pub fn scaffold(options: &Options) -> Result<Vec<PathBuf>, ScaffoldError> {
         };
         write(&path, &text)?;
         written.push(PathBuf::from(relative));
+    }
+    for (relative, text) in sdk_files {
+        let relative = Path::new(super::sdk::DIR).join(relative);
+        write(&dir.join(&relative), &text)?;
+        written.push(relative);
     }
     Ok(written)
 }
@@ -139,22 +139,22 @@ impl Values {
                 format!("cargo build --release --target {RUST_TARGET}"),
             ),
             Language::Js => (
-                "Needs Node.js 20+; install the toolchain once with `npm install`.\n".to_owned(),
+                "Needs Node.js 20+ and npm; the first `bouncer build` installs the pinned \
+                 componentize-js into `node_modules/` (or run `npm install`).\n"
+                    .to_owned(),
                 "componentize-js policy.js --wit wit --world-name policy".to_owned(),
             ),
             Language::Python => (
-                "Needs Python 3.10+; install the toolchain once with \
-                 `pip install -r requirements-dev.txt` (a virtualenv in `.venv/` is found too).\n"
+                "Needs Python 3.10+; the first `bouncer build` creates a virtualenv in `.venv/` \
+                 with the pinned componentize-py (or `pip install -r requirements-dev.txt` \
+                 into an environment of yours).\n"
                     .to_owned(),
                 "componentize-py -d wit -w policy componentize app".to_owned(),
             ),
         };
         let sdk = match &options.sdk {
             Some(path) => format!("{{ path = {:?} }}", path.display().to_string()),
-            None => match std::fs::canonicalize(SDK_IN_CHECKOUT) {
-                Ok(path) => format!("{{ path = {:?} }}", path.display().to_string()),
-                Err(_) => SDK_FROM_GIT.to_owned(),
-            },
+            None => format!("{{ path = {:?} }}", super::sdk::DIR),
         };
         Self {
             pairs: vec![

@@ -19,8 +19,9 @@ pub struct NewArgs {
     /// The directory to create (default: `./<name>`).
     #[arg(long)]
     path: Option<PathBuf>,
-    /// Rust only: a local bouncer-sdk to depend on (default: the checkout this binary was built
-    /// from, else the git repository).
+    /// Rust only: a local bouncer-sdk to depend on, such as a checkout's `policies/sdk`
+    /// (default: write the SDK embedded in this binary into the project as `bouncer-sdk/`, so
+    /// it builds without a checkout or a published crate).
     #[arg(long)]
     sdk: Option<PathBuf>,
 }
