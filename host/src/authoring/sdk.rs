@@ -92,7 +92,7 @@ fn standalone_manifest() -> String {
         let inherited = line
             .trim()
             .strip_suffix(".workspace = true")
-            .and_then(|key| workspace_value(key));
+            .and_then(workspace_value);
         match inherited {
             Some(value) => out.push_str(&value),
             None => out.push_str(line),
