@@ -1,6 +1,9 @@
 //! A real OCI registry on loopback for the tests: Debian's `docker-registry`
 //! (the reference `distribution` registry), started per test with its own
 //! storage, optionally with TLS (a generated CA) and basic auth.
+//!
+//! Self-contained, so the end-to-end test (`tests/tests/e2e`) includes this
+//! same file with `#[path]`: both crates sit one level below the workspace.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,7 +39,7 @@ pub fn tools() -> Option<&'static Path> {
             if let Some(cosign) = std::env::var_os("BOUNCER_COSIGN") {
                 return Some(PathBuf::from(cosign));
             }
-            let script = super::workspace().join("tests/registry/tools.sh");
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/registry/tools.sh");
             let output = Command::new("bash")
                 .arg(&script)
                 .stderr(Stdio::inherit())
@@ -77,7 +80,10 @@ impl Registry {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
-        let port = super::serve::free_port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .map(|address| address.port())
+            .expect("a free loopback port");
         let mut config = format!(
             "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.path().join("storage").display()

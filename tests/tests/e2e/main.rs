@@ -9,6 +9,7 @@
 //! are reported together.
 
 mod cluster;
+mod custom_policy;
 mod scenarios;
 mod tools;
 

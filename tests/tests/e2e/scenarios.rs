@@ -281,9 +281,21 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     );
 
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
-    let values = std::fs::read_to_string(e2e_file("values-e2e.yaml")).expect("values");
+    let mut values = std::fs::read_to_string(e2e_file("values-e2e.yaml")).expect("values");
+    // A custom policy from a real registry joins the chart's policies.
+    let shipped = super::custom_policy::ship();
+    match &shipped {
+        Some(shipped) => values.push_str(&shipped.entry),
+        None => say!(
+            "e2e skip: no OCI registry on this machine; the custom-policy scenario does not run"
+        ),
+    }
     // The server runs the same policies the chart registers for.
     let policies = values.replacen("config:\n", "", 1).replace("\n  ", "\n");
+    let policies = match &shipped {
+        Some(shipped) => format!("registry:\n  plainHttp: [\"{}\"]\n{policies}", shipped.host),
+        None => policies,
+    };
     let kubeconfig = cluster.kubeconfig.clone();
     let server = runtime.block_on(bouncer_tests::server::start(Some(&policies), |o| {
         o.addr = "127.0.0.1:0".parse().expect("address");
@@ -291,7 +303,13 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     }));
     let url = format!("https://{}", server.addr);
     let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
-    let values_file = e2e_file("values-e2e.yaml");
+    let values_dir = tempfile::tempdir().expect("a temporary directory");
+    let values_file = values_dir.path().join("values.yaml");
+    std::fs::write(&values_file, &values).expect("values written");
+    let plain_http = shipped.as_ref().map_or_else(
+        || "registry.plainHttp=null".to_owned(),
+        |s| format!("registry.plainHttp={{{}}}", s.host),
+    );
     steps.check(
         "helm install registers bouncer (webhook.url) and stores every object",
         (|| {
@@ -309,6 +327,8 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
                     &format!("webhook.url={url}"),
                     "--set",
                     &format!("tls.caBundle={ca}"),
+                    "--set",
+                    &plain_http,
                 ]),
             )?;
             let (out, _) = succeeded(
@@ -406,6 +426,51 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
         })(),
     );
 
+    if shipped.is_some() {
+        steps.check(
+            "a custom policy pulled from a registry by digest refuses a CronJob",
+            (|| {
+                let (config, _) = succeeded(
+                    "get configmap",
+                    cluster.kubectl(
+                        &[
+                            "-n",
+                            "bouncer-system",
+                            "get",
+                            "configmap",
+                            "bouncer",
+                            "-o",
+                            r"jsonpath={.data.policies\.yaml}",
+                        ],
+                        None,
+                    ),
+                )?;
+                contains(&config, "/team/cronjob-rules@sha256:")?;
+                contains(&config, "plainHttp")?;
+                let err = refused(
+                    "kubectl create cronjob",
+                    cluster.kubectl(
+                        &[
+                            "-n",
+                            "shop",
+                            "create",
+                            "cronjob",
+                            "nightly",
+                            "--image=busybox",
+                            "--schedule=0 0 * * *",
+                        ],
+                        None,
+                    ),
+                )?;
+                say!("kubectl said: {}", err.trim());
+                contains(
+                    &err,
+                    "denied the request: team-cronjobs: legacy 0.1.1 policy refuses nightly",
+                )
+            })(),
+        );
+    }
+
     steps.check(
         "a monitor-mode violation is admitted and kubectl prints the warning",
         (|| {
@@ -447,7 +512,13 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
         "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
         (|| {
             let ready = runtime.block_on(server.get_text("/readyz"));
-            contains(&ready, "ready: 5 policies loaded")?;
+            contains(
+                &ready,
+                &format!(
+                    "ready: {} policies loaded",
+                    if shipped.is_some() { 6 } else { 5 }
+                ),
+            )?;
             let metrics = runtime.block_on(server.get_text("/metrics"));
             contains(
                 &metrics,
