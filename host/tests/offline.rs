@@ -535,3 +535,36 @@ fn check_looks_up_context_in_the_manifests_and_in_context_files() {
     let both = bouncer(&["check", "-f", app, "-f", netpol.to_str().unwrap()], None);
     assert_eq!(both.status.code(), Some(0), "{}", stdout(&both));
 }
+
+/// Regression: a key left empty (`annotations:`, `envFrom:`) is YAML null; the
+/// API server drops it before admission, and so must `check`, or every rule
+/// that reads the object failed to decode it.
+#[test]
+fn keys_left_empty_in_a_manifest_are_judged_not_failed() {
+    let manifest = "apiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  annotations:\nspec:\n  type: LoadBalancer\n  ports: [{port: 80}]\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\nspec:\n  serviceAccountName: app\n  containers:\n    - name: c\n      image: nginx:1.27\n      envFrom:\n";
+    let output = bouncer(&["check", "-f", "-", "--color", "never"], Some(manifest));
+    let out = stdout(&output);
+    assert!(!out.contains("stopped with an error"), "{out}");
+    assert!(!out.contains("cannot read"), "{out}");
+    assert!(
+        out.contains("aws-lb-controller-only: Service default/s is a LoadBalancer"),
+        "{out}"
+    );
+}
+
+/// An unrendered Helm template is named as one, at its first `{{`.
+#[test]
+fn an_unrendered_helm_template_says_to_render_it() {
+    let manifest = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\n";
+    let output = bouncer(&["check", "-f", "-", "--color", "never"], Some(manifest));
+    assert_eq!(output.status.code(), Some(2));
+    let out = stdout(&output);
+    assert!(
+        out.contains("-:4 not valid YAML: this is an unrendered Helm template"),
+        "{out}"
+    );
+    assert!(
+        out.contains("helm template <chart> | bouncer check -f -"),
+        "{out}"
+    );
+}

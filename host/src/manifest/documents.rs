@@ -36,15 +36,30 @@ pub fn parse_yaml(text: &str) -> Vec<Result<Document, DocumentError>> {
         match serde_yaml::from_str::<Value>(&source) {
             Ok(Value::Null) => {}
             Ok(value) => results.push(Ok(Document { line, value })),
-            Err(error) => results.push(Err(DocumentError {
-                line: error
-                    .location()
-                    .map_or(line, |at| chunk.start + at.line() - 1),
-                message: without_location(&error.to_string()),
+            Err(error) => results.push(Err(match template_line(&chunk.lines) {
+                Some(at) => DocumentError {
+                    line: chunk.start + at,
+                    message: "this is an unrendered Helm template (`{{ … }}`), not a manifest; \
+                              render it first, e.g. `helm template <chart> | bouncer check -f -`"
+                        .into(),
+                },
+                None => DocumentError {
+                    line: error
+                        .location()
+                        .map_or(line, |at| chunk.start + at.line() - 1),
+                    message: without_location(&error.to_string()),
+                },
             })),
         }
     }
     results
+}
+
+/// The index of the first line with a template action (`{{`), outside comments.
+fn template_line(lines: &[&str]) -> Option<usize> {
+    lines
+        .iter()
+        .position(|line| !line.trim_start().starts_with('#') && line.contains("{{"))
 }
 
 /// Parses `text` as one or more concatenated JSON values. A syntax error ends
@@ -144,6 +159,19 @@ pub fn without_location(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unrendered_helm_template_says_so_at_its_first_action() {
+        let text = "apiVersion: v1\nkind: Service\nmetadata:\n  name: {{ .Release.Name }}\n";
+        let results = parse_yaml(text);
+        let error = results[0].as_ref().unwrap_err();
+        assert_eq!(error.line, 4);
+        assert!(
+            error.message.contains("unrendered Helm template"),
+            "{}",
+            error.message
+        );
+    }
 
     #[test]
     fn documents_carry_their_first_content_line() {

@@ -90,11 +90,11 @@ pub fn build(spec: &RequestSpec, uid: &str) -> Result<Request, SyntheticError> {
     let object = spec
         .object
         .clone()
-        .map(|o| with_namespace(o, namespace.as_deref()));
+        .map(|o| with_namespace(without_nulls(o), namespace.as_deref()));
     let old_object = spec
         .old_object
         .clone()
-        .map(|o| with_namespace(o, namespace.as_deref()));
+        .map(|o| with_namespace(without_nulls(o), namespace.as_deref()));
     let name = reference
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -166,6 +166,23 @@ pub fn namespace_of(
         .and_then(Value::as_str)
         .filter(|ns| !ns.is_empty());
     Some(own.unwrap_or(default_namespace).to_owned())
+}
+
+/// The API server decodes a manifest into its Go type before admission: a key
+/// written without a value (`annotations:`, `envFrom:`) is YAML null and comes
+/// out as an absent field. Policies never see those nulls from a cluster, so
+/// they do not see them offline either.
+pub fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
 }
 
 /// The API server fills in `metadata.namespace` from the request path before
@@ -246,6 +263,18 @@ mod tests {
             "metadata": {"name": "web"},
             "spec": {"ingressClassName": "alb"}
         })
+    }
+
+    #[test]
+    fn keys_left_empty_are_absent_as_after_the_api_servers_decoding() {
+        let object = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "annotations": null},
+            "spec": {"containers": [{"name": "c", "envFrom": null, "image": "x"}]}});
+        let request = build(&RequestSpec::create(object, "default"), "uid").unwrap();
+        let object: Value = serde_json::from_str(request.object.unwrap().json()).unwrap();
+        assert_eq!(object["metadata"].get("annotations"), None);
+        assert_eq!(object["spec"]["containers"][0].get("envFrom"), None);
+        assert_eq!(object["spec"]["containers"][0]["image"], "x");
     }
 
     #[test]
