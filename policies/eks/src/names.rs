@@ -6,6 +6,10 @@ pub const LEGACY_INGRESS_CLASS: &str = "kubernetes.io/ingress.class";
 pub const INGRESS_TARGET_TYPE: &str = "alb.ingress.kubernetes.io/target-type";
 /// ALB scheme (`internal` or `internet-facing`).
 pub const INGRESS_SCHEME: &str = "alb.ingress.kubernetes.io/scheme";
+/// Puts a Network Load Balancer in front of the ALB (`"true"`).
+pub const INGRESS_FRONTEND_NLB: &str = "alb.ingress.kubernetes.io/enable-frontend-nlb";
+/// That NLB's scheme (`internal`, the default, or `internet-facing`).
+pub const INGRESS_FRONTEND_NLB_SCHEME: &str = "alb.ingress.kubernetes.io/frontend-nlb-scheme";
 /// ALB listeners, JSON: `[{"HTTPS": 443}]`.
 pub const INGRESS_LISTEN_PORTS: &str = "alb.ingress.kubernetes.io/listen-ports";
 /// ALB HTTP→HTTPS redirect port.
@@ -22,7 +26,8 @@ pub const SERVICE_TARGET_TYPE: &str =
     "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type";
 /// NLB scheme (`internal` or `internet-facing`).
 pub const SERVICE_SCHEME: &str = "service.beta.kubernetes.io/aws-load-balancer-scheme";
-/// Deprecated in-tree "internal" flag.
+/// Deprecated "internal" flag (a boolean), still honoured by the controller
+/// when the scheme annotation is absent.
 pub const SERVICE_INTERNAL: &str = "service.beta.kubernetes.io/aws-load-balancer-internal";
 /// The controller's NLB load balancer class.
 pub const NLB_CLASS: &str = "service.k8s.aws/nlb";

@@ -5,7 +5,10 @@
 //! `publicNamespaces` may have public load balancers, and a public Ingress may
 //! only serve hosts listed in `publicHosts`.
 
-use bouncer_eks::names::{INGRESS_SCHEME, SERVICE_INTERNAL, SERVICE_SCHEME};
+use bouncer_eks::names::{
+    INGRESS_FRONTEND_NLB, INGRESS_FRONTEND_NLB_SCHEME, INGRESS_SCHEME, SERVICE_INTERNAL,
+    SERVICE_SCHEME,
+};
 use bouncer_eks::{Ingress, Metadata, Service, matches_any};
 use bouncer_sdk::{Findings, Operation, Policy, Request, Result, Verdict, export_policy, judge};
 use serde::Deserialize;
@@ -66,13 +69,20 @@ impl Policy for LbScheme {
                 let mut findings = Findings::new();
                 if ingress.alb_class(&settings.alb_class_names).is_some() {
                     let hosts = ingress.rule_hosts();
-                    rule.check(
-                        &object,
-                        &ingress.metadata,
-                        INGRESS_SCHEME,
-                        Some(&hosts),
-                        &mut findings,
-                    );
+                    let meta = &ingress.metadata;
+                    let scheme = Stated::annotation(meta, INGRESS_SCHEME);
+                    rule.check(&object, scheme, Some(&hosts), &mut findings);
+                    // An NLB in front of the ALB is a load balancer of its own:
+                    // internet-facing, it makes an internal ALB public.
+                    if meta.annotation(INGRESS_FRONTEND_NLB).and_then(go_bool) == Some(true) {
+                        let frontend = Stated::annotation(meta, INGRESS_FRONTEND_NLB_SCHEME);
+                        rule.check(
+                            &format!("{object} (its frontend NLB)"),
+                            frontend,
+                            Some(&hosts),
+                            &mut findings,
+                        );
+                    }
                 }
                 findings
             })
@@ -81,27 +91,94 @@ impl Policy for LbScheme {
             judge(request, |service: &Service| {
                 let mut findings = Findings::new();
                 if service.controller().is_some() {
-                    rule.check(
-                        &object,
-                        &service.metadata,
-                        SERVICE_SCHEME,
-                        None,
-                        &mut findings,
-                    );
-                }
-                if service.is_load_balancer()
-                    && service.metadata.annotation(SERVICE_INTERNAL).is_some()
-                {
-                    findings.warn(format!(
-                        "{object} uses the deprecated annotation `{SERVICE_INTERNAL}`, which the AWS Load \
-                         Balancer Controller ignores; use `{SERVICE_SCHEME}: internal` instead"
-                    ));
+                    let scheme = service_scheme(&service.metadata, &object, &mut findings);
+                    rule.check(&object, scheme, None, &mut findings);
                 }
                 findings
             })
         } else {
             Ok(Verdict::allow())
         }
+    }
+}
+
+/// A scheme as the controller reads it, and how the object states it (for messages).
+#[derive(Debug, Clone, Copy)]
+struct Stated<'a> {
+    /// `internal`, `internet-facing`, something invalid, or `None` (the default, internal).
+    scheme: Option<&'a str>,
+    /// The annotation that states it.
+    annotation: &'a str,
+    /// The annotation's own text, when it is not the scheme itself (the legacy flag).
+    written: Option<&'a str>,
+}
+
+impl<'a> Stated<'a> {
+    fn annotation(meta: &'a Metadata, annotation: &'a str) -> Self {
+        Self {
+            scheme: meta.annotation(annotation),
+            annotation,
+            written: None,
+        }
+    }
+
+    /// `annotation: value` as the object has it.
+    fn as_written(&self) -> String {
+        match (self.written, self.scheme) {
+            (Some(text), _) => format!("{}: {text:?}", self.annotation),
+            (None, Some(scheme)) => format!("{}: {scheme}", self.annotation),
+            (None, None) => self.annotation.to_owned(),
+        }
+    }
+}
+
+/// A Service's scheme as the controller resolves it
+/// (docs/guide/service/annotations.md, `lb-scheme` and `lb-internal`):
+/// `aws-load-balancer-scheme` when present, else the deprecated boolean
+/// `aws-load-balancer-internal` (`"false"` means internet-facing), else internal.
+fn service_scheme<'a>(meta: &'a Metadata, object: &str, findings: &mut Findings) -> Stated<'a> {
+    let scheme = Stated::annotation(meta, SERVICE_SCHEME);
+    let Some(legacy) = meta.annotation(SERVICE_INTERNAL) else {
+        return scheme;
+    };
+    let internal = go_bool(legacy);
+    if scheme.scheme.is_some() {
+        if internal.is_some_and(|internal| {
+            Some(if internal {
+                "internal"
+            } else {
+                "internet-facing"
+            }) != scheme.scheme
+        }) {
+            findings.warn(format!(
+                "{object} sets both `{SERVICE_SCHEME}` and `{SERVICE_INTERNAL}: {legacy:?}`, which disagree; \
+                 the controller uses `{SERVICE_SCHEME}`: remove `{SERVICE_INTERNAL}`"
+            ));
+        }
+        return scheme;
+    }
+    findings.warn(format!(
+        "{object} uses the deprecated annotation `{SERVICE_INTERNAL}`; the controller still honours it, \
+         but `{SERVICE_SCHEME}` says the same and takes precedence"
+    ));
+    Stated {
+        scheme: match internal {
+            Some(true) => Some("internal"),
+            Some(false) => Some("internet-facing"),
+            None => Some(legacy),
+        },
+        annotation: SERVICE_INTERNAL,
+        written: Some(legacy),
+    }
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it, which the controller's
+/// annotation parser uses.
+fn go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -114,12 +191,13 @@ impl Rule<'_> {
     fn check(
         &self,
         object: &str,
-        meta: &Metadata,
-        annotation: &str,
+        stated: Stated<'_>,
         hosts: Option<&[&str]>,
         findings: &mut Findings,
     ) {
-        match meta.annotation(annotation) {
+        let annotation = stated.annotation;
+        let written = stated.as_written();
+        match stated.scheme {
             Some("internal") => {}
             None if !self.settings.require_explicit_scheme => {}
             None => findings.deny(format!(
@@ -127,10 +205,16 @@ impl Rule<'_> {
                  (or `internet-facing` where public load balancers are allowed)"
             )),
             Some("internet-facing") => {
+                let makes = if stated.written.is_some() { ", which makes it internet-facing" } else { "" };
                 if !matches_any(&self.settings.public_namespaces, self.namespace) {
+                    let fix = if annotation == SERVICE_INTERNAL {
+                        format!("set `{SERVICE_SCHEME}: internal`")
+                    } else {
+                        format!("set `{annotation}: internal`")
+                    };
                     findings.deny(format!(
-                        "{object} sets `{annotation}: internet-facing`, but namespace `{}` may not have \
-                         public load balancers (publicNamespaces: {:?}); set `{annotation}: internal`",
+                        "{object} sets `{written}`{makes}, but namespace `{}` may not have \
+                         public load balancers (publicNamespaces: {:?}); {fix}",
                         self.namespace, self.settings.public_namespaces
                     ));
                     return;
@@ -143,13 +227,17 @@ impl Rule<'_> {
                     .collect();
                 if !private.is_empty() {
                     findings.deny(format!(
-                        "{object} sets `{annotation}: internet-facing` for {}, which publicHosts {:?} \
+                        "{object} sets `{written}` for {}, which publicHosts {:?} \
                          does not allow; serve those hosts from an internal load balancer",
                         private.join(", "),
                         self.settings.public_hosts
                     ));
                 }
             }
+            Some(_) if annotation == SERVICE_INTERNAL => findings.deny(format!(
+                "{object} sets `{written}`, which is not a boolean: the controller cannot parse it and \
+                 does not reconcile the Service; use `{SERVICE_SCHEME}: internal` or `internet-facing`"
+            )),
             Some(other) => findings.deny(format!(
                 "{object} sets `{annotation}: {other:?}`; the scheme is `internal` or `internet-facing`"
             )),
