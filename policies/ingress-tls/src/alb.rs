@@ -17,8 +17,10 @@ struct Listener {
     port: u16,
 }
 
-/// Parses `listen-ports` as the controller does: a JSON list of one-key maps,
-/// `[{"HTTP": 80}, {"HTTPS": 443}]`.
+/// Parses `listen-ports` as the controller does (`computeIngressListenPorts`
+/// in `pkg/ingress/model_build_listener.go`): a JSON list of maps from
+/// protocol to port, `[{"HTTP": 80}, {"HTTPS": 443}]` or `[{"HTTP": 80, "HTTPS": 443}]`;
+/// ports are JSON integers in 1..=65535; a port listed twice keeps its last protocol.
 fn parse_listen_ports(text: &str) -> Result<Vec<Listener>, String> {
     let value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| format!("it is not JSON ({e})"))?;
@@ -28,11 +30,11 @@ fn parse_listen_ports(text: &str) -> Result<Vec<Listener>, String> {
     if entries.is_empty() {
         return Err("it lists no listener".into());
     }
-    let mut listeners = Vec::new();
+    let mut by_port = std::collections::BTreeMap::new();
     for entry in entries {
-        let map = entry.as_object().filter(|m| m.len() == 1).ok_or_else(|| {
-            format!("entry {entry} is not a one-key map such as {{\"HTTPS\": 443}}")
-        })?;
+        let map = entry
+            .as_object()
+            .ok_or_else(|| format!("entry {entry} is not a map such as {{\"HTTPS\": 443}}"))?;
         for (protocol, port) in map {
             let https = match protocol.as_str() {
                 "HTTPS" => true,
@@ -44,16 +46,32 @@ fn parse_listen_ports(text: &str) -> Result<Vec<Listener>, String> {
                 .and_then(|p| u16::try_from(p).ok())
                 .filter(|p| *p > 0)
                 .ok_or_else(|| format!("port {port} of {protocol} is not a port number"))?;
-            listeners.push(Listener { https, port });
+            by_port.insert(port, https);
         }
     }
-    Ok(listeners)
+    Ok(by_port
+        .into_iter()
+        .map(|(port, https)| Listener { https, port })
+        .collect())
+}
+
+/// The certificate ARNs of the annotation as the controller splits them
+/// (`splitCommaSeparatedString` in `pkg/annotations/parser.go`): on commas,
+/// trimmed, empty parts dropped.
+fn certificate_arns(text: &str) -> Vec<&str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .collect()
 }
 
 /// Checks an ALB Ingress.
 pub fn check(object: &str, ingress: &Ingress, settings: &Settings, findings: &mut Findings) {
     let meta = &ingress.metadata;
-    let arns = meta.annotation(INGRESS_CERTIFICATE_ARN);
+    let arns = meta
+        .annotation(INGRESS_CERTIFICATE_ARN)
+        .map(certificate_arns)
+        .filter(|arns| !arns.is_empty());
     let has_tls_hosts = ingress.spec.tls.iter().any(|t| !t.hosts.is_empty());
     let listeners = match meta.annotation(INGRESS_LISTEN_PORTS) {
         Some(text) => match parse_listen_ports(text) {
@@ -65,8 +83,9 @@ pub fn check(object: &str, ingress: &Ingress, settings: &Settings, findings: &mu
                 return;
             }
         },
-        // The controller's default: HTTPS 443 when it has a certificate, else HTTP 80.
-        None if arns.is_some() || has_tls_hosts => vec![Listener {
+        // The controller's default: HTTPS 443 when a certificate ARN is given,
+        // else HTTP 80, even when `spec.tls` lists hosts (`preferTLS`).
+        None if arns.is_some() => vec![Listener {
             https: true,
             port: 443,
         }],
@@ -90,7 +109,8 @@ pub fn check(object: &str, ingress: &Ingress, settings: &Settings, findings: &mu
             format!("`{INGRESS_LISTEN_PORTS}` lists only HTTP")
         } else {
             format!(
-                "without `{INGRESS_LISTEN_PORTS}` or a certificate the controller listens on HTTP 80"
+                "without `{INGRESS_LISTEN_PORTS}` or `{INGRESS_CERTIFICATE_ARN}` the controller listens on HTTP 80 \
+                 (`spec.tls` alone does not change that)"
             )
         };
         findings.deny(format!(
@@ -151,7 +171,7 @@ fn check_redirect(
 
 fn check_certificates(
     object: &str,
-    arns: Option<&str>,
+    arns: Option<Vec<&str>>,
     has_tls_hosts: bool,
     settings: &Settings,
     findings: &mut Findings,
@@ -169,13 +189,7 @@ fn check_certificates(
         }
         return;
     };
-    for arn in arns.split(',').map(str::trim) {
-        if arn.is_empty() {
-            findings.deny(format!(
-                "{object} has an empty entry in `{INGRESS_CERTIFICATE_ARN}: {arns:?}`; list ACM certificate ARNs separated by commas"
-            ));
-            continue;
-        }
+    for arn in arns {
         match acm_certificate(arn) {
             Err(why) => findings.deny(format!(
                 "{object} sets `{INGRESS_CERTIFICATE_ARN}` to `{arn}`, which is not an ACM certificate ARN ({why}); \
@@ -228,10 +242,27 @@ mod tests {
             "[]",
             r#"[{"HTTPS": "443"}]"#,
             r#"[{"TCP": 80}]"#,
-            r#"[{"HTTP": 80, "HTTPS": 443}]"#,
+            r#"[{"HTTPS": 70000}]"#,
             "[{",
         ] {
             assert!(parse_listen_ports(bad).is_err(), "{bad}");
         }
+        let both = parse_listen_ports(r#"[{"HTTP": 80, "HTTPS": 443}]"#).unwrap();
+        assert_eq!(both, l, "several keys in one map are several listeners");
+        let twice = parse_listen_ports(r#"[{"HTTP": 8080}, {"HTTPS": 8080}]"#).unwrap();
+        assert_eq!(
+            twice,
+            [Listener {
+                https: true,
+                port: 8080
+            }],
+            "the last protocol wins"
+        );
+    }
+
+    #[test]
+    fn certificate_arns_split_as_the_controller_splits_them() {
+        assert_eq!(certificate_arns(" a , ,b,"), ["a", "b"]);
+        assert!(certificate_arns(" , ").is_empty());
     }
 }
