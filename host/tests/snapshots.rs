@@ -18,7 +18,8 @@ macro_rules! snapshot {
         let mut settings = insta::Settings::clone_current();
         settings.add_filter(r"\(\d+(\.\d+)? ms\)", "([time])");
         settings.add_filter(r"[0-9a-f]{64}", "[sha256]");
-        settings.add_filter(r"\d+(\.\d+)? (KiB|MiB) ", "[size] ");
+        settings.add_filter(r"sha256 [0-9a-f]{12}…", "sha256 [sha256]…");
+        settings.add_filter(r"\d+(\.\d+)? (KiB|MiB)\b", "[size]");
         settings.set_prepend_module_to_snapshot(false);
         settings.bind(|| insta::assert_snapshot!($name, $text));
     }};

@@ -75,18 +75,11 @@ impl Policy for AlbTargetTypeIp {
                     &service.metadata,
                     SERVICE_TARGET_TYPE,
                 ),
-                // `nlb-ip` means IP targets already; only an explicit `instance` contradicts it.
-                Some(Provisioner::ControllerDeprecated(why)) => {
-                    match target(
-                        &object,
-                        "Service",
-                        &why,
-                        &service.metadata,
-                        SERVICE_TARGET_TYPE,
-                    ) {
-                        Target::Missing { .. } => Target::Fine,
-                        other => other,
-                    }
+                // `nlb-ip` means IP targets whatever the target-type annotation says
+                // (`buildTargetType` in pkg/service/model_build_target_group.go).
+                Some(Provisioner::ControllerDeprecated(_)) => Target::Fine,
+                Some(Provisioner::Unreconciled(why)) => {
+                    unreconciled(&object, &why, &service.metadata)
                 }
                 _ => Target::Fine,
             };
@@ -137,6 +130,28 @@ fn target(
                  annotation, so the controller defaults to `instance` and routes traffic through \
                  node ports; {fix}"
             ),
+            object,
+        },
+    }
+}
+
+/// A Service nobody provisions: `external` without a usable target type. The
+/// fix is the same annotation, so a missing one is `Missing` (and mutable).
+fn unreconciled(object: &str, why: &str, meta: &Metadata) -> Target {
+    let object = format!("Service {object}");
+    let consequence = format!(
+        "with {why}, neither the in-tree provider nor the AWS Load Balancer Controller provisions it \
+         and it stays pending (docs/guide/service/nlb.md)"
+    );
+    let fix = format!("set the annotation `{SERVICE_TARGET_TYPE}: ip`");
+    match meta.annotation(SERVICE_TARGET_TYPE) {
+        Some(other) => Target::Wrong(format!(
+            "{object} sets `{SERVICE_TARGET_TYPE}: {other:?}`, which is not a target type the AWS Load \
+             Balancer Controller knows; {consequence}; {fix}"
+        )),
+        None => Target::Missing {
+            annotation: SERVICE_TARGET_TYPE,
+            message: format!("{object}: {consequence}; {fix}"),
             object,
         },
     }

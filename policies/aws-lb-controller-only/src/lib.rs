@@ -9,7 +9,7 @@
 
 use bouncer_eks::Service;
 use bouncer_eks::lb::Provisioner;
-use bouncer_eks::names::{NLB_CLASS, SERVICE_LB_TYPE};
+use bouncer_eks::names::{NLB_CLASS, SERVICE_LB_TYPE, SERVICE_TARGET_TYPE};
 use bouncer_sdk::{
     Findings, Metadata, NoSettings, Operation, Policy, Request, Result, Verdict, export_policy,
     judge,
@@ -41,14 +41,19 @@ impl Policy for AwsLbControllerOnly {
 fn check(object: &str, service: &Service) -> Findings {
     let mut findings = Findings::new();
     let fix = format!(
-        "add the annotation `{SERVICE_LB_TYPE}: external` (or set `spec.loadBalancerClass: {NLB_CLASS}`) \
-         so the AWS Load Balancer Controller provisions it"
+        "add the annotations `{SERVICE_LB_TYPE}: external` and `{SERVICE_TARGET_TYPE}: ip` (or set \
+         `spec.loadBalancerClass: {NLB_CLASS}`) so the AWS Load Balancer Controller provisions it"
     );
     match service.provisioner() {
         None | Some(Provisioner::Controller(_)) => {}
         Some(Provisioner::ControllerDeprecated(why)) => findings.warn(format!(
             "{object} uses the deprecated {why}; replace it with `{SERVICE_LB_TYPE}: external` and \
              `service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip`"
+        )),
+        Some(Provisioner::Unreconciled(why)) => findings.deny(format!(
+            "{object} has {why}: the in-tree provider steps aside, but the AWS Load Balancer Controller \
+             takes a Service only with a target type, so nobody provisions it and it stays pending \
+             (docs/guide/service/nlb.md); set `{SERVICE_TARGET_TYPE}: ip`"
         )),
         Some(Provisioner::InTree(why)) => findings.deny(format!(
             "{object} is a LoadBalancer for the legacy in-tree AWS provider ({why}); {fix}"

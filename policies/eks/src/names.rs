@@ -31,6 +31,8 @@ pub const SERVICE_SCHEME: &str = "service.beta.kubernetes.io/aws-load-balancer-s
 pub const SERVICE_INTERNAL: &str = "service.beta.kubernetes.io/aws-load-balancer-internal";
 /// The controller's NLB load balancer class.
 pub const NLB_CLASS: &str = "service.k8s.aws/nlb";
+/// EKS Auto Mode's NLB load balancer class (its built-in load balancer controller).
+pub const AUTO_MODE_NLB_CLASS: &str = "eks.amazonaws.com/nlb";
 
 /// IRSA: the IAM role of a ServiceAccount.
 pub const ROLE_ARN: &str = "eks.amazonaws.com/role-arn";

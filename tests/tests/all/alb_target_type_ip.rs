@@ -71,10 +71,15 @@ fn missing_annotation_is_denied_with_403_and_the_fix() {
             message.starts_with(&format!("alb-target-type-ip: {kind} web/")),
             "{file}: {message}"
         );
-        assert!(
-            message.contains(&format!("has no `{key}` annotation")),
-            "{file}: {message}"
-        );
+        // The captured Service is `aws-load-balancer-type: external`: without a
+        // target type nobody provisions it (docs/guide/service/nlb.md).
+        let why = if kind == "Service" {
+            "neither the in-tree provider nor the AWS Load Balancer Controller provisions it"
+                .to_owned()
+        } else {
+            format!("has no `{key}` annotation")
+        };
+        assert!(message.contains(&why), "{file}: {message}");
         assert!(
             message.contains(&format!("set the annotation `{key}: ip`")),
             "{file}: {message}"
