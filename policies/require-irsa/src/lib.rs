@@ -7,6 +7,7 @@
 //! every pod's role at once. IRSA gives each ServiceAccount its own role,
 //! with short-lived tokens.
 
+mod stored;
 mod workload;
 
 use bouncer_eks::Metadata;
@@ -28,6 +29,9 @@ pub struct Settings {
     pub host_network_namespaces: Vec<String>,
     /// Namespaces (globs) whose workloads must name a ServiceAccount other than `default`.
     pub require_service_account_in: Vec<String>,
+    /// Look up the ConfigMaps containers load with `envFrom` and deny those holding AWS
+    /// keys (a cluster lookup: declare `context: [{apiVersion: v1, kind: ConfigMap}]`).
+    pub inspect_env_from_config_maps: bool,
     /// Namespaces (globs) whose workloads must run as a ServiceAccount that exists and
     /// carries a valid `eks.amazonaws.com/role-arn` (a cluster lookup: declare
     /// `context: [{apiVersion: v1, kind: ServiceAccount}]`).
@@ -42,10 +46,11 @@ impl Policy for RequireIrsa {
 
     fn metadata() -> bouncer_sdk::Metadata {
         bouncer_sdk::Metadata::new()
-            .governs(&[""], &["ServiceAccount"])
+            .governs(&[""], &["ServiceAccount", "Secret"])
             .governs_workloads()
             .operations(&[Operation::Create, Operation::Update])
             .context("v1", "ServiceAccount")
+            .context("v1", "ConfigMap")
     }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
@@ -65,6 +70,19 @@ impl Policy for RequireIrsa {
                 check_service_account(&object, &sa.metadata, settings)
             });
         }
+        if request.is_kind("", "Secret") {
+            let object = format!("Secret {}", request.object_ref());
+            return judge(request, |secret: &stored::Secret| {
+                let mut findings = Findings::new();
+                for what in stored::keys_in_secret(secret) {
+                    findings.deny(format!(
+                        "{object} holds {what}: static AWS keys are not allowed in the cluster; give the \
+                         workload an IAM role instead (IRSA: `{ROLE_ARN}` on its ServiceAccount)"
+                    ));
+                }
+                findings
+            });
+        }
         let Some(kind) = Workload::of_request(request) else {
             return Ok(Verdict::allow());
         };
@@ -80,6 +98,12 @@ impl Policy for RequireIrsa {
             match workload::pod_spec(kind, value) {
                 Ok(Some(pod)) => {
                     workload::check(&object, &namespace, &pod, settings, &mut findings);
+                    if settings.inspect_env_from_config_maps
+                        && let Err(error) =
+                            check_config_maps(&object, &namespace, &pod, &mut findings)
+                    {
+                        lookup_error.borrow_mut().get_or_insert(error);
+                    }
                     if bouncer_eks::matches_any(&settings.require_role_in, &namespace)
                         && let Err(error) =
                             check_role(&object, &namespace, pod.account(), settings, &mut findings)
@@ -99,6 +123,33 @@ impl Policy for RequireIrsa {
             None => Ok(verdict),
         }
     }
+}
+
+/// The ConfigMaps the containers load with `envFrom` must not hold AWS keys.
+/// One that does not exist (yet) is not judged: the kubelet will not start
+/// the pod without it, and it is judged when a workload is next written.
+fn check_config_maps(
+    object: &str,
+    namespace: &str,
+    pod: &workload::PodSpec,
+    findings: &mut Findings,
+) -> Result<()> {
+    for (container, name) in pod.env_from_config_maps() {
+        let found: Option<stored::ConfigMap> =
+            bouncer_sdk::context::get("v1", "ConfigMap", Some(namespace), name)?;
+        for what in found
+            .as_ref()
+            .map(stored::keys_in_config_map)
+            .unwrap_or_default()
+        {
+            findings.deny(format!(
+                "{object} container `{container}` loads ConfigMap `{name}` with `envFrom`, and it holds \
+                 {what}: static AWS keys are not allowed; remove them and give the workload an IAM role \
+                 (IRSA: `{ROLE_ARN}` on its ServiceAccount)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The workload's ServiceAccount must exist and carry a valid, allowed role.

@@ -56,6 +56,7 @@ struct EnvVar {
 #[serde(default, rename_all = "camelCase")]
 struct EnvFrom {
     secret_ref: Option<NameRef>,
+    config_map_ref: Option<NameRef>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -65,6 +66,24 @@ struct NameRef {
 }
 
 impl PodSpec {
+    /// `(container, ConfigMap)` for every ConfigMap a container loads with `envFrom`.
+    pub fn env_from_config_maps(&self) -> Vec<(&str, &str)> {
+        [
+            &self.containers,
+            &self.init_containers,
+            &self.ephemeral_containers,
+        ]
+        .into_iter()
+        .flatten()
+        .flat_map(|c| {
+            c.env_from
+                .iter()
+                .filter_map(|e| e.config_map_ref.as_ref())
+                .map(|r| (c.name.as_str(), r.name.as_str()))
+        })
+        .collect()
+    }
+
     /// The ServiceAccount the pods run as (`default` when none is named).
     pub fn account(&self) -> &str {
         self.service_account_name
