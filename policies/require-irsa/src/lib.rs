@@ -7,6 +7,7 @@
 //! every pod's role at once. IRSA gives each ServiceAccount its own role,
 //! with short-lived tokens.
 
+mod pod_identity;
 mod stored;
 mod workload;
 
@@ -18,7 +19,7 @@ use bouncer_sdk::{Findings, Operation, Policy, Request, Result, Verdict, export_
 use serde::Deserialize;
 
 /// Settings of `require-irsa`.
-#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
     /// AWS accounts (12 digits) whose roles ServiceAccounts may assume; any when empty.
@@ -33,9 +34,51 @@ pub struct Settings {
     /// keys (a cluster lookup: declare `context: [{apiVersion: v1, kind: ConfigMap}]`).
     pub inspect_env_from_config_maps: bool,
     /// Namespaces (globs) whose workloads must run as a ServiceAccount that exists and
-    /// carries a valid `eks.amazonaws.com/role-arn` (a cluster lookup: declare
+    /// has an IAM role: a valid `eks.amazonaws.com/role-arn` (IRSA) or an EKS Pod
+    /// Identity association, as `credentials` allows (a cluster lookup: declare
     /// `context: [{apiVersion: v1, kind: ServiceAccount}]`).
     pub require_role_in: Vec<String>,
+    /// Which mechanisms give a workload its role under `requireRoleIn`: `any`
+    /// (default), `irsa` or `podIdentity`.
+    pub credentials: Credentials,
+    /// ServiceAccounts (`namespace/name` globs) with an EKS Pod Identity association.
+    pub pod_identity_service_accounts: Vec<String>,
+    /// Also look up ACK `PodIdentityAssociation` objects (declare
+    /// `context: [{apiVersion: eks.services.k8s.aws/v1alpha1, kind: PodIdentityAssociation}]`).
+    pub look_up_pod_identity_associations: bool,
+    /// Workloads (name globs) that may use `hostNetwork` in any namespace; by
+    /// default the EKS Pod Identity agent, which runs on the host network by design.
+    pub host_network_workloads: Vec<String>,
+}
+
+/// Which mechanisms may give a workload its IAM role.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Credentials {
+    /// IRSA or EKS Pod Identity.
+    #[default]
+    Any,
+    /// Only IRSA (`eks.amazonaws.com/role-arn`).
+    Irsa,
+    /// Only EKS Pod Identity.
+    PodIdentity,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            allowed_accounts: Vec::new(),
+            forbidden_secret_names: Vec::new(),
+            host_network_namespaces: Vec::new(),
+            require_service_account_in: Vec::new(),
+            inspect_env_from_config_maps: false,
+            require_role_in: Vec::new(),
+            credentials: Credentials::Any,
+            pod_identity_service_accounts: Vec::new(),
+            look_up_pod_identity_associations: false,
+            host_network_workloads: vec!["eks-pod-identity-agent*".to_owned()],
+        }
+    }
 }
 
 /// The policy.
@@ -51,6 +94,10 @@ impl Policy for RequireIrsa {
             .operations(&[Operation::Create, Operation::Update])
             .context("v1", "ServiceAccount")
             .context("v1", "ConfigMap")
+            .context(
+                pod_identity::ASSOCIATION_API_VERSION,
+                pod_identity::ASSOCIATION_KIND,
+            )
     }
 
     fn validate_settings(settings: &Settings) -> std::result::Result<(), String> {
@@ -60,7 +107,12 @@ impl Policy for RequireIrsa {
             "requireServiceAccountIn",
             &settings.require_service_account_in,
         )?;
-        bouncer_eks::check_globs("requireRoleIn", &settings.require_role_in)
+        bouncer_eks::check_globs("requireRoleIn", &settings.require_role_in)?;
+        bouncer_eks::check_globs(
+            "podIdentityServiceAccounts",
+            &settings.pod_identity_service_accounts,
+        )?;
+        bouncer_eks::check_globs("hostNetworkWorkloads", &settings.host_network_workloads)
     }
 
     fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
@@ -90,6 +142,7 @@ impl Policy for RequireIrsa {
             return Ok(Verdict::allow());
         }
         let object = format!("{} {}", request.kind.kind, request.object_ref());
+        let name = request.name.clone();
         let namespace = request.namespace.clone().unwrap_or_default();
         // A lookup that fails is the policy failing (its failure mode decides), not a denial.
         let lookup_error = std::cell::RefCell::new(None);
@@ -97,7 +150,7 @@ impl Policy for RequireIrsa {
             let mut findings = Findings::new();
             match workload::pod_spec(kind, value) {
                 Ok(Some(pod)) => {
-                    workload::check(&object, &namespace, &pod, settings, &mut findings);
+                    workload::check(&object, &name, &namespace, &pod, settings, &mut findings);
                     if settings.inspect_env_from_config_maps
                         && let Err(error) =
                             check_config_maps(&object, &namespace, &pod, &mut findings)
@@ -106,7 +159,7 @@ impl Policy for RequireIrsa {
                     }
                     if bouncer_eks::matches_any(&settings.require_role_in, &namespace)
                         && let Err(error) =
-                            check_role(&object, &namespace, pod.account(), settings, &mut findings)
+                            check_role(&object, &namespace, &pod, settings, &mut findings)
                     {
                         lookup_error.borrow_mut().get_or_insert(error);
                     }
@@ -152,35 +205,59 @@ fn check_config_maps(
     Ok(())
 }
 
-/// The workload's ServiceAccount must exist and carry a valid, allowed role.
+/// The workload's ServiceAccount must exist and have a role: a valid, allowed
+/// IRSA annotation or an EKS Pod Identity association, as `credentials` allows.
 fn check_role(
     object: &str,
     namespace: &str,
-    account: &str,
+    pod: &workload::PodSpec,
     settings: &Settings,
     findings: &mut Findings,
 ) -> Result<()> {
+    let account = pod.account();
     let found: Option<ServiceAccount> =
         bouncer_sdk::context::get("v1", "ServiceAccount", Some(namespace), account)?;
     let Some(sa) = found else {
         findings.deny(format!(
             "{object} runs as ServiceAccount `{account}`, which does not exist in namespace `{namespace}`; \
              workloads there need an IAM role (requireRoleIn): create the ServiceAccount with \
-             `{ROLE_ARN}` first"
+             `{ROLE_ARN}` (IRSA) or an EKS Pod Identity association first"
         ));
         return Ok(());
     };
+    let pod_identity = || -> Result<bool> {
+        Ok(pod.has_env(pod_identity::INJECTED_VARIABLE)
+            || pod_identity::declared(&settings.pod_identity_service_accounts, namespace, account)
+            || (settings.look_up_pod_identity_associations
+                && pod_identity::associated(namespace, account)?))
+    };
+    let irsa = sa.metadata.annotation(ROLE_ARN).is_some();
     let problems = check_service_account(
         &format!("its ServiceAccount `{account}`"),
         &sa.metadata,
         settings,
     );
-    if sa.metadata.annotation(ROLE_ARN).is_none() {
+    let accepted = match settings.credentials {
+        Credentials::Any => irsa || pod_identity()?,
+        Credentials::Irsa => irsa,
+        Credentials::PodIdentity => pod_identity()?,
+    };
+    if !accepted {
+        let wanted = match settings.credentials {
+            Credentials::Any => {
+                format!("a `{ROLE_ARN}` annotation (IRSA) or an EKS Pod Identity association")
+            }
+            Credentials::Irsa => format!("a `{ROLE_ARN}` annotation (IRSA; credentials: irsa)"),
+            Credentials::PodIdentity => {
+                "an EKS Pod Identity association (credentials: podIdentity)".to_owned()
+            }
+        };
         findings.deny(format!(
-            "{object} runs as ServiceAccount `{account}`, which has no `{ROLE_ARN}` annotation; \
-             workloads in namespace `{namespace}` need an IAM role (requireRoleIn)"
+            "{object} runs as ServiceAccount `{account}`, which has no IAM role: workloads in namespace \
+             `{namespace}` need {wanted} (requireRoleIn); an association bouncer cannot see counts when \
+             listed in podIdentityServiceAccounts"
         ));
-    } else if let Some(problem) = problems.denials.first() {
+    } else if irsa && let Some(problem) = problems.denials.first() {
         findings.deny(format!("{object}: {problem}"));
     }
     Ok(())

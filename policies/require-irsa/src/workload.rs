@@ -66,6 +66,18 @@ struct NameRef {
 }
 
 impl PodSpec {
+    /// Whether any container sets the environment variable `name`.
+    pub fn has_env(&self, name: &str) -> bool {
+        [
+            &self.containers,
+            &self.init_containers,
+            &self.ephemeral_containers,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|c| c.env.iter().any(|v| v.name == name))
+    }
+
     /// `(container, ConfigMap)` for every ConfigMap a container loads with `envFrom`.
     pub fn env_from_config_maps(&self) -> Vec<(&str, &str)> {
         [
@@ -97,6 +109,7 @@ impl PodSpec {
 /// Checks one pod spec of the workload `object` in `namespace`.
 pub fn check(
     object: &str,
+    name: &str,
     namespace: &str,
     pod: &PodSpec,
     settings: &Settings,
@@ -138,11 +151,14 @@ pub fn check(
             }
         }
     }
-    if pod.host_network && !bouncer_eks::matches_any(&settings.host_network_namespaces, namespace) {
+    if pod.host_network
+        && !bouncer_eks::matches_any(&settings.host_network_namespaces, namespace)
+        && !bouncer_eks::matches_any(&settings.host_network_workloads, name)
+    {
         findings.deny(format!(
             "{object} sets `hostNetwork: true` in namespace `{namespace}`: on the host network a pod reaches \
              the node's instance metadata and its IAM role; remove it, or run it in a namespace listed in \
-             hostNetworkNamespaces"
+             hostNetworkNamespaces (or name the workload in hostNetworkWorkloads)"
         ));
     }
     if bouncer_eks::matches_any(&settings.require_service_account_in, namespace)
