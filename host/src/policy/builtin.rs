@@ -17,7 +17,30 @@ pub struct Builtin {
 /// Every built-in policy, sorted by name.
 pub static BUILTINS: &[Builtin] = include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
-/// The built-in policy called `name`.
+/// Other names of built-ins, `(alias, name)`: a rule whose name no longer
+/// says all it checks gets a better one, and the old name keeps working.
+pub const ALIASES: &[(&str, &str)] = &[
+    // IRSA or EKS Pod Identity, static keys, the host network: a workload's AWS identity.
+    ("workload-aws-identity", "require-irsa"),
+];
+
+/// The built-in policy called `name` (or one of its [`ALIASES`]).
 pub fn find(name: &str) -> Option<&'static Builtin> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, target)| target);
     BUILTINS.iter().find(|b| b.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_alias_names_a_builtin() {
+        for (alias, name) in ALIASES {
+            assert_eq!(find(alias).map(|b| b.name), Some(*name), "{alias}");
+        }
+    }
 }
