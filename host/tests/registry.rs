@@ -10,7 +10,10 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::registry::{self, Registry};
-use support::serve::{free_port, get_raw, post_raw, serve_command, wait_until_serving};
+use support::serve::{
+    free_port, get_raw, ingress_review_without_target_type, post_raw, serve_command,
+    wait_until_serving,
+};
 use support::{bouncer, stderr, stdout};
 
 const LEGACY_INGRESS: &str = "examples/manifests/violating/legacy-ingress.yaml";
@@ -161,14 +164,7 @@ fn a_new_version_is_picked_up_on_reload_and_the_last_good_survives_an_outage() {
         &dir.path().join("store"),
         &tagged(&registry, "stable"),
     );
-    let (ca, port) = (dir.path().join("ca.pem"), free_port());
-    let mut child = serve_command(port, &ca)
-        .args(["--watch-interval", "1h", "--config"])
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let log = wait_until_serving(&mut child);
+    let (mut child, port, ca, log) = serve(dir.path(), &config);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let body = ingress_review_without_target_type();
     let denied = runtime.block_on(post_raw(port, &ca, "/validate", &body));
@@ -230,14 +226,7 @@ fn a_policy_never_pulled_fails_alone_when_the_registry_is_down() {
         &dir.path().join("store"),
         &tagged(&registry, "1.0"),
     );
-    let (ca, port) = (dir.path().join("ca.pem"), free_port());
-    let mut child = serve_command(port, &ca)
-        .args(["--watch-interval", "1h", "--config"])
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let _log = wait_until_serving(&mut child);
+    let (mut child, port, ca, _log) = serve(dir.path(), &config);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let ready = runtime.block_on(get_raw(port, &ca, "/readyz"));
     let answer = runtime.block_on(post_raw(
@@ -411,21 +400,26 @@ fn what_is_not_a_policy_is_refused_with_a_reason() {
     }
 }
 
-/// The captured Ingress review without its target type: `alb-target-type-ip` denies it.
-fn ingress_review_without_target_type() -> String {
-    let mut review: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../tests/fixtures/apiserver-v1.36/ingress-create.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    review["request"]["object"]["metadata"]["annotations"]
-        .as_object_mut()
-        .unwrap()
-        .remove("alb.ingress.kubernetes.io/target-type");
-    review.to_string()
+/// `bouncer serve` with `config` (reloaded only on SIGHUP), once it serves:
+/// the child, its port, its CA and the rest of its log.
+fn serve(
+    dir: &Path,
+    config: &Path,
+) -> (
+    std::process::Child,
+    u16,
+    PathBuf,
+    std::sync::mpsc::Receiver<String>,
+) {
+    let (ca, port) = (dir.join("ca.pem"), free_port());
+    let mut child = serve_command(port, &ca)
+        .args(["--watch-interval", "1h", "--config"])
+        .arg(config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = wait_until_serving(&mut child);
+    (child, port, ca, log)
 }
 
 #[test]

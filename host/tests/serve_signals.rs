@@ -84,19 +84,7 @@ async fn sighup_reloads_the_configuration() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let mut review: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../tests/fixtures/apiserver-v1.36/ingress-create.json"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    review["request"]["object"]["metadata"]["annotations"]
-        .as_object_mut()
-        .unwrap()
-        .remove("alb.ingress.kubernetes.io/target-type");
-    let body = review.to_string();
+    let body = support::serve::ingress_review_without_target_type();
     let denied = post_raw(port, &ca, "/validate", &body).await;
     assert!(denied.contains(r#""allowed":false"#), "{denied}");
 
@@ -136,15 +124,7 @@ async fn sigterm_fails_readiness_and_keeps_answering_for_the_shutdown_delay() {
         .spawn()
         .unwrap();
     let log = wait_until_serving(&mut child);
-    let get = async |path: &str| {
-        let mut stream = tls_connect(port, &ca).await;
-        let request =
-            format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.unwrap();
-        response
-    };
+    let get = async |path: &str| support::serve::get_raw(port, &ca, path).await;
     assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
 
     let killed = Command::new("kill")

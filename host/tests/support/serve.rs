@@ -99,3 +99,20 @@ pub async fn get_raw(port: u16, ca: &Path, path: &str) -> String {
     stream.read_to_string(&mut response).await.unwrap();
     response
 }
+
+/// The captured Ingress review without its target type: `alb-target-type-ip` denies it.
+pub fn ingress_review_without_target_type() -> String {
+    let mut review: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../tests/fixtures/apiserver-v1.36/ingress-create.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    review["request"]["object"]["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove("alb.ingress.kubernetes.io/target-type");
+    review.to_string()
+}
