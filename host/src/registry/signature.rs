@@ -179,17 +179,15 @@ pub(crate) async fn sign(
 }
 
 /// Checks that the manifest `digest` of `reference` is signed by one of
-/// `verification`'s keys, from the store's material or the registry's.
+/// `verification`'s keys (there is at least one), from the store's material
+/// or the registry's.
 pub(crate) async fn verify(
-    connection: Option<&Connection>,
+    connection: &Connection,
     reference: &PolicyRef,
     digest: &str,
     verification: &Verification,
     store: &Store,
 ) -> Result<(), RegistryError> {
-    if verification.keys.is_empty() {
-        return Ok(());
-    }
     let keys = verification
         .keys
         .iter()
@@ -208,14 +206,6 @@ pub(crate) async fn verify(
     if stored.as_deref().is_some_and(check) {
         return Ok(());
     }
-    let Some(connection) = connection else {
-        return Err(unsigned(
-            reference,
-            digest,
-            &keys,
-            "the registry was not asked",
-        ));
-    };
     let signed = fetch_signatures(connection, reference, digest).await?;
     if signed.is_empty() {
         return Err(unsigned(
