@@ -57,6 +57,8 @@ impl Policy for IngressTls {
         Metadata::new()
             .governs(&["networking.k8s.io"], &["Ingress"])
             .governs(&["gateway.networking.k8s.io"], &["Gateway"])
+            .context("gateway.networking.k8s.io/v1", "GatewayClass")
+            .context(gateway::LB_CONFIG_API_VERSION, gateway::LB_CONFIG_KIND)
             .operations(&[Operation::Create, Operation::Update])
     }
 
@@ -79,8 +81,10 @@ impl Policy for IngressTls {
             })
         } else if request.is_kind("gateway.networking.k8s.io", "Gateway") {
             let object = format!("Gateway {}", request.object_ref());
+            let namespace = request.namespace.clone().unwrap_or_default();
             judge(request, |g: &gateway::Gateway| {
-                gateway::check(&object, g, settings)
+                let seen = gateway::Seen::look_up(g, &namespace);
+                gateway::check(&object, g, &seen, settings)
             })
         } else {
             Ok(Verdict::allow())
