@@ -50,7 +50,26 @@ fn flags(registry: &Registry) -> Vec<String> {
 
 /// A config with one policy `custom` from `source`, reaching `registry`, storing in `store`.
 fn config(dir: &Path, registry: &Registry, store: &Path, source: &str) -> PathBuf {
-    let mut block = format!("registry:\n  store: {}\n", store.display());
+    config_verified(dir, registry, store, source, &[])
+}
+
+/// As [`config`], with `verify: {keys}` when `keys` are given.
+fn config_verified(
+    dir: &Path,
+    registry: &Registry,
+    store: &Path,
+    source: &str,
+    keys: &[&Path],
+) -> PathBuf {
+    let mut block = String::new();
+    if !keys.is_empty() {
+        let list: Vec<String> = keys
+            .iter()
+            .map(|k| format!("\"{}\"", k.display()))
+            .collect();
+        block.push_str(&format!("verify:\n  keys: [{}]\n", list.join(", ")));
+    }
+    block.push_str(&format!("registry:\n  store: {}\n", store.display()));
     match &registry.ca {
         Some(ca) => block.push_str(&format!("  caBundle: {}\n", ca.display())),
         None => block.push_str(&format!("  plainHttp: [\"{}\"]\n", registry.host())),
@@ -526,6 +545,22 @@ fn artifacts_that_are_not_policy_components_are_refused() {
     }
 }
 
+/// The verification test's config: `source` checked against `keys`.
+fn with_keys_config(
+    registry: &Registry,
+    dir: &tempfile::TempDir,
+    source: &str,
+    keys: &[&Path],
+) -> PathBuf {
+    config_verified(
+        dir.path(),
+        registry,
+        &dir.path().join("store"),
+        source,
+        keys,
+    )
+}
+
 /// A P-256 key pair made by openssl, as a user would: (private PEM, public PEM).
 fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (private, public) = (
@@ -575,7 +610,6 @@ fn with_verification_on_only_components_signed_by_a_configured_key_load() {
     let dir = tempfile::tempdir().unwrap();
     let (signer, signer_pub) = key_pair(dir.path(), "signer");
     let (other, other_pub) = key_pair(dir.path(), "other");
-    let host = registry.host();
     let signed = push_signed(&registry, "alb-target-type-ip", "signed", &signer);
     // A second signer adds its signature beside the first, as cosign does.
     assert_eq!(
@@ -585,25 +619,13 @@ fn with_verification_on_only_components_signed_by_a_configured_key_load() {
     push(&registry, "lb-scheme", "unsigned");
     push_signed(&registry, "ingress-tls", "other", &other);
 
-    let with_keys = |source: &str, keys: &[&Path]| {
-        let path = dir.path().join("policies.yaml");
-        let list: Vec<String> = keys
-            .iter()
-            .map(|k| format!("\"{}\"", k.display()))
-            .collect();
-        std::fs::write(
-            &path,
-            format!(
-                "verify:\n  keys: [{}]\nregistry:\n  store: {}\n  plainHttp: [\"{host}\"]\npolicies:\n  - name: custom\n    source: {source}\n",
-                list.join(", "),
-                dir.path().join("store").display(),
-            ),
-        )
-        .unwrap();
-        path
-    };
     for keys in [&[signer_pub.as_path()][..], &[other_pub.as_path()][..]] {
-        let loaded = check(&with_keys(&tagged(&registry, "signed"), keys));
+        let loaded = check(&with_keys_config(
+            &registry,
+            &dir,
+            &tagged(&registry, "signed"),
+            keys,
+        ));
         assert_eq!(
             loaded.status.code(),
             Some(1),
@@ -616,7 +638,12 @@ fn with_verification_on_only_components_signed_by_a_configured_key_load() {
         ("unsigned", "it has no cosign signature"),
         ("other", "none of its 1 signature(s) verifies"),
     ] {
-        let refused = check(&with_keys(&tagged(&registry, tag), &[&signer_pub]));
+        let refused = check(&with_keys_config(
+            &registry,
+            &dir,
+            &tagged(&registry, tag),
+            &[&signer_pub],
+        ));
         assert_eq!(
             refused.status.code(),
             Some(2),
@@ -635,11 +662,16 @@ fn with_verification_on_only_components_signed_by_a_configured_key_load() {
 
     // Verified once, a pinned digest verifies again from the store alone.
     registry.stop();
-    let offline = check(&with_keys(&signed, &[&signer_pub]));
+    let offline = check(&with_keys_config(&registry, &dir, &signed, &[&signer_pub]));
     assert_eq!(offline.status.code(), Some(1), "{}", stderr(&offline));
     // A key none of the stored signatures verifies with needs the registry: down, it fails closed.
     let (_, stranger_pub) = key_pair(dir.path(), "stranger");
-    let refused = check(&with_keys(&signed, &[&stranger_pub]));
+    let refused = check(&with_keys_config(
+        &registry,
+        &dir,
+        &signed,
+        &[&stranger_pub],
+    ));
     assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
     assert!(
         stderr(&refused).contains("policy `custom`"),
@@ -705,18 +737,14 @@ fn cosign_verifies_what_bouncer_signs_and_bouncer_verifies_what_cosign_signs() {
         "-y",
         bare,
     ]);
-    let path = dir.path().join("policies.yaml");
-    std::fs::write(
-        &path,
-        format!(
-            "verify:\n  keys: [\"{}\"]\nregistry:\n  store: {}\n  plainHttp: [\"{}\"]\npolicies:\n  - name: custom\n    source: {}\n",
-            dir.path().join("imported.pub").display(),
-            dir.path().join("store").display(),
-            registry.host(),
-            tagged(&registry, "1.0"),
-        ),
-    )
-    .unwrap();
+    let imported = dir.path().join("imported.pub");
+    let path = config_verified(
+        dir.path(),
+        &registry,
+        &dir.path().join("store"),
+        &tagged(&registry, "1.0"),
+        &[&imported],
+    );
     let checked = check(&path);
     assert_eq!(checked.status.code(), Some(1), "{}", stderr(&checked));
 }

@@ -65,7 +65,7 @@ pub(super) fn run(args: &PushArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let description = engine
         .describe(&name, &source)
         .with_context(|| format!("{source} is not a policy bouncer can load; nothing pushed"))?;
-    let component = source_bytes(&source)?;
+    let component = source.bytes(&name)?;
     let pushed = push(
         &component,
         &reference,
@@ -79,17 +79,6 @@ pub(super) fn run(args: &PushArgs, engine: &EngineConfig) -> Result<ExitCode> {
         eprintln!("signed: {signature}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn source_bytes(source: &crate::policy::Source) -> Result<Vec<u8>> {
-    use crate::policy::Source;
-    Ok(match source {
-        Source::Builtin(builtin) => builtin.component.to_vec(),
-        Source::Bytes(bytes) => bytes.clone(),
-        Source::File(path) => {
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?
-        }
-    })
 }
 
 /// The manifest annotations: OCI's own keys for name, version and

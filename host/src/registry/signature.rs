@@ -150,13 +150,8 @@ pub(crate) async fn sign(
     let mut manifest = OciImageManifest::build(std::slice::from_ref(&layer), &config, None);
     // Signatures already there (other keys, earlier runs) stay: their blobs
     // are in the repository, so only the manifest has to name them.
-    let existing = connection
-        .client
-        .pull_manifest_raw(&target.inner, &auth, &[OCI_IMAGE_MEDIA_TYPE])
-        .await
-        .ok()
-        .and_then(|(raw, _)| serde_json::from_slice::<OciImageManifest>(&raw).ok());
-    if let Some(existing) = existing {
+    // Best effort: a signature manifest that cannot be read is replaced.
+    if let Ok(Some(existing)) = signature_manifest(connection, &target).await {
         let ours = std::mem::take(&mut manifest.layers);
         let kept: Vec<OciDescriptor> = existing
             .layers
@@ -275,26 +270,39 @@ fn verifies(signed: &Signed, key: &VerifyingKey, digest: &str, repository: &str)
             .is_none_or(|r| r == repository)
 }
 
+/// The signature manifest under `target` (cosign's `.sig` tag), `None` when
+/// nothing is signed yet.
+async fn signature_manifest(
+    connection: &Connection,
+    target: &PolicyRef,
+) -> Result<Option<OciImageManifest>, RegistryError> {
+    let auth = connection.credentials.for_registry(target.registry());
+    match connection
+        .client
+        .pull_manifest_raw(&target.inner, &auth, &[OCI_IMAGE_MEDIA_TYPE])
+        .await
+    {
+        Ok((raw, _)) => {
+            serde_json::from_slice(&raw)
+                .map(Some)
+                .map_err(|e| RegistryError::NotAPolicy {
+                    reference: target.to_string(),
+                    reason: format!("its signature manifest is not an OCI manifest: {e}"),
+                })
+        }
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(RegistryError::registry(target, explain(&e))),
+    }
+}
+
 async fn fetch_signatures(
     connection: &Connection,
     reference: &PolicyRef,
     digest: &str,
 ) -> Result<Vec<Signed>, RegistryError> {
     let target = signature_tag(reference, digest);
-    let auth = connection.credentials.for_registry(reference.registry());
-    let manifest = match connection
-        .client
-        .pull_manifest_raw(&target.inner, &auth, &[OCI_IMAGE_MEDIA_TYPE])
-        .await
-    {
-        Ok((raw, _)) => serde_json::from_slice::<OciImageManifest>(&raw).map_err(|e| {
-            RegistryError::NotAPolicy {
-                reference: target.to_string(),
-                reason: format!("its signature manifest is not an OCI manifest: {e}"),
-            }
-        })?,
-        Err(e) if is_not_found(&e) => return Ok(Vec::new()),
-        Err(e) => return Err(RegistryError::registry(&target, explain(&e))),
+    let Some(manifest) = signature_manifest(connection, &target).await? else {
+        return Ok(Vec::new());
     };
     let mut signed = Vec::new();
     for layer in manifest.layers.iter().take(MAX_SIGNATURES) {

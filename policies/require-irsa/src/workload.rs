@@ -66,8 +66,8 @@ struct NameRef {
 }
 
 impl PodSpec {
-    /// Whether any container sets the environment variable `name`.
-    pub fn has_env(&self, name: &str) -> bool {
+    /// Containers, init containers and ephemeral containers.
+    fn all_containers(&self) -> impl Iterator<Item = &Container> {
         [
             &self.containers,
             &self.init_containers,
@@ -75,25 +75,24 @@ impl PodSpec {
         ]
         .into_iter()
         .flatten()
-        .any(|c| c.env.iter().any(|v| v.name == name))
+    }
+
+    /// Whether any container sets the environment variable `name`.
+    pub fn has_env(&self, name: &str) -> bool {
+        self.all_containers()
+            .any(|c| c.env.iter().any(|v| v.name == name))
     }
 
     /// `(container, ConfigMap)` for every ConfigMap a container loads with `envFrom`.
     pub fn env_from_config_maps(&self) -> Vec<(&str, &str)> {
-        [
-            &self.containers,
-            &self.init_containers,
-            &self.ephemeral_containers,
-        ]
-        .into_iter()
-        .flatten()
-        .flat_map(|c| {
-            c.env_from
-                .iter()
-                .filter_map(|e| e.config_map_ref.as_ref())
-                .map(|r| (c.name.as_str(), r.name.as_str()))
-        })
-        .collect()
+        self.all_containers()
+            .flat_map(|c| {
+                c.env_from
+                    .iter()
+                    .filter_map(|e| e.config_map_ref.as_ref())
+                    .map(|r| (c.name.as_str(), r.name.as_str()))
+            })
+            .collect()
     }
 
     /// The ServiceAccount the pods run as (`default` when none is named).
