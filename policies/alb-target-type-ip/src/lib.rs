@@ -6,6 +6,15 @@
 //! on a random node, source IPs are lost, and health checks see nodes rather
 //! than pods. With VPC CNI pods have real VPC addresses, so `ip` is the way.
 
+mod gateway;
+
+use bouncer_eks::gateway::{
+    CONFIG_API_VERSIONS, CONFIG_GROUP, GATEWAY_CLASS_API, LB_CONFIG_KIND, TG_CONFIG_KIND,
+    TargetGroupConfiguration,
+};
+use bouncer_eks::ingress_class::{
+    AUTO_MODE_PARAMS_API, Alb, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
+};
 use bouncer_eks::lb::Provisioner;
 use bouncer_eks::names::{INGRESS_TARGET_TYPE, SERVICE_TARGET_TYPE};
 use bouncer_eks::{Ingress, Metadata, Service};
@@ -44,6 +53,14 @@ impl Policy for AlbTargetTypeIp {
         bouncer_sdk::Metadata::new()
             .governs(&["networking.k8s.io"], &["Ingress"])
             .governs(&[""], &["Service"])
+            .governs(&["gateway.networking.k8s.io"], &["Gateway"])
+            .governs(&[CONFIG_GROUP], &[TG_CONFIG_KIND])
+            .context(INGRESS_CLASS_API, INGRESS_CLASS)
+            .context(PARAMS_API, PARAMS_KIND)
+            .context(AUTO_MODE_PARAMS_API, PARAMS_KIND)
+            .context(GATEWAY_CLASS_API, "GatewayClass")
+            .context(CONFIG_API_VERSIONS[0], LB_CONFIG_KIND)
+            .context(CONFIG_API_VERSIONS[0], TG_CONFIG_KIND)
             .operations(&[Operation::Create, Operation::Update])
             .mutating()
     }
@@ -55,35 +72,44 @@ impl Policy for AlbTargetTypeIp {
     fn validate(request: &Request, settings: &Settings) -> Result<Verdict> {
         let object = request.object_ref();
         if request.is_kind("networking.k8s.io", "Ingress") {
-            let check = |ingress: &Ingress| match ingress.alb_class(&settings.alb_class_names) {
-                Some(class) => target(
-                    &object,
-                    "Ingress",
-                    &class,
-                    &ingress.metadata,
-                    INGRESS_TARGET_TYPE,
-                ),
-                None => Target::Fine,
+            let check = |ingress: &Ingress| {
+                let owner = Classes::look_up().owner(ingress, &settings.alb_class_names);
+                let target = match &owner.alb {
+                    Some(alb) => ingress_target(&object, alb, &ingress.metadata),
+                    None => Target::Fine,
+                };
+                (target, owner.warning)
             };
             judge_target(request, settings, check)
         } else if request.is_kind("", "Service") {
-            let check = |service: &Service| match service.provisioner() {
-                Some(Provisioner::Controller(why)) => target(
-                    &object,
-                    "Service",
-                    &why,
-                    &service.metadata,
-                    SERVICE_TARGET_TYPE,
-                ),
-                // `nlb-ip` means IP targets whatever the target-type annotation says
-                // (`buildTargetType` in pkg/service/model_build_target_group.go).
-                Some(Provisioner::ControllerDeprecated(_)) => Target::Fine,
-                Some(Provisioner::Unreconciled(why)) => {
-                    unreconciled(&object, &why, &service.metadata)
-                }
-                _ => Target::Fine,
+            let check = |service: &Service| {
+                let target = match service.provisioner() {
+                    Some(Provisioner::Controller(why)) => target(
+                        &format!("Service {object}"),
+                        &why,
+                        service.metadata.annotation(SERVICE_TARGET_TYPE),
+                        SERVICE_TARGET_TYPE,
+                    ),
+                    // `nlb-ip` means IP targets whatever the target-type annotation says
+                    // (`buildTargetType` in pkg/service/model_build_target_group.go).
+                    Some(Provisioner::ControllerDeprecated(_)) => Target::Fine,
+                    Some(Provisioner::Unreconciled(why)) => {
+                        unreconciled(&object, &why, &service.metadata)
+                    }
+                    _ => Target::Fine,
+                };
+                (target, None)
             };
             judge_target(request, settings, check)
+        } else if request.is_kind(CONFIG_GROUP, TG_CONFIG_KIND) {
+            judge(request, |tgc: &TargetGroupConfiguration| {
+                gateway::check_tgc(&format!("TargetGroupConfiguration {object}"), tgc)
+            })
+        } else if request.is_kind("gateway.networking.k8s.io", "Gateway") {
+            let namespace = request.namespace.clone().unwrap_or_default();
+            judge(request, |g: &gateway::Gateway| {
+                gateway::check_gateway(&format!("Gateway {object}"), g, &namespace)
+            })
         } else {
             Ok(Verdict::allow())
         }
@@ -104,24 +130,37 @@ enum Target {
     Wrong(String),
 }
 
-fn target(
+/// Judges the target type an object sets in `annotation`.
+fn target(object: &str, handler: &str, value: Option<&str>, annotation: &'static str) -> Target {
+    target_from(object, handler, value.map(|v| (v, None)), annotation)
+}
+
+/// Judges a target type, set by `annotation` or, when `Some`, by the named
+/// class parameters that override it.
+fn target_from(
     object: &str,
-    kind: &str,
     handler: &str,
-    meta: &Metadata,
+    value: Option<(&str, Option<String>)>,
     annotation: &'static str,
 ) -> Target {
-    let object = format!("{kind} {object}");
     let fix = format!("set the annotation `{annotation}: ip`");
-    match meta.annotation(annotation) {
-        Some("ip") => Target::Fine,
-        Some("instance") => Target::Wrong(format!(
+    match value {
+        Some(("ip", _)) => Target::Fine,
+        Some(("instance", None)) => Target::Wrong(format!(
             "{object} is handled by the AWS Load Balancer Controller ({handler}) and sets `{annotation}: instance`, \
              which routes traffic through node ports; {fix} to send it straight to pod IPs"
         )),
-        Some(other) => Target::Wrong(format!(
-            "{object} sets `{annotation}: {other:?}`, which is not a target type the AWS Load Balancer \
-             Controller knows; {fix}"
+        Some(("instance", Some(params))) => Target::Wrong(format!(
+            "{object} is handled by the AWS Load Balancer Controller ({handler}) and gets target type `instance` \
+             from {params}, which overrides `{annotation}` and routes traffic through node ports; \
+             set `targetType: ip` there, or use another IngressClass"
+        )),
+        Some((other, from)) => Target::Wrong(format!(
+            "{object} {}, which is not a target type the AWS Load Balancer Controller knows; {fix}",
+            match from {
+                None => format!("sets `{annotation}: {other:?}`"),
+                Some(params) => format!("gets target type {other:?} from {params}"),
+            }
         )),
         None => Target::Missing {
             annotation,
@@ -130,9 +169,41 @@ fn target(
                  annotation, so the controller defaults to `instance` and routes traffic through \
                  node ports; {fix}"
             ),
-            object,
+            object: object.to_owned(),
         },
     }
+}
+
+/// An ALB Ingress's target type: its class parameters' `targetType` when set
+/// (the controller then ignores the annotation; `buildTargetGroupTargetType`
+/// in `pkg/ingress/model_build_target_group.go`), else the annotation.
+fn ingress_target(object: &str, alb: &Alb, meta: &Metadata) -> Target {
+    let value = match &alb.params {
+        Some(params)
+            if params
+                .spec
+                .target_type
+                .as_deref()
+                .is_some_and(|t| !t.is_empty()) =>
+        {
+            params.spec.target_type.as_deref().map(|t| {
+                (
+                    t,
+                    Some(format!(
+                        "IngressClassParams `{}` (`spec.targetType`)",
+                        params.name
+                    )),
+                )
+            })
+        }
+        _ => meta.annotation(INGRESS_TARGET_TYPE).map(|t| (t, None)),
+    };
+    target_from(
+        &format!("Ingress {object}"),
+        &alb.why,
+        value,
+        INGRESS_TARGET_TYPE,
+    )
 }
 
 /// A Service nobody provisions: `external` without a usable target type. The
@@ -162,30 +233,37 @@ fn unreconciled(object: &str, why: &str, meta: &Metadata) -> Target {
 fn judge_target<T: serde::de::DeserializeOwned>(
     request: &Request,
     settings: &Settings,
-    check: impl Fn(&T) -> Target,
+    check: impl Fn(&T) -> (Target, Option<String>),
 ) -> Result<Verdict> {
     let mutable = settings.mutate
         && matches!(request.operation, Operation::Create | Operation::Update)
         && request.sub_resource.is_none();
     if mutable
         && let Some(object) = request.object::<T>()?
-        && let Target::Missing {
-            annotation,
-            object: name,
-            ..
-        } = check(&object)
+        && let (
+            Target::Missing {
+                annotation,
+                object: name,
+                ..
+            },
+            guess,
+        ) = check(&object)
     {
         let mut patched = request
             .object_json()?
             .ok_or_else(|| Error::new("the request has no object to mutate"))?;
         set_annotation(&mut patched, annotation, "ip");
-        return Ok(Verdict::mutate(&patched)?.with_warning(format!(
+        let mut verdict = Verdict::mutate(&patched)?.with_warning(format!(
             "{name}: bouncer added `{annotation}: ip` (the controller's default is `instance`)"
-        )));
+        ));
+        verdict.warnings.extend(guess);
+        return Ok(verdict);
     }
     judge(request, |object: &T| {
         let mut findings = Findings::new();
-        match check(object) {
+        let (target, guess) = check(object);
+        findings.warnings.extend(guess);
+        match target {
             Target::Fine => {}
             Target::Missing { message, .. } | Target::Wrong(message) => findings.deny(message),
         }

@@ -4,9 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::names::{
-    AUTO_MODE_NLB_CLASS, LEGACY_INGRESS_CLASS, NLB_CLASS, SERVICE_LB_TYPE, SERVICE_TARGET_TYPE,
-};
+use crate::names::{AUTO_MODE_NLB_CLASS, NLB_CLASS, SERVICE_LB_TYPE, SERVICE_TARGET_TYPE};
 
 /// The metadata rules read.
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -70,22 +68,6 @@ pub struct IngressRule {
 }
 
 impl Ingress {
-    /// Why the controller handles this Ingress (`ingressClassName \`alb\``), or
-    /// `None` when it does not: `spec.ingressClassName` in `classes`, or else
-    /// the legacy `kubernetes.io/ingress.class` annotation naming one.
-    pub fn alb_class(&self, classes: &[String]) -> Option<String> {
-        let is_alb = |class: &str| classes.iter().any(|c| c == class);
-        if let Some(class) = self.spec.ingress_class_name.as_deref() {
-            return is_alb(class).then(|| format!("ingressClassName `{class}`"));
-        }
-        match self.metadata.annotation(LEGACY_INGRESS_CLASS) {
-            Some(class) if is_alb(class) => {
-                Some(format!("annotation `{LEGACY_INGRESS_CLASS}: {class}`"))
-            }
-            _ => None,
-        }
-    }
-
     /// The hosts of its rules, with `""` for a catch-all rule.
     pub fn rule_hosts(&self) -> Vec<&str> {
         self.spec

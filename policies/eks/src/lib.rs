@@ -6,6 +6,9 @@
 //! rest of an object without building it.
 
 pub mod arn;
+pub mod gateway;
+pub mod ingress_class;
+pub mod ingress_group;
 pub mod lb;
 pub mod names;
 

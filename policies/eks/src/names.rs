@@ -38,3 +38,5 @@ pub const AUTO_MODE_NLB_CLASS: &str = "eks.amazonaws.com/nlb";
 pub const ROLE_ARN: &str = "eks.amazonaws.com/role-arn";
 /// IRSA: lifetime of the projected token, in seconds.
 pub const TOKEN_EXPIRATION: &str = "eks.amazonaws.com/token-expiration";
+/// The IngressGroup an Ingress joins.
+pub const INGRESS_GROUP_NAME: &str = "alb.ingress.kubernetes.io/group.name";

@@ -3,6 +3,7 @@
 
 use bouncer_eks::Ingress;
 use bouncer_eks::arn::acm_certificate;
+use bouncer_eks::ingress_class::Alb;
 use bouncer_eks::names::{
     INGRESS_CERTIFICATE_ARN, INGRESS_LISTEN_PORTS, INGRESS_SSL_POLICY, INGRESS_SSL_REDIRECT,
 };
@@ -65,14 +66,56 @@ fn certificate_arns(text: &str) -> Vec<&str> {
         .collect()
 }
 
-/// Checks an ALB Ingress.
-pub fn check(object: &str, ingress: &Ingress, settings: &Settings, findings: &mut Findings) {
-    let meta = &ingress.metadata;
-    let arns = meta
+/// Certificate ARNs and where they come from: the class parameters'
+/// `certificateArn` when set (the controller then ignores the annotation), else
+/// the annotation (`computeIngressExplicitTLSCertARNs` in `model_build_listener.go`).
+struct Certificates<'a> {
+    arns: Vec<&'a str>,
+    /// "sets `…/certificate-arn` to" or "gets from IngressClassParams `x`".
+    from: String,
+}
+
+fn certificates<'a>(ingress: &'a Ingress, alb: &'a Alb) -> Option<Certificates<'a>> {
+    if let Some(params) = &alb.params
+        && !params.spec.certificate_arn.is_empty()
+    {
+        return Some(Certificates {
+            arns: params
+                .spec
+                .certificate_arn
+                .iter()
+                .map(|a| a.trim())
+                .collect(),
+            from: format!(
+                "gets from IngressClassParams `{}` (`spec.certificateArn`) the certificate",
+                params.name
+            ),
+        });
+    }
+    let arns = ingress
+        .metadata
         .annotation(INGRESS_CERTIFICATE_ARN)
         .map(certificate_arns)
-        .filter(|arns| !arns.is_empty());
+        .filter(|arns| !arns.is_empty())?;
+    Some(Certificates {
+        arns,
+        from: format!("sets `{INGRESS_CERTIFICATE_ARN}` to"),
+    })
+}
+
+/// Checks an ALB Ingress.
+pub fn check(
+    object: &str,
+    ingress: &Ingress,
+    alb: &Alb,
+    settings: &Settings,
+    findings: &mut Findings,
+) {
+    let meta = &ingress.metadata;
+    let arns = certificates(ingress, alb);
     let has_tls_hosts = ingress.spec.tls.iter().any(|t| !t.hosts.is_empty());
+    // IngressClassParams `listeners` only set attributes of listeners the
+    // Ingress declares (ingress_class.md, `spec.listeners`): ports stay the annotation's.
     let listeners = match meta.annotation(INGRESS_LISTEN_PORTS) {
         Some(text) => match parse_listen_ports(text) {
             Ok(listeners) => listeners,
@@ -119,21 +162,23 @@ pub fn check(object: &str, ingress: &Ingress, settings: &Settings, findings: &mu
         return;
     }
     if !http.is_empty() {
-        check_redirect(
-            object,
-            meta.annotation(INGRESS_SSL_REDIRECT),
-            &http,
-            &https,
-            findings,
-        );
+        let redirect = alb.pick(meta, INGRESS_SSL_REDIRECT, "sslRedirectPort", |p| {
+            p.ssl_redirect_port.as_deref()
+        });
+        check_redirect(object, redirect, &http, &https, findings);
     }
     check_certificates(object, arns, has_tls_hosts, settings, findings);
-    if let Some(policy) = meta.annotation(INGRESS_SSL_POLICY)
-        && !settings.allowed_ssl_policies.is_empty()
+    if let Some((policy, from)) = alb.pick(meta, INGRESS_SSL_POLICY, "sslPolicy", |p| {
+        p.ssl_policy.as_deref()
+    }) && !settings.allowed_ssl_policies.is_empty()
         && !settings.allowed_ssl_policies.iter().any(|p| p == policy)
     {
+        let says = match from {
+            Some(params) => format!("gets the TLS policy `{policy}` from {params}"),
+            None => format!("sets `{INGRESS_SSL_POLICY}: {policy}`"),
+        };
         findings.deny(format!(
-            "{object} sets `{INGRESS_SSL_POLICY}: {policy}`, which is not one of the allowed TLS policies {:?}",
+            "{object} {says}, which is not one of the allowed TLS policies {:?}",
             settings.allowed_ssl_policies
         ));
     }
@@ -142,7 +187,7 @@ pub fn check(object: &str, ingress: &Ingress, settings: &Settings, findings: &mu
 /// An HTTP listener is allowed only when it redirects to an HTTPS one.
 fn check_redirect(
     object: &str,
-    redirect: Option<&str>,
+    redirect: Option<(&str, Option<String>)>,
     http: &[u16],
     https: &[u16],
     findings: &mut Findings,
@@ -157,13 +202,18 @@ fn check_redirect(
         None => findings.deny(format!(
             "{object} has an HTTP listener on port {ports} that does not redirect to HTTPS; {fix}"
         )),
-        Some(text) => match text.trim().parse::<u16>() {
+        Some((text, params)) => match text.trim().parse::<u16>() {
             Ok(port) if https.contains(&port) => {}
             Ok(port) => findings.deny(format!(
-                "{object} redirects HTTP to port {port} (`{INGRESS_SSL_REDIRECT}`), which is not one of its HTTPS listeners; {fix}"
+                "{object} redirects HTTP to port {port} ({}), which is not one of its HTTPS listeners; {fix}",
+                params.unwrap_or_else(|| format!("`{INGRESS_SSL_REDIRECT}`"))
             )),
             Err(_) => findings.deny(format!(
-                "{object} sets `{INGRESS_SSL_REDIRECT}: {text:?}`, which is not a port number; {fix}"
+                "{object} {}, which is not a port number; {fix}",
+                match params {
+                    Some(params) => format!("gets the redirect port {text:?} from {params}"),
+                    None => format!("sets `{INGRESS_SSL_REDIRECT}: {text:?}`"),
+                }
             )),
         },
     }
@@ -171,12 +221,12 @@ fn check_redirect(
 
 fn check_certificates(
     object: &str,
-    arns: Option<Vec<&str>>,
+    certificates: Option<Certificates<'_>>,
     has_tls_hosts: bool,
     settings: &Settings,
     findings: &mut Findings,
 ) {
-    let Some(arns) = arns else {
+    let Some(Certificates { arns, from }) = certificates else {
         if !(settings.allow_certificate_discovery && has_tls_hosts) {
             let discovery = if settings.allow_certificate_discovery {
                 " (or list its hosts in `spec.tls` for the controller to discover certificates)"
@@ -192,12 +242,15 @@ fn check_certificates(
     for arn in arns {
         match acm_certificate(arn) {
             Err(why) => findings.deny(format!(
-                "{object} sets `{INGRESS_CERTIFICATE_ARN}` to `{arn}`, which is not an ACM certificate ARN ({why}); \
+                "{object} {from} `{arn}`, which is not an ACM certificate ARN ({why}); \
                  use arn:<partition>:acm:<region>:<account>:certificate/<id>"
             )),
             Ok(parsed) => {
                 if !settings.allowed_accounts.is_empty()
-                    && !settings.allowed_accounts.iter().any(|a| a == parsed.account)
+                    && !settings
+                        .allowed_accounts
+                        .iter()
+                        .any(|a| a == parsed.account)
                 {
                     findings.deny(format!(
                         "{object} uses certificate `{arn}` from account {}, which is not one of the allowed accounts {:?}",

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use bouncer_eks::arn::acm_certificate;
+use bouncer_eks::gateway::{AwsGateway, Infrastructure};
 use bouncer_sdk::Findings;
 use serde::Deserialize;
 
@@ -32,123 +33,6 @@ struct Spec {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct Infrastructure {
-    parameters_ref: Option<ParametersRef>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ParametersRef {
-    group: String,
-    kind: String,
-    name: String,
-}
-
-/// The controller names of the AWS Load Balancer Controller's GatewayClasses.
-const AWS_CONTROLLERS: &[&str] = &["gateway.k8s.aws/alb", "gateway.k8s.aws/nlb"];
-/// Where the controller's LoadBalancerConfiguration lives.
-pub const LB_CONFIG_GROUP: &str = "gateway.k8s.aws";
-/// Its kind.
-pub const LB_CONFIG_KIND: &str = "LoadBalancerConfiguration";
-/// The version looked up (the controller serves v1beta1 and v1 alike).
-pub const LB_CONFIG_API_VERSION: &str = "gateway.k8s.aws/v1beta1";
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct GatewayClass {
-    spec: GatewayClassSpec,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct GatewayClassSpec {
-    controller_name: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct LbConfig {
-    spec: LbConfigSpec,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct LbConfigSpec {
-    listener_configurations: Vec<ListenerConfiguration>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct ListenerConfiguration {
-    protocol_port: String,
-    default_certificate: Option<String>,
-}
-
-/// What the cluster says of a Gateway, looked up by the caller.
-#[derive(Debug, Default)]
-pub struct Seen {
-    /// The GatewayClass's `controllerName`, when it could be looked up.
-    controller: Option<String>,
-    /// The Gateway's LoadBalancerConfiguration, when it names one that exists.
-    config: Option<LbConfig>,
-}
-
-impl Seen {
-    /// Looks up the Gateway's class and its LoadBalancerConfiguration. A
-    /// lookup that cannot be made (the kinds are not declared as context)
-    /// leaves them unknown: the Gateway is then judged as any other.
-    pub fn look_up(gateway: &Gateway, namespace: &str) -> Self {
-        let class: Option<GatewayClass> = bouncer_sdk::context::get(
-            "gateway.networking.k8s.io/v1",
-            "GatewayClass",
-            None,
-            &gateway.spec.gateway_class_name,
-        )
-        .ok()
-        .flatten();
-        let controller = class.map(|c| c.spec.controller_name);
-        let config = gateway
-            .spec
-            .infrastructure
-            .as_ref()
-            .and_then(|i| i.parameters_ref.as_ref())
-            .filter(|r| r.group == LB_CONFIG_GROUP && r.kind == LB_CONFIG_KIND)
-            .and_then(|r| {
-                bouncer_sdk::context::get(
-                    LB_CONFIG_API_VERSION,
-                    LB_CONFIG_KIND,
-                    Some(namespace),
-                    &r.name,
-                )
-                .ok()
-                .flatten()
-            });
-        Self { controller, config }
-    }
-
-    fn is_aws(&self) -> bool {
-        self.controller
-            .as_deref()
-            .is_some_and(|c| AWS_CONTROLLERS.contains(&c))
-    }
-
-    /// The certificate the LoadBalancerConfiguration gives `PROTOCOL:PORT`.
-    fn certificate(&self, protocol: &str, port: Option<u32>) -> Option<&str> {
-        let wanted = format!("{protocol}:{}", port?);
-        self.config
-            .as_ref()?
-            .spec
-            .listener_configurations
-            .iter()
-            .find(|l| l.protocol_port == wanted)?
-            .default_certificate
-            .as_deref()
-            .filter(|c| !c.trim().is_empty())
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct Listener {
     name: String,
@@ -167,8 +51,21 @@ struct Tls {
 }
 
 /// Checks a Gateway's listeners, with what the cluster says of it.
-pub fn check(object: &str, gateway: &Gateway, seen: &Seen, settings: &Settings) -> Findings {
+pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settings) -> Findings {
     let mut findings = Findings::new();
+    let spec = &gateway.spec;
+    let seen = AwsGateway::look_up(
+        &spec.gateway_class_name,
+        namespace,
+        spec.infrastructure.as_ref(),
+    );
+    if seen.is_aws() {
+        findings.warnings.extend(
+            seen.unseen
+                .iter()
+                .map(|u| format!("{object}: {u}; its listeners are judged without it")),
+        );
+    }
     for listener in &gateway.spec.listeners {
         let at = format!(
             "{object} listener `{}` ({} on port {})",
@@ -187,7 +84,7 @@ pub fn check(object: &str, gateway: &Gateway, seen: &Seen, settings: &Settings) 
                     continue;
                 }
                 if seen.is_aws() {
-                    aws_listener(&at, listener, seen, settings, &mut findings);
+                    aws_listener(&at, listener, &seen, settings, &mut findings);
                     continue;
                 }
                 let has_refs = tls.is_some_and(|t| !t.certificate_refs.is_empty());
@@ -211,7 +108,7 @@ pub fn check(object: &str, gateway: &Gateway, seen: &Seen, settings: &Settings) 
 fn aws_listener(
     at: &str,
     listener: &Listener,
-    seen: &Seen,
+    seen: &AwsGateway,
     settings: &Settings,
     findings: &mut Findings,
 ) {
@@ -220,7 +117,7 @@ fn aws_listener(
         listener.protocol,
         listener.port.map_or_else(|| "?".into(), |p| p.to_string())
     );
-    match seen.certificate(&listener.protocol, listener.port) {
+    match seen.certificate(&protocol_port) {
         Some(arn) => {
             if let Err(why) = acm_certificate(arn) {
                 findings.deny(format!(

@@ -10,6 +10,10 @@ mod alb;
 mod gateway;
 
 use bouncer_eks::Ingress;
+use bouncer_eks::gateway::{CONFIG_API_VERSIONS, GATEWAY_CLASS_API, LB_CONFIG_KIND};
+use bouncer_eks::ingress_class::{
+    AUTO_MODE_PARAMS_API, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
+};
 use bouncer_sdk::{
     Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
 };
@@ -57,8 +61,11 @@ impl Policy for IngressTls {
         Metadata::new()
             .governs(&["networking.k8s.io"], &["Ingress"])
             .governs(&["gateway.networking.k8s.io"], &["Gateway"])
-            .context("gateway.networking.k8s.io/v1", "GatewayClass")
-            .context(gateway::LB_CONFIG_API_VERSION, gateway::LB_CONFIG_KIND)
+            .context(INGRESS_CLASS_API, INGRESS_CLASS)
+            .context(PARAMS_API, PARAMS_KIND)
+            .context(AUTO_MODE_PARAMS_API, PARAMS_KIND)
+            .context(GATEWAY_CLASS_API, "GatewayClass")
+            .context(CONFIG_API_VERSIONS[0], LB_CONFIG_KIND)
             .operations(&[Operation::Create, Operation::Update])
     }
 
@@ -73,8 +80,10 @@ impl Policy for IngressTls {
             let object = format!("Ingress {}", request.object_ref());
             judge(request, |ingress: &Ingress| {
                 let mut findings = Findings::new();
-                match ingress.alb_class(&settings.alb_class_names) {
-                    Some(_) => alb::check(&object, ingress, settings, &mut findings),
+                let owner = Classes::look_up().owner(ingress, &settings.alb_class_names);
+                findings.warnings.extend(owner.warning);
+                match owner.alb {
+                    Some(alb) => alb::check(&object, ingress, &alb, settings, &mut findings),
                     None => check_spec_tls(&object, ingress, &mut findings),
                 }
                 findings
@@ -83,8 +92,7 @@ impl Policy for IngressTls {
             let object = format!("Gateway {}", request.object_ref());
             let namespace = request.namespace.clone().unwrap_or_default();
             judge(request, |g: &gateway::Gateway| {
-                let seen = gateway::Seen::look_up(g, &namespace);
-                gateway::check(&object, g, &seen, settings)
+                gateway::check(&object, g, &namespace, settings)
             })
         } else {
             Ok(Verdict::allow())

@@ -5,6 +5,14 @@
 //! `publicNamespaces` may have public load balancers, and a public Ingress may
 //! only serve hosts listed in `publicHosts`.
 
+use bouncer_eks::gateway::{
+    AwsGateway, CONFIG_API_VERSIONS, GATEWAY_CLASS_API, Infrastructure, LB_CONFIG_KIND,
+};
+use bouncer_eks::ingress_class::{
+    AUTO_MODE_PARAMS_API, Alb, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
+    group_of,
+};
+use bouncer_eks::ingress_group::other_members;
 use bouncer_eks::names::{
     INGRESS_FRONTEND_NLB, INGRESS_FRONTEND_NLB_SCHEME, INGRESS_SCHEME, SERVICE_INTERNAL,
     SERVICE_SCHEME,
@@ -48,6 +56,13 @@ impl Policy for LbScheme {
         bouncer_sdk::Metadata::new()
             .governs(&["networking.k8s.io"], &["Ingress"])
             .governs(&[""], &["Service"])
+            .governs(&["gateway.networking.k8s.io"], &["Gateway"])
+            .context(INGRESS_CLASS_API, INGRESS_CLASS)
+            .context(PARAMS_API, PARAMS_KIND)
+            .context(AUTO_MODE_PARAMS_API, PARAMS_KIND)
+            .context("networking.k8s.io/v1", "Ingress")
+            .context(GATEWAY_CLASS_API, "GatewayClass")
+            .context(CONFIG_API_VERSIONS[0], LB_CONFIG_KIND)
             .operations(&[Operation::Create, Operation::Update])
     }
 
@@ -67,22 +82,61 @@ impl Policy for LbScheme {
             let object = format!("Ingress {}", request.object_ref());
             judge(request, |ingress: &Ingress| {
                 let mut findings = Findings::new();
-                if ingress.alb_class(&settings.alb_class_names).is_some() {
+                let classes = Classes::look_up();
+                let owner = classes.owner(ingress, &settings.alb_class_names);
+                findings.warnings.extend(owner.warning);
+                if let Some(alb) = owner.alb {
                     let hosts = ingress.rule_hosts();
                     let meta = &ingress.metadata;
-                    let scheme = Stated::annotation(meta, INGRESS_SCHEME);
-                    rule.check(&object, scheme, Some(&hosts), &mut findings);
+                    let scheme =
+                        ingress_scheme(&object, ingress, &alb, &classes, &rule, &mut findings);
+                    rule.check(&object, &scheme, Some(&hosts), &mut findings);
                     // An NLB in front of the ALB is a load balancer of its own:
                     // internet-facing, it makes an internal ALB public.
                     if meta.annotation(INGRESS_FRONTEND_NLB).and_then(go_bool) == Some(true) {
                         let frontend = Stated::annotation(meta, INGRESS_FRONTEND_NLB_SCHEME);
                         rule.check(
                             &format!("{object} (its frontend NLB)"),
-                            frontend,
+                            &frontend,
                             Some(&hosts),
                             &mut findings,
                         );
                     }
+                }
+                findings
+            })
+        } else if request.is_kind("gateway.networking.k8s.io", "Gateway") {
+            let object = format!("Gateway {}", request.object_ref());
+            judge(request, |gateway: &Gateway| {
+                let mut findings = Findings::new();
+                let spec = &gateway.spec;
+                let aws = AwsGateway::look_up(
+                    &spec.gateway_class_name,
+                    &namespace,
+                    spec.infrastructure.as_ref(),
+                );
+                if aws.is_aws() {
+                    findings.warnings.extend(aws.unseen.iter().map(|u| {
+                        format!("{object}: {u}; its scheme is judged from what bouncer can see")
+                    }));
+                    let scheme = match aws.scheme() {
+                        Some((scheme, from)) => Stated::via(
+                            Some(scheme),
+                            format!("is `{scheme}` by the `scheme` of its {from}"),
+                            format!("set `scheme: internal` in the {from}"),
+                        ),
+                        None => Stated::via(
+                            None,
+                            "has no `scheme` in a LoadBalancerConfiguration".into(),
+                            "set `scheme: internal` in its LoadBalancerConfiguration".into(),
+                        ),
+                    };
+                    let hosts: Vec<&str> = spec
+                        .listeners
+                        .iter()
+                        .map(|l| l.hostname.as_deref().unwrap_or(""))
+                        .collect();
+                    rule.check(&object, &scheme, Some(&hosts), &mut findings);
                 }
                 findings
             })
@@ -92,7 +146,7 @@ impl Policy for LbScheme {
                 let mut findings = Findings::new();
                 if service.controller().is_some() {
                     let scheme = service_scheme(&service.metadata, &object, &mut findings);
-                    rule.check(&object, scheme, None, &mut findings);
+                    rule.check(&object, &scheme, None, &mut findings);
                 }
                 findings
             })
@@ -102,32 +156,149 @@ impl Policy for LbScheme {
     }
 }
 
-/// A scheme as the controller reads it, and how the object states it (for messages).
-#[derive(Debug, Clone, Copy)]
-struct Stated<'a> {
-    /// `internal`, `internet-facing`, something invalid, or `None` (the default, internal).
-    scheme: Option<&'a str>,
-    /// The annotation that states it.
-    annotation: &'a str,
-    /// The annotation's own text, when it is not the scheme itself (the legacy flag).
-    written: Option<&'a str>,
+/// The parts of a Gateway this rule reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Gateway {
+    spec: GatewaySpec,
 }
 
-impl<'a> Stated<'a> {
-    fn annotation(meta: &'a Metadata, annotation: &'a str) -> Self {
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct GatewaySpec {
+    gateway_class_name: String,
+    infrastructure: Option<Infrastructure>,
+    listeners: Vec<Listener>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Listener {
+    hostname: Option<String>,
+}
+
+/// An ALB Ingress's scheme: its class parameters', else its annotation, and
+/// in an IngressGroup the group's (docs/guide/ingress/ingress_class.md,
+/// `spec.scheme`; annotations.md, "IngressGroup").
+fn ingress_scheme(
+    object: &str,
+    ingress: &Ingress,
+    alb: &Alb,
+    classes: &Classes,
+    rule: &Rule<'_>,
+    findings: &mut Findings,
+) -> Stated {
+    let meta = &ingress.metadata;
+    let own = alb.pick(meta, INGRESS_SCHEME, "scheme", |p| p.scheme.as_deref());
+    let stated = match &own {
+        Some((scheme, Some(from))) => {
+            Stated::via(
+                Some(scheme),
+                format!("is `{scheme}` by {from}, which overrides `{INGRESS_SCHEME}`"),
+                format!("use an IngressClass whose parameters make it internal, or change {from}"),
+            )
+        }
+        _ => Stated::annotation(meta, INGRESS_SCHEME),
+    };
+    let Some(group) = group_of(ingress, alb) else {
+        return stated;
+    };
+    let namespace = rule.namespace;
+    let members = match other_members(
+        &group,
+        ingress,
+        namespace,
+        classes,
+        &rule.settings.alb_class_names,
+    ) {
+        Ok(members) => members,
+        Err(why) => {
+            findings.warn(format!(
+                "{object} joins IngressGroup `{group}`, but bouncer cannot see its other members ({why}); \
+                 judged by its own scheme, though the group's ALB takes any member's"
+            ));
+            return stated;
+        }
+    };
+    let stating: Vec<_> = members
+        .iter()
+        .filter_map(|m| Some((m, m.scheme.as_ref()?)))
+        .collect();
+    let reference = stated
+        .scheme
+        .as_deref()
+        .or_else(|| stating.first().map(|(_, (s, _))| s.as_str()));
+    let conflicting: Vec<String> = stating
+        .iter()
+        .filter(|(_, (scheme, _))| Some(scheme.as_str()) != reference)
+        .map(|(m, (scheme, from))| format!("`{}` is `{scheme}` by {from}", m.name))
+        .collect();
+    if !conflicting.is_empty() {
+        let mine = stated
+            .scheme
+            .as_deref()
+            .map_or_else(String::new, |s| format!("it is `{s}`, but "));
+        let message = format!(
+            "{object} joins IngressGroup `{group}`, whose members disagree on the scheme: {mine}{}; \
+             the controller fails the whole group until they agree",
+            conflicting.join(", ")
+        );
+        if stated.scheme.is_some() {
+            findings.deny(message)
+        } else {
+            findings.warn(message)
+        }
+        return stated;
+    }
+    match (stated.scheme.as_deref(), stating.first()) {
+        (None, Some((member, (scheme, from)))) => Stated::via(
+            Some(scheme.as_str()),
+            format!(
+                "joins IngressGroup `{group}`, whose ALB is `{scheme}` because member `{}` states it ({from})",
+                member.name
+            ),
+            format!("leave IngressGroup `{group}`, or make the group internal"),
+        ),
+        _ => stated,
+    }
+}
+
+/// A scheme as the controller resolves it, and how the object comes to have it (for messages).
+#[derive(Debug, Clone)]
+struct Stated {
+    /// `internal`, `internet-facing`, something invalid, or `None` (the default, internal).
+    scheme: Option<String>,
+    /// What the object does, for messages: "sets `…/scheme: internet-facing`".
+    says: String,
+    /// How to make it internal.
+    fix: String,
+    /// Whether it comes from the deprecated boolean flag (an invalid value is then "not a boolean").
+    legacy: bool,
+}
+
+impl Stated {
+    /// Stated by `annotation` on the object itself.
+    fn annotation(meta: &Metadata, annotation: &str) -> Self {
+        let scheme = meta.annotation(annotation);
         Self {
-            scheme: meta.annotation(annotation),
-            annotation,
-            written: None,
+            says: match scheme {
+                Some(s @ ("internal" | "internet-facing")) => format!("sets `{annotation}: {s}`"),
+                Some(s) => format!("sets `{annotation}: {s:?}`"),
+                None => format!("has no `{annotation}`"),
+            },
+            fix: format!("set `{annotation}: internal`"),
+            scheme: scheme.map(str::to_owned),
+            legacy: false,
         }
     }
 
-    /// `annotation: value` as the object has it.
-    fn as_written(&self) -> String {
-        match (self.written, self.scheme) {
-            (Some(text), _) => format!("{}: {text:?}", self.annotation),
-            (None, Some(scheme)) => format!("{}: {scheme}", self.annotation),
-            (None, None) => self.annotation.to_owned(),
+    /// Given by something else than the object's own annotation.
+    fn via(scheme: Option<&str>, says: String, fix: String) -> Self {
+        Self {
+            scheme: scheme.map(str::to_owned),
+            says,
+            fix,
+            legacy: false,
         }
     }
 }
@@ -136,7 +307,7 @@ impl<'a> Stated<'a> {
 /// (docs/guide/service/annotations.md, `lb-scheme` and `lb-internal`):
 /// `aws-load-balancer-scheme` when present, else the deprecated boolean
 /// `aws-load-balancer-internal` (`"false"` means internet-facing), else internal.
-fn service_scheme<'a>(meta: &'a Metadata, object: &str, findings: &mut Findings) -> Stated<'a> {
+fn service_scheme(meta: &Metadata, object: &str, findings: &mut Findings) -> Stated {
     let scheme = Stated::annotation(meta, SERVICE_SCHEME);
     let Some(legacy) = meta.annotation(SERVICE_INTERNAL) else {
         return scheme;
@@ -148,7 +319,7 @@ fn service_scheme<'a>(meta: &'a Metadata, object: &str, findings: &mut Findings)
                 "internal"
             } else {
                 "internet-facing"
-            }) != scheme.scheme
+            }) != scheme.scheme.as_deref()
         }) {
             findings.warn(format!(
                 "{object} sets both `{SERVICE_SCHEME}` and `{SERVICE_INTERNAL}: {legacy:?}`, which disagree; \
@@ -161,14 +332,16 @@ fn service_scheme<'a>(meta: &'a Metadata, object: &str, findings: &mut Findings)
         "{object} uses the deprecated annotation `{SERVICE_INTERNAL}`; the controller still honours it, \
          but `{SERVICE_SCHEME}` says the same and takes precedence"
     ));
+    let (scheme, makes) = match internal {
+        Some(true) => (Some("internal"), ""),
+        Some(false) => (Some("internet-facing"), ", which makes it internet-facing"),
+        None => (Some(legacy), ""),
+    };
     Stated {
-        scheme: match internal {
-            Some(true) => Some("internal"),
-            Some(false) => Some("internet-facing"),
-            None => Some(legacy),
-        },
-        annotation: SERVICE_INTERNAL,
-        written: Some(legacy),
+        scheme: scheme.map(str::to_owned),
+        says: format!("sets `{SERVICE_INTERNAL}: {legacy:?}`{makes}"),
+        fix: format!("set `{SERVICE_SCHEME}: internal`"),
+        legacy: true,
     }
 }
 
@@ -191,29 +364,23 @@ impl Rule<'_> {
     fn check(
         &self,
         object: &str,
-        stated: Stated<'_>,
+        stated: &Stated,
         hosts: Option<&[&str]>,
         findings: &mut Findings,
     ) {
-        let annotation = stated.annotation;
-        let written = stated.as_written();
-        match stated.scheme {
+        let says = &stated.says;
+        let fix = &stated.fix;
+        match stated.scheme.as_deref() {
             Some("internal") => {}
             None if !self.settings.require_explicit_scheme => {}
             None => findings.deny(format!(
-                "{object} does not state its scheme; add the annotation `{annotation}: internal` \
+                "{object} does not state its scheme ({says}); {fix} \
                  (or `internet-facing` where public load balancers are allowed)"
             )),
             Some("internet-facing") => {
-                let makes = if stated.written.is_some() { ", which makes it internet-facing" } else { "" };
                 if !matches_any(&self.settings.public_namespaces, self.namespace) {
-                    let fix = if annotation == SERVICE_INTERNAL {
-                        format!("set `{SERVICE_SCHEME}: internal`")
-                    } else {
-                        format!("set `{annotation}: internal`")
-                    };
                     findings.deny(format!(
-                        "{object} sets `{written}`{makes}, but namespace `{}` may not have \
+                        "{object} {says}, but namespace `{}` may not have \
                          public load balancers (publicNamespaces: {:?}); {fix}",
                         self.namespace, self.settings.public_namespaces
                     ));
@@ -227,19 +394,19 @@ impl Rule<'_> {
                     .collect();
                 if !private.is_empty() {
                     findings.deny(format!(
-                        "{object} sets `{written}` for {}, which publicHosts {:?} \
+                        "{object} {says} for {}, which publicHosts {:?} \
                          does not allow; serve those hosts from an internal load balancer",
                         private.join(", "),
                         self.settings.public_hosts
                     ));
                 }
             }
-            Some(_) if annotation == SERVICE_INTERNAL => findings.deny(format!(
-                "{object} sets `{written}`, which is not a boolean: the controller cannot parse it and \
+            Some(_) if stated.legacy => findings.deny(format!(
+                "{object} {says}, which is not a boolean: the controller cannot parse it and \
                  does not reconcile the Service; use `{SERVICE_SCHEME}: internal` or `internet-facing`"
             )),
-            Some(other) => findings.deny(format!(
-                "{object} sets `{annotation}: {other:?}`; the scheme is `internal` or `internet-facing`"
+            Some(_) => findings.deny(format!(
+                "{object} {says}; the scheme is `internal` or `internet-facing`"
             )),
         }
     }

@@ -35,6 +35,8 @@ pub struct SuiteFile {
     pub config: Option<String>,
     /// The namespace of objects whose manifest names none (default `default`).
     pub namespace: Option<String>,
+    /// Objects the cluster holds in every case, before each case's own `context`.
+    pub context: Option<ContextFile>,
     /// The cases, run in parallel.
     pub cases: Vec<CaseFile>,
 }

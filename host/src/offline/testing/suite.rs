@@ -116,6 +116,8 @@ pub fn load(path: &Path, engine: &Arc<PolicyEngine>) -> Result<Suite, SuiteError
 
     let lines = case_lines(&text);
     let namespace = file.namespace.as_deref().unwrap_or("default");
+    let shared = resolve_context(file.context.unwrap_or_default(), &dir)
+        .map_err(|m| fail(key_line(&text, "context"), m))?;
     let mut cases = Vec::with_capacity(file.cases.len());
     for (index, case) in file.cases.into_iter().enumerate() {
         let line = lines.get(index).copied().unwrap_or(1);
@@ -123,7 +125,7 @@ pub fn load(path: &Path, engine: &Arc<PolicyEngine>) -> Result<Suite, SuiteError
             return Err(fail(line, format!("two cases are named `{}`", case.name)));
         }
         let name = case.name.clone();
-        let case = resolve_case(case, &dir, namespace, line)
+        let case = resolve_case(case, &dir, namespace, &shared, line)
             .map_err(|m| fail(line, format!("case `{name}`: {m}")))?;
         cases.push(case);
     }
@@ -213,7 +215,13 @@ fn default_name(path: &Path) -> String {
     stem.to_owned()
 }
 
-fn resolve_case(case: CaseFile, dir: &Path, namespace: &str, line: usize) -> Result<Case, String> {
+fn resolve_case(
+    case: CaseFile,
+    dir: &Path,
+    namespace: &str,
+    shared: &[Value],
+    line: usize,
+) -> Result<Case, String> {
     let inputs = [
         case.object.is_some(),
         case.manifest.is_some(),
@@ -230,7 +238,8 @@ fn resolve_case(case: CaseFile, dir: &Path, namespace: &str, line: usize) -> Res
     if case.old_manifest.is_none() && case.old_document.is_some() {
         return Err("`oldDocument` picks from an `oldManifest`".into());
     }
-    let context = resolve_context(case.context.unwrap_or_default(), dir)?;
+    let mut context = shared.to_vec();
+    context.extend(resolve_context(case.context.unwrap_or_default(), dir)?);
     let expect = resolve_expect(case.expect, dir)?;
     let input = if let Some(request) = &case.request {
         let overrides = [
