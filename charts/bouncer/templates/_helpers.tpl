@@ -45,10 +45,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- list $svc (printf "%s.%s" $svc .Release.Namespace) (printf "%s.%s.svc" $svc .Release.Namespace) (printf "%s.%s.svc.cluster.local" $svc .Release.Namespace) | toJson -}}
 {{- end -}}
 
-{{/* A kind's resource name, as the API server pluralises built-in kinds. */}}
+{{/* A kind's resource name, as the API server pluralises built-in kinds (IngressClassParams is its own plural). */}}
 {{- define "bouncer.plural" -}}
 {{- $kind := lower . -}}
 {{- if eq $kind "*" -}}*
+{{- else if hasSuffix "params" $kind -}}{{ $kind }}
 {{- else if or (hasSuffix "s" $kind) (hasSuffix "x" $kind) (hasSuffix "ch" $kind) (hasSuffix "sh" $kind) -}}{{ $kind }}es
 {{- else if and (hasSuffix "y" $kind) (not (or (hasSuffix "ay" $kind) (hasSuffix "ey" $kind) (hasSuffix "oy" $kind) (hasSuffix "uy" $kind))) -}}{{ trimSuffix "y" $kind }}ies
 {{- else -}}{{ $kind }}s

@@ -7,6 +7,12 @@
 //! their last state while the connection is down and resume by re-listing.
 //! `managedFields` are stripped on the way in: they are most of an object's
 //! size and no policy reads them.
+//!
+//! A kind the cluster does not serve (its CRD is not installed) holds no
+//! objects, and lookups say so instead of failing: a rule that reads the AWS
+//! Load Balancer Controller's kinds must not keep `/readyz` waiting in a
+//! cluster without that controller. Discovery keeps retrying, so a CRD
+//! installed later is watched from then on.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +59,8 @@ struct Watch {
 struct WatchState {
     /// Set once, when discovery has found the kind's resource and scope.
     store: OnceLock<(Store<DynamicObject>, ApiResource, bool)>,
+    /// The cluster does not serve the kind (yet): it has no objects.
+    absent: AtomicBool,
     synced: AtomicBool,
     stale: AtomicBool,
     error: Mutex<Option<String>>,
@@ -67,11 +75,12 @@ impl Watched {
         }
     }
 
+    /// Runs `f` on the kind's cache; `Ok(None)` when the cluster does not serve the kind.
     fn with_store<T>(
         &self,
         kind: &ContextKind,
         f: impl FnOnce(&Store<DynamicObject>, &ApiResource, bool) -> T,
-    ) -> Result<T, String> {
+    ) -> Result<Option<T>, String> {
         if self.client.is_none() {
             return Err(format!(
                 "bouncer has no cluster connection (in-cluster credentials or --kubeconfig) to look up {kind}"
@@ -91,12 +100,15 @@ impl Watched {
                 why.map(|w| format!(": {w}")).unwrap_or_default()
             ));
         }
+        if watch.state.absent.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let (store, resource, namespaced) = watch
             .state
             .store
             .get()
             .ok_or_else(|| format!("the cache of {kind} is not ready"))?;
-        Ok(f(store, resource, *namespaced))
+        Ok(Some(f(store, resource, *namespaced)))
     }
 }
 
@@ -119,6 +131,18 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
     let (resource, capabilities) = loop {
         match kube::discovery::pinned_kind(&client, &gvk).await {
             Ok(found) => break found,
+            Err(error) if not_served(&error) => {
+                if !state.absent.swap(true, Ordering::AcqRel) {
+                    tracing::info!(%kind, "the cluster does not serve this kind; lookups find no objects until it does");
+                }
+                set_error(
+                    &state,
+                    format!("{kind} is not served by the cluster ({error}): it has no objects"),
+                );
+                state.synced.store(true, Ordering::Release);
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+            }
             Err(error) => {
                 set_error(&state, format!("discovering {kind}: {error}"));
                 tokio::time::sleep(delay).await;
@@ -132,6 +156,14 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
     let _ = state
         .store
         .set((writer.as_reader(), resource.clone(), namespaced));
+    // Still synced when the kind was absent: the new store stays empty until
+    // its first list completes, which is what the absent kind held.
+    if state.absent.swap(false, Ordering::AcqRel) {
+        tracing::info!(%kind, "the cluster serves this kind now; watching it");
+        if let Ok(mut error) = state.error.lock() {
+            *error = None;
+        }
+    }
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
     let types = TypeMeta {
         api_version: resource.api_version.clone(),
@@ -167,6 +199,21 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
     }
 }
 
+/// Whether discovery failed because the cluster does not serve the kind, as
+/// opposed to failing to answer.
+fn not_served(error: &kube::Error) -> bool {
+    use kube::error::DiscoveryError;
+    match error {
+        kube::Error::Api(status) => status.code == 404,
+        kube::Error::Discovery(
+            DiscoveryError::MissingKind(_)
+            | DiscoveryError::MissingApiGroup(_)
+            | DiscoveryError::MissingResource(_),
+        ) => true,
+        _ => false,
+    }
+}
+
 fn set_error(state: &WatchState, message: String) {
     if let Ok(mut error) = state.error.lock() {
         *error = Some(message);
@@ -195,6 +242,7 @@ impl ContextSource for Watched {
             }
             store.get(&key).map(|object| json(&object)).transpose()
         })?
+        .unwrap_or(Ok(None))
     }
 
     fn list(
@@ -212,6 +260,7 @@ impl ContextSource for Watched {
                 .map(|o| json(o))
                 .collect()
         })?
+        .unwrap_or(Ok(Vec::new()))
     }
 }
 
@@ -228,6 +277,7 @@ impl NamespaceLabels for Watched {
                 .map(|o| labels_of(&o))
         })
         .ok()
+        .flatten()
         .flatten()
     }
 }

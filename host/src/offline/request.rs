@@ -199,8 +199,9 @@ pub fn with_namespace(mut object: Value, namespace: Option<&str>) -> Value {
     object
 }
 
-/// Built-in kinds that live outside namespaces. Custom resources are assumed
-/// namespaced: without a cluster there is no discovery to ask.
+/// Built-in kinds that live outside namespaces, and the cluster-scoped custom
+/// kinds the house rules read. Other custom resources are assumed namespaced:
+/// without a cluster there is no discovery to ask.
 const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("", "Namespace"),
     ("", "Node"),
@@ -245,6 +246,8 @@ const CLUSTER_SCOPED: &[(&str, &str)] = &[
     ("resource.k8s.io", "DeviceClass"),
     ("resource.k8s.io", "ResourceSlice"),
     ("gateway.networking.k8s.io", "GatewayClass"),
+    ("elbv2.k8s.aws", "IngressClassParams"),
+    ("eks.amazonaws.com", "IngressClassParams"),
 ];
 
 /// Whether objects of this built-in kind have no namespace.

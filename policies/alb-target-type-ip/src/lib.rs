@@ -78,7 +78,9 @@ impl Policy for AlbTargetTypeIp {
                     Some(alb) => ingress_target(&object, alb, &ingress.metadata),
                     None => Target::Fine,
                 };
-                (target, owner.warning)
+                // A guess only matters when it changes the answer.
+                let guess = owner.warning.filter(|_| !matches!(target, Target::Fine));
+                (target, guess)
             };
             judge_target(request, settings, check)
         } else if request.is_kind("", "Service") {

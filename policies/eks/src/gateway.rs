@@ -153,20 +153,23 @@ pub struct AwsGateway {
     pub unseen: Vec<String>,
 }
 
-/// Gets an object of the controller's kinds at whichever version is declared.
+/// Gets an object of the controller's kinds at the first declared version
+/// that has it; `Err` only when no version could be looked up.
 fn get_config<T: serde::de::DeserializeOwned>(
     kind: &str,
     namespace: &str,
     name: &str,
 ) -> Result<Option<T>, String> {
-    let mut last = String::new();
+    let mut looked = Err(String::new());
     for api in CONFIG_API_VERSIONS {
         match context::get::<T>(api, kind, Some(namespace), name) {
-            Ok(found) => return Ok(found),
-            Err(e) => last = e.to_string(),
+            Ok(Some(found)) => return Ok(Some(found)),
+            Ok(None) => looked = Ok(None),
+            Err(e) if looked.is_err() => looked = Err(e.to_string()),
+            Err(_) => {}
         }
     }
-    Err(last)
+    looked
 }
 
 impl AwsGateway {

@@ -132,8 +132,19 @@ impl Alb {
 pub struct Owner {
     /// `Some` when the AWS Load Balancer Controller reconciles it.
     pub alb: Option<Alb>,
-    /// Set when bouncer could not see what it needed and judged by `albClassNames`.
+    /// Set when bouncer could not see what it needed and judged by
+    /// `albClassNames` (or could not read the class's parameters).
     pub warning: Option<String>,
+}
+
+impl Owner {
+    /// Adds the guess warning to `findings` when they deny: a guess that
+    /// changed nothing is not worth a warning on every compliant Ingress.
+    pub fn explain(&self, findings: &mut bouncer_sdk::Findings) {
+        if !findings.denials.is_empty() {
+            findings.warnings.extend(self.warning.clone());
+        }
+    }
 }
 
 /// The cluster's IngressClasses as one rule call sees them.
@@ -194,8 +205,8 @@ impl Classes {
                 ingress,
                 fallback,
                 &format!(
-                    "IngressClass `{name}` does not exist, and the controller does not reconcile an Ingress \
-                     whose class is missing"
+                    "bouncer sees no IngressClass `{name}` (in the cluster, or offline among the manifests and \
+                     `--context`), and the controller does not reconcile an Ingress whose class is missing"
                 ),
             );
         };

@@ -113,7 +113,10 @@ pub fn check(
 ) {
     let meta = &ingress.metadata;
     let arns = certificates(ingress, alb);
-    let has_tls_hosts = ingress.spec.tls.iter().any(|t| !t.hosts.is_empty());
+    // Discovery looks up every host of the rules and of `spec.tls`
+    // (`computeIngressInferredTLSCertARNs`; docs/guide/ingress/cert_discovery.md).
+    let discoverable = ingress.spec.tls.iter().any(|t| !t.hosts.is_empty())
+        || ingress.rule_hosts().iter().any(|h| !h.is_empty());
     // IngressClassParams `listeners` only set attributes of listeners the
     // Ingress declares (ingress_class.md, `spec.listeners`): ports stay the annotation's.
     let listeners = match meta.annotation(INGRESS_LISTEN_PORTS) {
@@ -167,7 +170,7 @@ pub fn check(
         });
         check_redirect(object, redirect, &http, &https, findings);
     }
-    check_certificates(object, arns, has_tls_hosts, settings, findings);
+    check_certificates(object, arns, discoverable, settings, findings);
     if let Some((policy, from)) = alb.pick(meta, INGRESS_SSL_POLICY, "sslPolicy", |p| {
         p.ssl_policy.as_deref()
     }) && !settings.allowed_ssl_policies.is_empty()
@@ -222,14 +225,14 @@ fn check_redirect(
 fn check_certificates(
     object: &str,
     certificates: Option<Certificates<'_>>,
-    has_tls_hosts: bool,
+    discoverable: bool,
     settings: &Settings,
     findings: &mut Findings,
 ) {
     let Some(Certificates { arns, from }) = certificates else {
-        if !(settings.allow_certificate_discovery && has_tls_hosts) {
+        if !(settings.allow_certificate_discovery && discoverable) {
             let discovery = if settings.allow_certificate_discovery {
-                " (or list its hosts in `spec.tls` for the controller to discover certificates)"
+                " (or give its rules hosts, or list them in `spec.tls`, for the controller to discover certificates)"
             } else {
                 ""
             };

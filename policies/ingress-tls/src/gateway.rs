@@ -75,7 +75,12 @@ pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settin
         );
         match listener.protocol.as_str() {
             "HTTP" if !settings.allow_http_listeners => findings.deny(format!(
-                "{at} serves plain HTTP; use protocol HTTPS with `tls.certificateRefs`"
+                "{at} serves plain HTTP (house rule: no plain HTTP listeners unless `allowHttpListeners`); {}",
+                if seen.is_aws() {
+                    "use protocol HTTPS, with a `defaultCertificate` for it in the Gateway's LoadBalancerConfiguration"
+                } else {
+                    "use protocol HTTPS with `tls.certificateRefs`"
+                }
             )),
             "HTTPS" | "TLS" => {
                 let tls = listener.tls.as_ref();

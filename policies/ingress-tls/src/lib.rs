@@ -29,8 +29,8 @@ pub struct Settings {
     pub allowed_accounts: Vec<String>,
     /// Regions certificates may come from; any when empty.
     pub allowed_regions: Vec<String>,
-    /// Accept an ALB Ingress without `certificate-arn` when `spec.tls` lists its
-    /// hosts: the controller then discovers certificates in ACM by host name.
+    /// Accept an ALB Ingress without `certificate-arn` when it names hosts (in its
+    /// rules or `spec.tls`): the controller then discovers certificates in ACM by host name.
     pub allow_certificate_discovery: bool,
     /// TLS policies `alb.ingress.kubernetes.io/ssl-policy` may name; any when empty.
     pub allowed_ssl_policies: Vec<String>,
@@ -81,11 +81,11 @@ impl Policy for IngressTls {
             judge(request, |ingress: &Ingress| {
                 let mut findings = Findings::new();
                 let owner = Classes::look_up().owner(ingress, &settings.alb_class_names);
-                findings.warnings.extend(owner.warning);
-                match owner.alb {
-                    Some(alb) => alb::check(&object, ingress, &alb, settings, &mut findings),
+                match &owner.alb {
+                    Some(alb) => alb::check(&object, ingress, alb, settings, &mut findings),
                     None => check_spec_tls(&object, ingress, &mut findings),
                 }
+                owner.explain(&mut findings);
                 findings
             })
         } else if request.is_kind("gateway.networking.k8s.io", "Gateway") {

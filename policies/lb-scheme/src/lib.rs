@@ -84,12 +84,11 @@ impl Policy for LbScheme {
                 let mut findings = Findings::new();
                 let classes = Classes::look_up();
                 let owner = classes.owner(ingress, &settings.alb_class_names);
-                findings.warnings.extend(owner.warning);
-                if let Some(alb) = owner.alb {
+                if let Some(alb) = &owner.alb {
                     let hosts = ingress.rule_hosts();
                     let meta = &ingress.metadata;
                     let scheme =
-                        ingress_scheme(&object, ingress, &alb, &classes, &rule, &mut findings);
+                        ingress_scheme(&object, ingress, alb, &classes, &rule, &mut findings);
                     rule.check(&object, &scheme, Some(&hosts), &mut findings);
                     // An NLB in front of the ALB is a load balancer of its own:
                     // internet-facing, it makes an internal ALB public.
@@ -103,6 +102,7 @@ impl Policy for LbScheme {
                         );
                     }
                 }
+                owner.explain(&mut findings);
                 findings
             })
         } else if request.is_kind("gateway.networking.k8s.io", "Gateway") {
@@ -191,13 +191,11 @@ fn ingress_scheme(
     let meta = &ingress.metadata;
     let own = alb.pick(meta, INGRESS_SCHEME, "scheme", |p| p.scheme.as_deref());
     let stated = match &own {
-        Some((scheme, Some(from))) => {
-            Stated::via(
-                Some(scheme),
-                format!("is `{scheme}` by {from}, which overrides `{INGRESS_SCHEME}`"),
-                format!("use an IngressClass whose parameters make it internal, or change {from}"),
-            )
-        }
+        Some((scheme, Some(from))) => Stated::via(
+            Some(scheme),
+            format!("is `{scheme}` by {from}, which overrides `{INGRESS_SCHEME}`"),
+            format!("use an IngressClass whose parameters make it internal, or change {from}"),
+        ),
         _ => Stated::annotation(meta, INGRESS_SCHEME),
     };
     let Some(group) = group_of(ingress, alb) else {

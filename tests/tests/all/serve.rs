@@ -16,6 +16,25 @@ fn missing_target_type() -> Value {
     review
 }
 
+/// The warning a rule adds to a denial when it could not see the IngressClass
+/// and judged by `albClassNames` (no cluster here; `why` says what was missing).
+fn guessed(policy: &str, why: &str) -> String {
+    format!(
+        "{policy}: bouncer cannot look up IngressClasses ({why}); judged as an ALB Ingress because \
+         `albClassNames` lists `alb`"
+    )
+}
+
+fn undeclared(policy: &str) -> String {
+    guessed(
+        policy,
+        &format!(
+            "policy `{policy}` may not look up networking.k8s.io/v1 IngressClass: its configuration declares \
+             no context kinds; add `context: [{{apiVersion: networking.k8s.io/v1, kind: IngressClass}}]` to its entry"
+        ),
+    )
+}
+
 fn uid(review: &Value) -> Value {
     review["request"]["uid"].clone()
 }
@@ -44,7 +63,9 @@ async fn allowed_and_denied_reviews_have_exact_bodies() {
         body,
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
                "response": {"uid": uid(&denied), "allowed": false,
-                            "status": {"status": "Failure", "code": 403, "reason": "Forbidden", "message": DENIAL}}})
+                            "status": {"status": "Failure", "code": 403, "reason": "Forbidden", "message": DENIAL},
+                            "warnings": [guessed("alb-target-type-ip", "context lookup failed: bouncer has no cluster \
+                                connection (in-cluster credentials or --kubeconfig) to look up networking.k8s.io/v1 IngressClass")]}})
     );
     // The per-policy endpoint gives the same answer.
     let (_, one) = server.post("/validate/alb-target-type-ip", &denied).await;
@@ -68,7 +89,8 @@ async fn mutate_patches_once_and_a_second_pass_is_empty() {
     assert_eq!(
         response["warnings"],
         json!([
-            "alb: Ingress web/webapp-ingress: bouncer added `alb.ingress.kubernetes.io/target-type: ip` (the controller's default is `instance`)"
+            "alb: Ingress web/webapp-ingress: bouncer added `alb.ingress.kubernetes.io/target-type: ip` (the controller's default is `instance`)",
+            undeclared("alb")
         ])
     );
     let original = &review["request"]["object"];
@@ -101,7 +123,8 @@ async fn monitor_mode_allows_with_a_warning_and_counts_it() {
     assert_eq!(
         body,
         json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-               "response": {"uid": uid(&review), "allowed": true, "status": {}, "warnings": [expected_warning]}})
+               "response": {"uid": uid(&review), "allowed": true, "status": {},
+                            "warnings": [undeclared("alb-watch"), expected_warning]}})
     );
     let metrics = server.get_text("/metrics").await;
     assert!(

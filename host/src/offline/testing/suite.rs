@@ -188,7 +188,12 @@ fn target_config(
             if file.settings.is_some() {
                 return Err(("settings", "`settings` belongs to `policy`; with `config`, settings come from the config file".into()));
             }
-            let config = Config::from_file(&dir.join(config)).map_err(|e| ("config", e.to_string()))?;
+            // `default` is the embedded default config: the built-in house rules as shipped.
+            let config = if config == "default" {
+                Config::default_config()
+            } else {
+                Config::from_file(&dir.join(config)).map_err(|e| ("config", e.to_string()))?
+            };
             Ok((config, "config"))
         }
         (Some(_), Some(_)) => Err(("config", "give either `policy` or `config`, not both".into())),
