@@ -141,7 +141,7 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
                 );
                 state.synced.store(true, Ordering::Release);
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(std::time::Duration::from_secs(30));
+                delay = (delay * 2).min(std::time::Duration::from_secs(10));
             }
             Err(error) => {
                 set_error(&state, format!("discovering {kind}: {error}"));

@@ -10,6 +10,7 @@
 
 mod cluster;
 mod custom_policy;
+mod ingress_classes;
 mod scenarios;
 mod tools;
 

@@ -10,12 +10,12 @@ use base64::Engine as _;
 use super::cluster::Cluster;
 
 /// Collects each scenario's outcome, printing it as it happens.
-struct Steps {
+pub(super) struct Steps {
     failures: Vec<String>,
 }
 
 impl Steps {
-    fn check(&mut self, name: &str, result: Result<(), String>) {
+    pub(super) fn check(&mut self, name: &str, result: Result<(), String>) {
         match result {
             Ok(()) => say!("e2e ok:   {name}"),
             Err(error) => {
@@ -34,7 +34,7 @@ fn text(output: &Output) -> (String, String) {
 }
 
 /// Ok when the command succeeded, with its stdout and stderr.
-fn succeeded(what: &str, output: Output) -> Result<(String, String), String> {
+pub(super) fn succeeded(what: &str, output: Output) -> Result<(String, String), String> {
     let (out, err) = text(&output);
     if output.status.success() {
         Ok((out, err))
@@ -44,7 +44,7 @@ fn succeeded(what: &str, output: Output) -> Result<(String, String), String> {
 }
 
 /// Ok with stderr when the command failed, as a refused request does.
-fn refused(what: &str, output: Output) -> Result<String, String> {
+pub(super) fn refused(what: &str, output: Output) -> Result<String, String> {
     let (out, err) = text(&output);
     if output.status.success() {
         Err(format!(
@@ -55,7 +55,7 @@ fn refused(what: &str, output: Output) -> Result<String, String> {
     }
 }
 
-fn contains(haystack: &str, needle: &str) -> Result<(), String> {
+pub(super) fn contains(haystack: &str, needle: &str) -> Result<(), String> {
     if haystack.contains(needle) {
         Ok(())
     } else {
@@ -67,7 +67,7 @@ fn chart() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../charts/bouncer")
 }
 
-fn e2e_file(name: &str) -> PathBuf {
+pub(super) fn e2e_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join(name)
 }
 
@@ -100,7 +100,7 @@ metadata:
     )
 }
 
-const HTTPS: &[(&str, &str)] = &[
+pub(super) const HTTPS: &[(&str, &str)] = &[
     ("alb.ingress.kubernetes.io/scheme", "internet-facing"),
     (
         "alb.ingress.kubernetes.io/listen-ports",
@@ -508,6 +508,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     );
 
     namespace_scenarios(cluster, &mut steps);
+    super::ingress_classes::scenarios(cluster, &runtime, &server, &mut steps);
     steps.check(
         "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
         (|| {
@@ -636,7 +637,7 @@ spec:
 }
 
 /// Applies `manifest` until it is admitted or `within` passes; the elapsed time.
-fn admitted_within(
+pub(super) fn admitted_within(
     cluster: &Cluster,
     manifest: &str,
     within: Duration,
@@ -674,6 +675,8 @@ fn namespace_scenarios(cluster: &Cluster, steps: &mut Steps) {
                 ),
             )?;
             contains(&out, r#""resources":["networkpolicies"]"#)?;
+            // A custom kind whose plural is its own name.
+            contains(&out, r#""resources":["ingressclassparams"]"#)?;
             contains(&out, r#""verbs":["get","list","watch"]"#)
         })(),
     );
