@@ -23,7 +23,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
-    /// Ingress class names handled by the AWS Load Balancer Controller.
+    /// Ingress classes of the AWS Load Balancer Controller: values of the legacy
+    /// `kubernetes.io/ingress.class` annotation, and the names to judge by when an
+    /// IngressClass cannot be looked up.
     pub alb_class_names: Vec<String>,
     /// AWS accounts (12 digits) certificates may come from; any when empty.
     pub allowed_accounts: Vec<String>,

@@ -25,7 +25,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Settings {
-    /// Ingress class names handled by the AWS Load Balancer Controller.
+    /// Ingress classes of the AWS Load Balancer Controller: values of the legacy
+    /// `kubernetes.io/ingress.class` annotation, and the names to judge by when an
+    /// IngressClass cannot be looked up.
     pub alb_class_names: Vec<String>,
     /// Namespaces (globs) whose load balancers may be `internet-facing`.
     pub public_namespaces: Vec<String>,
