@@ -3,9 +3,11 @@
 //! Exit codes are fixed across subcommands: 0 success/allowed, 1 denied (or
 //! test failures), 2 usage, input or load errors.
 
+mod audit;
 mod build;
 mod check;
 mod eval;
+mod findings;
 mod inspect;
 mod new;
 mod policies;
@@ -112,6 +114,17 @@ enum Command {
     ///
     /// Example: bouncer check -f k8s/ --config policies.yaml
     Check(check::CheckArgs),
+    /// Audit what the cluster already holds against the policies, as the webhook would judge it.
+    ///
+    /// Lists every kind the policies govern, page by page, judges each object as a CREATE
+    /// (context lookups from live watch caches), and prints findings as `bouncer check` does.
+    /// Monitor-mode violations are reported as warnings. With --write-reports, writes one
+    /// OpenReports Report per namespace and a ClusterReport, for Policy Reporter and others.
+    /// Exit code: 0 clean (warnings allowed), 1 something would be denied, 2 something could
+    /// not be audited (a forbidden or failing kind, an unreadable object; the rest is audited).
+    ///
+    /// Example: bouncer audit --kubeconfig ~/.kube/config -n shop -o json
+    Audit(Box<audit::AuditArgs>),
     /// Create a policy project in Rust, JavaScript or Python that builds and passes its suite.
     ///
     /// The project has the policy's source, a settings type with its schema, a test suite with
@@ -194,6 +207,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args, &engine_config),
         Command::Test(args) => test::run(&args, &engine_config),
         Command::Check(args) => check::run(&args, &engine_config),
+        Command::Audit(args) => audit::run(&args, &engine_config),
         Command::Config(ConfigCommand::Default) => {
             print!("{}", crate::config::file::DEFAULT_CONFIG);
             Ok(ExitCode::SUCCESS)

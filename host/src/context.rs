@@ -7,12 +7,14 @@
 //! from the objects a suite case or the checked manifests give; [`NoCluster`]
 //! knows nothing (lookups fail, selectors on namespace labels match).
 
+pub mod access;
 pub mod watch;
 
 use std::collections::BTreeMap;
 
 use crate::policy::{ContextKind, ContextSource, Selector};
 
+pub use access::{AccessError, KubeAccess};
 pub use watch::{KindHealth, Watched};
 
 /// Where namespace labels come from, for `namespaceSelector`.

@@ -13,9 +13,11 @@
 //! - [`admission::Decision`]: many policy outcomes → one `AdmissionResponse`;
 //! - [`authoring`]: scaffolding and building custom policies (`bouncer new`, `bouncer build`);
 //! - [`offline`]: the API server's mutate-then-validate chain without a cluster
-//!   (`bouncer test` and `bouncer check`).
+//!   (`bouncer test` and `bouncer check`);
+//! - [`audit`]: the same chain over what a cluster already holds (`bouncer audit`).
 
 pub mod admission;
+pub mod audit;
 pub mod authoring;
 pub mod cli;
 pub mod config;

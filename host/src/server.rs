@@ -72,35 +72,17 @@ pub struct ServeOptions {
 
 /// How `bouncer serve` reaches the API server (for the watch caches of
 /// context-aware policies only; admission itself needs no connection).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum KubeAccess {
-    /// Never: context lookups fail.
-    None,
-    /// In-cluster credentials, else `KUBECONFIG` or `~/.kube/config`; none found is a warning.
-    Infer,
-    /// This kubeconfig file; unusable is an error.
-    Kubeconfig(PathBuf),
-}
+pub use crate::context::KubeAccess;
 
-/// A client per `access`, or `None` when there is no connection to make.
+/// A client per `access`; without credentials `serve` still runs, and
+/// context-aware policies fail their lookups.
 async fn kube_client(access: &KubeAccess) -> anyhow::Result<Option<kube::Client>> {
-    match access {
-        KubeAccess::None => Ok(None),
-        KubeAccess::Infer => match kube::Config::infer().await {
-            Ok(config) => Ok(Some(kube::Client::try_from(config)?)),
-            Err(error) => {
-                tracing::warn!(%error, "no cluster credentials found; context-aware policies will fail their lookups");
-                Ok(None)
-            }
-        },
-        KubeAccess::Kubeconfig(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
-            let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .with_context(|| format!("using kubeconfig {}", path.display()))?;
-            Ok(Some(kube::Client::try_from(config)?))
+    match access.client().await {
+        Err(crate::context::AccessError::NotFound(error)) => {
+            tracing::warn!(%error, "no cluster credentials found; context-aware policies will fail their lookups");
+            Ok(None)
         }
+        other => Ok(other?),
     }
 }
 

@@ -189,7 +189,7 @@ fn policies_lists_every_builtin_with_its_description() {
     }
     assert!(
         text.lines().any(|l| l.starts_with("alb-target-type-ip ")
-            && l.contains("  ALB Ingresses and NLB Services")),
+            && l.contains("  Load balancers of the AWS Load Balancer Controller")),
         "{text}"
     );
 }

@@ -27,6 +27,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "audit",
+        &["admission", "config", "context", "offline", "policy"],
+    ),
+    (
         "server",
         &["admission", "config", "context", "crypto", "policy"],
     ),
@@ -42,6 +46,7 @@ const MODULES: &[&str] = &[
     "admission",
     "authoring",
     "offline",
+    "audit",
     "server",
     "cli",
 ];

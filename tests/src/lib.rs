@@ -145,3 +145,28 @@ pub fn assert_failed_open<'a>(review: &'a Value, prefix: &str) -> &'a str {
     );
     warning
 }
+
+/// The `bouncer` binary of this build, built first (in the profile of the
+/// running test or bench) so it matches the sources: another package's binary
+/// has no `CARGO_BIN_EXE_*`, and a run filtered with `--test` does not build it.
+pub fn bouncer_binary() -> PathBuf {
+    // This test runs from <target>/<profile>/deps/.
+    let exe = std::env::current_exe().expect("the test's path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>/deps/<test>")
+        .to_owned();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = std::process::Command::new(cargo);
+    build.args(["build", "--quiet", "-p", "bouncer", "--bin", "bouncer"]);
+    if profile.file_name().is_some_and(|p| p == "release") {
+        build.arg("--release");
+    }
+    let status = build
+        .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the bouncer binary failed");
+    profile.join("bouncer")
+}

@@ -38,6 +38,11 @@ impl Matcher {
         })
     }
 
+    /// The rules, as filled in from the policy's metadata.
+    pub fn rules(&self) -> &MatchRules {
+        &self.rules
+    }
+
     /// Whether the policy should see `request`.
     ///
     /// When namespace labels are unknown, a `namespaceSelector` matches: running

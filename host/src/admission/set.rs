@@ -49,6 +49,12 @@ pub struct Unloaded {
 }
 
 impl Entry {
+    /// Its effective `match` rules: the configuration's, with what they leave
+    /// out taken from the policy's metadata.
+    pub fn match_rules(&self) -> &MatchRules {
+        self.matcher.rules()
+    }
+
     /// A policy that sees every request (`bouncer eval`, tests, benchmarks).
     pub fn matching_everything(
         policy: Policy,

@@ -5,20 +5,15 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anstyle::{AnsiColor, Style};
+use anstyle::Style;
 use anyhow::{Result, bail};
 
+use super::findings::{DENY, ERROR, OK, PATCH, WARN, line, object_label};
 use super::{EXIT_DENIED, EXIT_ERROR};
 use crate::admission::PolicySet;
 use crate::config::Config;
 use crate::offline::check::{PolicyFinding, Report, check};
 use crate::policy::{EngineConfig, PolicyEngine};
-
-const DENY: Style = AnsiColor::Red.on_default().bold();
-const WARN: Style = AnsiColor::Yellow.on_default().bold();
-const PATCH: Style = AnsiColor::Cyan.on_default().bold();
-const ERROR: Style = AnsiColor::Magenta.on_default().bold();
-const OK: Style = AnsiColor::Green.on_default().bold();
 
 /// Arguments of `bouncer check`.
 #[derive(Debug, clap::Args)]
@@ -91,15 +86,15 @@ fn write_text(
     let mut lines: Vec<(&str, usize, String)> = Vec::new();
     for finding in &report.results {
         let at = format!("{}:{}", finding.file, finding.line);
-        let object = object_label(finding);
+        let mut object = object_label(&finding.kind, finding.namespace.as_deref(), &finding.name);
+        if let Some(item) = finding.item {
+            object = format!("{object} (items[{item}])");
+        }
         let mut push = |style: Style, label: &str, text: String| {
             lines.push((
                 &finding.file,
                 finding.line,
-                format!(
-                    "{style}{label:<5}{style:#} {at} {object} {}: {text}",
-                    finding.policy
-                ),
+                line(style, label, Some(&at), &object, &finding.policy, &text),
             ));
         };
         if !finding.allowed {
@@ -161,22 +156,6 @@ fn write_text(
             n => format!("; {n} documents could not be read"),
         }
     )
-}
-
-fn object_label(finding: &PolicyFinding) -> String {
-    let name = if finding.name.is_empty() {
-        "<unnamed>"
-    } else {
-        &finding.name
-    };
-    let mut label = match &finding.namespace {
-        Some(namespace) => format!("{}/{namespace}/{name}", finding.kind),
-        None => format!("{}/{name}", finding.kind),
-    };
-    if let Some(item) = finding.item {
-        label = format!("{label} (items[{item}])");
-    }
-    label
 }
 
 /// The mutation in words: the JSON Patch operations from the manifest to the result.

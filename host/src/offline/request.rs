@@ -28,6 +28,9 @@ pub struct RequestSpec {
     pub dry_run: bool,
     /// The subresource (`status`, `scale`), if any.
     pub sub_resource: Option<String>,
+    /// Whether the kind is cluster-scoped, when known (from discovery);
+    /// `None`: judged from the built-in kinds.
+    pub cluster_scoped: Option<bool>,
 }
 
 impl RequestSpec {
@@ -41,6 +44,7 @@ impl RequestSpec {
             user_info: None,
             dry_run: false,
             sub_resource: None,
+            cluster_scoped: None,
         }
     }
 }
@@ -86,7 +90,18 @@ pub fn build(spec: &RequestSpec, uid: &str) -> Result<Request, SyntheticError> {
     let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
     let plural = kube::core::ApiResource::from_gvk(&gvk).plural;
 
-    let namespace = namespace_of(reference, group, kind, &spec.default_namespace);
+    let namespace = match spec.cluster_scoped {
+        Some(true) => None,
+        Some(false) => Some(
+            reference
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or(&spec.default_namespace)
+                .to_owned(),
+        ),
+        None => namespace_of(reference, group, kind, &spec.default_namespace),
+    };
     let object = spec
         .object
         .clone()

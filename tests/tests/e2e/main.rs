@@ -8,6 +8,7 @@
 //! ones stop bouncer); every scenario's outcome is printed, and all failures
 //! are reported together.
 
+mod audit;
 mod cluster;
 mod custom_policy;
 mod ingress_classes;

@@ -160,6 +160,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
             .map(drop)
         })(),
     );
+    super::audit::seed(cluster, &mut steps);
     steps.check(
         "the chart refuses a config that would make bouncer a webhook for ConfigMaps",
         (|| {
@@ -329,6 +330,8 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
                     &format!("tls.caBundle={ca}"),
                     "--set",
                     &plain_http,
+                    "--set",
+                    "audit.enabled=true",
                 ]),
             )?;
             let (out, _) = succeeded(
@@ -509,6 +512,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
 
     namespace_scenarios(cluster, &mut steps);
     super::ingress_classes::scenarios(cluster, &runtime, &server, &mut steps);
+    super::audit::scenarios(cluster, &mut steps);
     steps.check(
         "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
         (|| {

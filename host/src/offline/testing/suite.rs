@@ -304,6 +304,7 @@ fn resolve_case(
             user_info: case.user_info,
             dry_run: case.dry_run.unwrap_or(false),
             sub_resource: case.sub_resource,
+            cluster_scoped: None,
         })
     };
     Ok(Case {

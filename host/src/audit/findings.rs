@@ -1,0 +1,200 @@
+//! What an audit found: one result per object and policy that is not a plain
+//! pass (passes too when asked), the objects and kinds that could not be
+//! audited, counts, and the run's metrics.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::admission::PolicyResult;
+use crate::config::Mode;
+
+/// A policy's verdict on one object, in OpenReports' words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The policy would refuse the object.
+    Fail,
+    /// The policy could not judge it (a trap, a timeout, an object it cannot read).
+    Error,
+    /// Not met but not enforced (monitor mode), or allowed with warnings.
+    Warn,
+    /// Met.
+    Pass,
+}
+
+impl Outcome {
+    /// The outcome of one policy's result.
+    pub fn of(result: &PolicyResult) -> Self {
+        if result.error.is_some() {
+            Self::Error
+        } else if result.refused {
+            Self::Fail
+        } else if result.message.is_some() || !result.warnings.is_empty() {
+            Self::Warn
+        } else {
+            Self::Pass
+        }
+    }
+
+    /// The word reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Pass => "pass",
+        }
+    }
+}
+
+/// The audited object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    /// Its apiVersion.
+    pub api_version: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its namespace; `None` for cluster-scoped objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its uid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+/// What one policy said about one object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFinding {
+    /// The object.
+    #[serde(flatten)]
+    pub object: ObjectRef,
+    /// The policy's configured name.
+    pub policy: String,
+    /// `enforce` or `monitor`.
+    pub mode: Mode,
+    /// The verdict.
+    pub result: Outcome,
+    /// The denial, the monitor-mode message, or the failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Warnings the policy gave.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Something that could not be audited: a kind (not served, forbidden), or one object.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditError {
+    /// Whether it leaves something unaudited (`error`) or there was nothing to audit (`skip`).
+    pub level: Level,
+    /// What: `Ingress.networking.k8s.io`, `Ingress/shop/web`, or a policy's name.
+    pub subject: String,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+/// How much a problem matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Nothing to audit: the cluster does not serve a governed kind.
+    Skip,
+    /// Something was not audited (forbidden, unreadable, a failed list).
+    Error,
+}
+
+impl AuditError {
+    /// Something was not audited.
+    pub fn error(subject: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            level: Level::Error,
+            subject: subject.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Verdict counts of one report scope (a namespace, or the cluster-scoped objects).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Results that passed.
+    pub pass: usize,
+    /// Results that failed.
+    pub fail: usize,
+    /// Results with warnings or monitor-mode violations.
+    pub warn: usize,
+    /// Results the policy could not produce.
+    pub error: usize,
+}
+
+impl Counts {
+    /// Counts one more result.
+    pub fn add(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Pass => self.pass += 1,
+            Outcome::Fail => self.fail += 1,
+            Outcome::Warn => self.warn += 1,
+            Outcome::Error => self.error += 1,
+        }
+    }
+}
+
+/// Counts for the closing line.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Objects audited.
+    pub objects: usize,
+    /// Kinds listed.
+    pub kinds: usize,
+    /// Objects some policy would refuse.
+    pub denied: usize,
+    /// Objects with warnings or monitor-mode violations only.
+    pub warned: usize,
+    /// Objects some policy could not judge (and none refused).
+    pub failed: usize,
+    /// Kinds or objects that could not be audited.
+    pub errors: usize,
+    /// Governed kinds the cluster does not serve.
+    pub skipped: usize,
+}
+
+/// How the run went, for the job's log and dashboards.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metrics {
+    /// Wall-clock time of listing and judging.
+    pub duration_seconds: f64,
+    /// Objects audited per kind (`Ingress.networking.k8s.io`).
+    pub objects_by_kind: BTreeMap<String, usize>,
+    /// Failed and warned results per policy.
+    pub violations_by_policy: BTreeMap<String, usize>,
+    /// List requests made.
+    pub pages: usize,
+}
+
+/// Everything an audit found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditReport {
+    /// Results that are not a plain pass (passes too with `report_passes`), in listing order.
+    pub results: Vec<AuditFinding>,
+    /// What could not be audited.
+    pub errors: Vec<AuditError>,
+    /// Counts.
+    pub summary: Summary,
+    /// Verdict counts per namespace (`""`: cluster-scoped objects), passes included.
+    pub scopes: BTreeMap<String, Counts>,
+    /// Namespaces whose objects were listed (their reports are this run's to write).
+    #[serde(skip)]
+    pub audited_namespaces: Option<Vec<String>>,
+    /// Whether cluster-scoped kinds were listed.
+    #[serde(skip)]
+    pub cluster_scoped_audited: bool,
+    /// The run's metrics.
+    pub metrics: Metrics,
+}

@@ -1,0 +1,313 @@
+//! Listing and judging: each governed kind is listed page by page (`limit` and
+//! `continue`), so memory holds one page and the findings, never the cluster.
+//! Each object is admitted as the API server would send it for a CREATE,
+//! through the same mutate-then-validate chain `bouncer check` runs.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Instant;
+
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::core::TypeMeta;
+use serde_json::Value;
+
+use super::findings::{AuditError, AuditFinding, AuditReport, Level, ObjectRef, Outcome};
+use super::governed::{self, Target};
+use crate::admission::PolicySet;
+use crate::context::Cluster;
+use crate::offline::admit_for_report;
+use crate::offline::request::{self, RequestSpec};
+
+/// What to audit and how.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Only these namespaces (cluster-scoped kinds are then skipped); all when empty.
+    pub namespaces: Vec<String>,
+    /// Objects per list request.
+    pub page_size: u32,
+    /// Keep passing results too (for reports that list them).
+    pub report_passes: bool,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            namespaces: Vec::new(),
+            page_size: 500,
+            report_passes: false,
+        }
+    }
+}
+
+/// One page of one kind done, for a progress line.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// `Ingress.networking.k8s.io`.
+    pub kind: &'a str,
+    /// The namespace listed, when the audit is limited to some.
+    pub namespace: Option<&'a str>,
+    /// Objects of this kind judged so far.
+    pub done: usize,
+    /// All of them, when the API server says how many remain.
+    pub total: Option<usize>,
+}
+
+/// Audits what the cluster holds of every kind `set` governs. Lookups of
+/// context-aware policies go to `cluster` (live watch caches). Must run on a
+/// multi-threaded runtime: judging blocks its thread, not the runtime.
+pub async fn audit(
+    set: &PolicySet,
+    client: &kube::Client,
+    cluster: &Arc<dyn Cluster>,
+    options: &AuditOptions,
+    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+) -> AuditReport {
+    let started = Instant::now();
+    let mut report = AuditReport {
+        audited_namespaces: (!options.namespaces.is_empty()).then(|| options.namespaces.clone()),
+        cluster_scoped_audited: options.namespaces.is_empty(),
+        ..AuditReport::default()
+    };
+    let (targets, errors) = governed::targets(set, client).await;
+    report.errors.extend(errors);
+    let terminating = terminating_namespaces(client, &mut report.errors).await;
+    let mut audit = Run {
+        set,
+        cluster,
+        options,
+        terminating: &terminating,
+        report: &mut report,
+        judged: 0,
+    };
+    for target in &targets {
+        let scopes: Vec<Option<&str>> = match (target.namespaced, options.namespaces.is_empty()) {
+            (_, true) => vec![None],
+            (true, false) => options
+                .namespaces
+                .iter()
+                .map(|n| Some(n.as_str()))
+                .collect(),
+            (false, false) => continue,
+        };
+        audit.report.summary.kinds += 1;
+        for namespace in scopes {
+            audit.list(client, target, namespace, progress).await;
+        }
+    }
+    report.summary.errors = report
+        .errors
+        .iter()
+        .filter(|e| e.level == Level::Error)
+        .count();
+    report.summary.skipped = report.errors.len() - report.summary.errors;
+    report.metrics.duration_seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+/// Namespaces being deleted: their objects are on their way out and their
+/// reports cannot be written (`kube-controller-manager` empties them).
+async fn terminating_namespaces(
+    client: &kube::Client,
+    errors: &mut Vec<AuditError>,
+) -> BTreeSet<String> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    match api.list(&ListParams::default()).await {
+        Ok(list) => list
+            .items
+            .into_iter()
+            .filter(|ns| ns.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Terminating"))
+            .filter_map(|ns| ns.metadata.name)
+            .collect(),
+        Err(error) => {
+            errors.push(AuditError::error(
+                "Namespace",
+                format!("listing namespaces: {error}; objects of namespaces being deleted are audited too"),
+            ));
+            BTreeSet::new()
+        }
+    }
+}
+
+/// One audit in progress.
+struct Run<'a> {
+    set: &'a PolicySet,
+    cluster: &'a Arc<dyn Cluster>,
+    options: &'a AuditOptions,
+    terminating: &'a BTreeSet<String>,
+    report: &'a mut AuditReport,
+    judged: usize,
+}
+
+impl Run<'_> {
+    /// Lists one kind (in one namespace, or all) page by page and judges each object.
+    async fn list(
+        &mut self,
+        client: &kube::Client,
+        target: &Target,
+        namespace: Option<&str>,
+        progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    ) {
+        let label = target.label();
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &target.resource),
+            None => Api::all_with(client.clone(), &target.resource),
+        };
+        let types = TypeMeta {
+            api_version: target.resource.api_version.clone(),
+            kind: target.resource.kind.clone(),
+        };
+        let mut token: Option<String> = None;
+        let mut done = 0;
+        loop {
+            let mut params = ListParams::default().limit(self.options.page_size);
+            if let Some(token) = &token {
+                params = params.continue_token(token);
+            }
+            let page = match api.list(&params).await {
+                Ok(page) => page,
+                Err(error) => {
+                    let subject = match namespace {
+                        Some(ns) => format!("{label} in {ns}"),
+                        None => label.clone(),
+                    };
+                    self.report
+                        .errors
+                        .push(AuditError::error(subject, list_error(&error, target)));
+                    return;
+                }
+            };
+            self.report.metrics.pages += 1;
+            let remaining = page.metadata.remaining_item_count;
+            for mut object in page.items {
+                object.types = Some(types.clone());
+                self.judge(object, target, &label);
+                done += 1;
+            }
+            progress(Progress {
+                kind: &label,
+                namespace,
+                done,
+                total: remaining
+                    .and_then(|r| usize::try_from(r).ok())
+                    .map(|r| r + done),
+            });
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            if token.is_none() {
+                return;
+            }
+        }
+    }
+
+    /// Judges one object as a CREATE and records what each policy said.
+    fn judge(&mut self, object: DynamicObject, target: &Target, label: &str) {
+        if object.metadata.deletion_timestamp.is_some()
+            || object
+                .metadata
+                .namespace
+                .as_ref()
+                .is_some_and(|ns| self.terminating.contains(ns))
+        {
+            return;
+        }
+        let reference = ObjectRef {
+            api_version: target.resource.api_version.clone(),
+            kind: target.resource.kind.clone(),
+            namespace: object.metadata.namespace.clone(),
+            name: object.metadata.name.clone().unwrap_or_default(),
+            uid: object.metadata.uid.clone(),
+        };
+        let subject = match &reference.namespace {
+            Some(ns) => format!("{}/{ns}/{}", reference.kind, reference.name),
+            None => format!("{}/{}", reference.kind, reference.name),
+        };
+        let mut value = match serde_json::to_value(&object) {
+            Ok(value) => value,
+            Err(error) => {
+                self.unreadable(subject, error.to_string());
+                return;
+            }
+        };
+        // As the API server would send it: no server-side bookkeeping of other writers.
+        if let Some(meta) = value.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("managedFields");
+        }
+        let spec = RequestSpec {
+            cluster_scoped: Some(!target.namespaced),
+            ..RequestSpec::create(value, reference.namespace.as_deref().unwrap_or_default())
+        };
+        self.judged += 1;
+        let request = match request::build(&spec, &format!("bouncer-audit-{}", self.judged)) {
+            Ok(request) => request,
+            Err(error) => {
+                self.unreadable(subject, error.to_string());
+                return;
+            }
+        };
+        let admission =
+            tokio::task::block_in_place(|| admit_for_report(self.set, &request, self.cluster));
+        let report = &mut *self.report;
+        report.summary.objects += 1;
+        *report
+            .metrics
+            .objects_by_kind
+            .entry(label.to_owned())
+            .or_default() += 1;
+        let scope = report
+            .scopes
+            .entry(reference.namespace.clone().unwrap_or_default())
+            .or_default();
+        let mut worst = Outcome::Pass;
+        for result in &admission.policies {
+            let outcome = Outcome::of(result);
+            scope.add(outcome);
+            worst = worst.min(outcome);
+            if matches!(outcome, Outcome::Fail | Outcome::Warn) {
+                *report
+                    .metrics
+                    .violations_by_policy
+                    .entry(result.policy.clone())
+                    .or_default() += 1;
+            }
+            if outcome != Outcome::Pass || self.options.report_passes {
+                report.results.push(AuditFinding {
+                    object: reference.clone(),
+                    policy: result.policy.clone(),
+                    mode: result.mode,
+                    result: outcome,
+                    message: result.message.clone(),
+                    warnings: result.warnings.clone(),
+                });
+            }
+        }
+        match worst {
+            Outcome::Fail => report.summary.denied += 1,
+            Outcome::Error => report.summary.failed += 1,
+            Outcome::Warn => report.summary.warned += 1,
+            Outcome::Pass => {}
+        }
+    }
+
+    fn unreadable(&mut self, subject: String, why: String) {
+        self.report.errors.push(AuditError::error(
+            subject,
+            format!("cannot be judged: {why}"),
+        ));
+    }
+}
+
+/// A failed list, in words that say what to do.
+fn list_error(error: &kube::Error, target: &Target) -> String {
+    let plural = &target.resource.plural;
+    let group = &target.resource.group;
+    match error {
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "forbidden: bouncer may not list {plural} (apiGroups [\"{group}\"]); grant `list` on it \
+             (the chart's audit ClusterRole does) or leave it out; the other kinds were audited"
+        ),
+        kube::Error::Api(status) if status.code == 410 => format!(
+            "the list expired while paging ({}); run the audit again, or raise --page-size",
+            status.message
+        ),
+        other => format!("listing {plural}: {other}; the other kinds were audited"),
+    }
+}

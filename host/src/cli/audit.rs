@@ -1,0 +1,378 @@
+//! `bouncer audit`: what the cluster already holds, against the policies, in
+//! `bouncer check`'s format; with `--write-reports`, as OpenReports in the
+//! cluster for Policy Reporter and friends.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+
+use super::findings::{DENY, ERROR, OK, SKIP, WARN, line, object_label};
+use super::{EXIT_DENIED, EXIT_ERROR};
+use crate::admission::PolicySet;
+use crate::audit::findings::{AuditFinding, Level};
+use crate::audit::reports::{self, Format, ReportOptions};
+use crate::audit::{AuditError, AuditOptions, AuditReport, Outcome, Progress, audit};
+use crate::config::Config;
+use crate::context::{Cluster, KubeAccess, Watched};
+use crate::policy::{EngineConfig, PolicyEngine};
+
+/// Arguments of `bouncer audit`.
+#[derive(Debug, clap::Args)]
+pub struct AuditArgs {
+    /// The policies to audit with [default: the embedded default config].
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// The cluster's kubeconfig [default: in-cluster credentials, else KUBECONFIG or ~/.kube/config].
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Audit only this namespace (repeat for several); cluster-scoped kinds are then left out.
+    #[arg(long = "namespace", short = 'n', value_name = "NAMESPACE")]
+    namespaces: Vec<String>,
+    /// `text` for people, `json` for tools, `junit` for CI systems.
+    #[arg(long, short = 'o', value_enum, default_value = "text")]
+    output: AuditOutput,
+    /// Objects per list request: memory holds one page at a time.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    page_size: u32,
+    /// Write one report per namespace (and one for cluster-scoped objects) into the cluster,
+    /// replacing the previous run's and deleting those with nothing left to report.
+    #[arg(long)]
+    write_reports: bool,
+    /// The report kinds: `openreports` (openreports.io/v1alpha1 Report, ClusterReport) or
+    /// `wgpolicyk8s` (wgpolicyk8s.io/v1alpha2 PolicyReport, ClusterPolicyReport).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "openreports",
+        requires = "write_reports"
+    )]
+    report_format: Format,
+    /// Put passing results in the reports too (the summary counts them either way).
+    #[arg(long)]
+    report_passes: bool,
+    /// Results per report at most (failures first); the summary still counts all.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_results: u32,
+    /// How long to wait for the context caches of context-aware policies.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    context_timeout: u64,
+    /// No progress lines on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// What makes the exit code non-zero: `violations` (1 for a denial, 2 when something
+    /// could not be audited), `errors` (2 only: a scheduled job whose output is its reports),
+    /// `never`.
+    #[arg(long, value_enum, default_value = "violations")]
+    fail_on: FailOn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    Violations,
+    Errors,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum AuditOutput {
+    Text,
+    Json,
+    Junit,
+}
+
+/// Runs `bouncer audit`.
+pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
+    let config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default_config(),
+    };
+    let engine = PolicyEngine::new(engine)?;
+    let set = PolicySet::load(&engine, &config)?;
+    for warning in set.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let access = match &args.kubeconfig {
+        Some(path) => KubeAccess::Kubeconfig(path.clone()),
+        None => KubeAccess::Infer,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let (report, written) = runtime.block_on(run_async(args, &set, &access))?;
+
+    let mut out = anstream::stdout().lock();
+    match args.output {
+        AuditOutput::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        AuditOutput::Junit => writeln!(out, "{}", junit(&report).to_string()?)?,
+        AuditOutput::Text => write_text(&mut out, &report, set.entries().len())?,
+    }
+    eprintln!("{}", metrics_line(&report));
+    match written {
+        Some(Ok(w)) => eprintln!(
+            "reports: {} written, {} stale deleted{}",
+            w.written,
+            w.deleted,
+            match w.dropped {
+                0 => String::new(),
+                n => format!(", {n} results left out of full reports"),
+            }
+        ),
+        Some(Err(error)) => {
+            eprintln!("error: {error}");
+            return Ok(if args.fail_on == FailOn::Never {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_ERROR)
+            });
+        }
+        None => {}
+    }
+    Ok(match args.fail_on {
+        FailOn::Never => ExitCode::SUCCESS,
+        _ if report.summary.errors > 0 => ExitCode::from(EXIT_ERROR),
+        FailOn::Violations if report.summary.denied > 0 => ExitCode::from(EXIT_DENIED),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+type Written = Option<Result<reports::Written, reports::ReportError>>;
+
+async fn run_async(
+    args: &AuditArgs,
+    set: &PolicySet,
+    access: &KubeAccess,
+) -> Result<(AuditReport, Written)> {
+    let Some(client) = access.client().await? else {
+        bail!("bouncer audit needs a cluster: give --kubeconfig, or run it in the cluster");
+    };
+    let watched = Watched::new(Some(client.clone()));
+    watched.watch(&set.context_kinds());
+    let context_errors =
+        wait_for_context(&watched, Duration::from_secs(args.context_timeout)).await;
+    let cluster: Arc<dyn Cluster> = Arc::new(watched);
+    let options = AuditOptions {
+        namespaces: args.namespaces.clone(),
+        page_size: args.page_size,
+        report_passes: args.report_passes,
+    };
+    let quiet = args.quiet;
+    let mut progress = move |p: Progress<'_>| {
+        if quiet {
+            return;
+        }
+        let namespace = p
+            .namespace
+            .map(|ns| format!(" in {ns}"))
+            .unwrap_or_default();
+        match p.total {
+            Some(total) => eprintln!("audit: {}{namespace}: {}/{total}", p.kind, p.done),
+            None => eprintln!("audit: {}{namespace}: {}", p.kind, p.done),
+        }
+    };
+    let mut report = audit(set, &client, &cluster, &options, &mut progress).await;
+    report.summary.errors += context_errors.len();
+    report.errors.extend(context_errors);
+    let written = if args.write_reports {
+        let options = ReportOptions {
+            format: args.report_format,
+            max_results: args.max_results as usize,
+            passes: args.report_passes,
+        };
+        Some(reports::write(&client, &report, &options).await)
+    } else {
+        None
+    };
+    Ok((report, written))
+}
+
+/// Waits for the context caches; what has not synced by then is reported, and
+/// the policies that look it up fail by their failure mode.
+async fn wait_for_context(watched: &Watched, timeout: Duration) -> Vec<AuditError> {
+    let started = Instant::now();
+    loop {
+        match watched.readiness() {
+            Ok(()) => return Vec::new(),
+            Err(why) if started.elapsed() >= timeout => {
+                return vec![AuditError::error(
+                    "context",
+                    format!(
+                        "{why} after {timeout:?}; lookups of those kinds fail, and so do the policies that need them"
+                    ),
+                )];
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+fn label(finding: &AuditFinding) -> String {
+    let object = &finding.object;
+    object_label(&object.kind, object.namespace.as_deref(), &object.name)
+}
+
+/// One line per finding, `LABEL Kind/namespace/name policy: message`, then problems and the summary.
+fn write_text(
+    out: &mut impl std::io::Write,
+    report: &AuditReport,
+    policies: usize,
+) -> std::io::Result<()> {
+    for finding in &report.results {
+        let object = label(finding);
+        let policy = &finding.policy;
+        let message = finding.message.as_deref().unwrap_or_default();
+        match finding.result {
+            Outcome::Fail => writeln!(
+                out,
+                "{}",
+                line(DENY, "DENY", None, &object, policy, message)
+            )?,
+            Outcome::Error => writeln!(
+                out,
+                "{}",
+                line(ERROR, "ERROR", None, &object, policy, message)
+            )?,
+            Outcome::Warn if !message.is_empty() => {
+                writeln!(
+                    out,
+                    "{}",
+                    line(WARN, "WARN", None, &object, policy, message)
+                )?;
+            }
+            Outcome::Warn | Outcome::Pass => {}
+        }
+        for warning in &finding.warnings {
+            writeln!(
+                out,
+                "{}",
+                line(WARN, "WARN", None, &object, policy, warning)
+            )?;
+        }
+    }
+    for problem in &report.errors {
+        let (style, label) = match problem.level {
+            Level::Skip => (SKIP, "SKIP"),
+            Level::Error => (ERROR, "ERROR"),
+        };
+        writeln!(
+            out,
+            "{style}{label:<5}{style:#} {}: {}",
+            problem.subject, problem.message
+        )?;
+    }
+    if !report.results.is_empty() || !report.errors.is_empty() {
+        writeln!(out)?;
+    }
+    let s = &report.summary;
+    let clean = s.objects - s.denied - s.warned - s.failed;
+    let verdict = if s.denied > 0 || s.errors > 0 {
+        DENY
+    } else {
+        OK
+    };
+    let mut tail = String::new();
+    if s.failed > 0 {
+        tail.push_str(&format!(", {} not judged (policy errors)", s.failed));
+    }
+    if s.skipped > 0 {
+        tail.push_str(&format!("; {} governed kinds not served", s.skipped));
+    }
+    if s.errors > 0 {
+        tail.push_str(&format!("; {} could not be audited", s.errors));
+    }
+    writeln!(
+        out,
+        "{verdict}{} objects of {} kinds audited against {} {}{verdict:#}: {} denied, {} with warnings, {} clean{tail}",
+        s.objects,
+        s.kinds,
+        policies,
+        if policies == 1 { "policy" } else { "policies" },
+        s.denied,
+        s.warned,
+        clean,
+    )
+}
+
+/// The run's metrics as one log line: objects per kind, violations per policy, duration.
+fn metrics_line(report: &AuditReport) -> String {
+    let m = &report.metrics;
+    let join = |map: &std::collections::BTreeMap<String, usize>| {
+        map.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    format!(
+        "audit metrics: objects={} duration_seconds={:.3} pages={} objects_by_kind={} violations_by_policy={} errors={}",
+        report.summary.objects,
+        m.duration_seconds,
+        m.pages,
+        join(&m.objects_by_kind),
+        join(&m.violations_by_policy),
+        report.summary.errors,
+    )
+}
+
+/// One test suite per policy, a test case per result reported (failures and
+/// errors as such), and one suite for what could not be audited.
+fn junit(report: &AuditReport) -> quick_junit::Report {
+    use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+    let mut junit = quick_junit::Report::new("bouncer audit");
+    let mut suites: std::collections::BTreeMap<&str, TestSuite> = Default::default();
+    for finding in &report.results {
+        let status = match finding.result {
+            Outcome::Fail | Outcome::Error => {
+                let kind = if finding.result == Outcome::Fail {
+                    NonSuccessKind::Failure
+                } else {
+                    NonSuccessKind::Error
+                };
+                let mut status = TestCaseStatus::non_success(kind);
+                status.set_message(finding.message.clone().unwrap_or_default());
+                status
+            }
+            Outcome::Warn | Outcome::Pass => TestCaseStatus::success(),
+        };
+        let mut case = TestCase::new(label(finding), status);
+        case.set_classname(finding.policy.as_str());
+        let notes: Vec<&str> = finding
+            .message
+            .iter()
+            .filter(|_| finding.result == Outcome::Warn)
+            .map(String::as_str)
+            .chain(finding.warnings.iter().map(String::as_str))
+            .collect();
+        if !notes.is_empty() {
+            case.set_system_out(notes.join("\n"));
+        }
+        suites
+            .entry(finding.policy.as_str())
+            .or_insert_with(|| TestSuite::new(finding.policy.as_str()))
+            .add_test_case(case);
+    }
+    junit.add_test_suites(suites.into_values());
+    if !report.errors.is_empty() {
+        let mut problems = TestSuite::new("not audited");
+        for problem in &report.errors {
+            let status = match problem.level {
+                Level::Skip => TestCaseStatus::skipped(),
+                Level::Error => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    status.set_message(problem.message.as_str());
+                    status
+                }
+            };
+            let mut case = TestCase::new(problem.subject.as_str(), status);
+            if problem.level == Level::Skip {
+                case.set_system_out(problem.message.as_str());
+            }
+            problems.add_test_case(case);
+        }
+        junit.add_test_suite(problems);
+    }
+    junit
+}

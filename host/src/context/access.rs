@@ -1,0 +1,72 @@
+//! How bouncer reaches the API server: in-cluster credentials, a kubeconfig,
+//! or not at all. `serve` needs a connection only for context lookups;
+//! `audit` needs one to list what the cluster holds.
+
+use std::path::PathBuf;
+
+/// How to reach the API server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeAccess {
+    /// Never: context lookups fail.
+    None,
+    /// In-cluster credentials, else `KUBECONFIG` or `~/.kube/config`.
+    Infer,
+    /// This kubeconfig file; unusable is an error.
+    Kubeconfig(PathBuf),
+}
+
+/// Connecting to the API server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccessError {
+    /// The kubeconfig file could not be read or parsed.
+    #[error("reading kubeconfig {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// The kubeconfig names no usable cluster or user.
+    #[error("using kubeconfig {}: {source}", path.display())]
+    Use {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: kube::config::KubeconfigError,
+    },
+    /// No credentials were found (in-cluster, `KUBECONFIG`, `~/.kube/config`).
+    #[error("no cluster credentials found (in-cluster, KUBECONFIG or ~/.kube/config): {0}")]
+    NotFound(kube::config::InferConfigError),
+    /// The client could not be built from the credentials.
+    #[error("building a Kubernetes client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+impl KubeAccess {
+    /// A client per this access; `Ok(None)` for [`KubeAccess::None`].
+    ///
+    /// # Errors
+    /// An unreadable or unusable kubeconfig, or, for [`KubeAccess::Infer`],
+    /// no credentials at all.
+    pub async fn client(&self) -> Result<Option<kube::Client>, AccessError> {
+        let config = match self {
+            Self::None => return Ok(None),
+            Self::Infer => kube::Config::infer().await.map_err(AccessError::NotFound)?,
+            Self::Kubeconfig(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
+                    AccessError::Read {
+                        path: path.clone(),
+                        source,
+                    }
+                })?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                    .await
+                    .map_err(|source| AccessError::Use {
+                        path: path.clone(),
+                        source,
+                    })?
+            }
+        };
+        Ok(Some(kube::Client::try_from(config)?))
+    }
+}
