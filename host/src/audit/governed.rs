@@ -109,8 +109,13 @@ pub async fn targets(set: &PolicySet, client: &kube::Client) -> (Vec<Target>, Ve
                 level: Level::Skip,
                 subject: kind_label(group, kind),
                 message: format!(
-                    "the cluster does not serve this kind, which {} governs{}; skipped",
+                    "the cluster does not serve this kind, which {} {}{}; skipped",
                     policies.join(", "),
+                    if policies.len() == 1 {
+                        "governs"
+                    } else {
+                        "govern"
+                    },
                     if group.is_empty() {
                         ""
                     } else {

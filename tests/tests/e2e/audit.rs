@@ -126,7 +126,7 @@ pub fn scenarios(cluster: &Cluster, steps: &mut Steps) {
             contains(&out, "DENY  Ingress/audit-gone/doomed alb-target-type-ip:")?;
             contains(&out, "WARN  Ingress/audit-a/plain ingress-tls: Ingress audit-a/plain serves no HTTPS")?;
             contains(&out, "ERROR SecurityGroupPolicy/audit-a/unreadable security-group-policy:")?;
-            contains(&out, "SKIP  Gateway.gateway.networking.k8s.io: the cluster does not serve this kind, which ingress-tls, gateway-ownership governs")?;
+            contains(&out, "SKIP  Gateway.gateway.networking.k8s.io: the cluster does not serve this kind, which alb-target-type-ip, ingress-tls, gateway-ownership govern (is its CRD installed?); skipped")?;
             contains(&out, "14 objects of 3 kinds audited against 4 policies: 3 denied, 1 with warnings, 9 clean, 1 not judged (policy errors)")?;
             if out.contains("Ingress/audit-a/good") || out.contains("Service/audit-b/svc-") {
                 return Err(format!("compliant objects are listed:\n{out}"));
