@@ -53,16 +53,24 @@ fn inspect_describes_a_builtin() {
     snapshot!("inspect-alb-target-type-ip", stdout(&output));
 }
 
+/// `bouncer <command> --help`, with this machine's cache directory masked.
+fn help(command: &str) -> String {
+    let output = bouncer(&[command, "--help"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let cache = regex::Regex::new(r"\[env:\s*BOUNCER_CACHE_DIR=[^\]]*\]").unwrap();
+    cache
+        .replace(&stdout(&output), "[env: BOUNCER_CACHE_DIR=[cache]]")
+        .into_owned()
+}
+
 #[test]
 fn push_help_teaches_pushing_signing_and_pinning() {
-    let output = bouncer(&["push", "--help"], None);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    // The tests' cache directory is a path of this machine.
-    let cache = regex::Regex::new(r"\[env:\s*BOUNCER_CACHE_DIR=[^\]]*\]").unwrap();
-    let text = cache
-        .replace(&stdout(&output), "[env: BOUNCER_CACHE_DIR=[cache]]")
-        .into_owned();
-    snapshot!("push-help", text);
+    snapshot!("push-help", help("push"));
+}
+
+#[test]
+fn audit_help_teaches_listing_reporting_and_exit_codes() {
+    snapshot!("audit-help", help("audit"));
 }
 
 #[test]
@@ -88,6 +96,8 @@ fn error_messages_say_what_was_wrong_and_what_to_do() {
         &["inspect", "examples/policies/deny-latest-tag/no-such.wasm"],
         &["config", "check", "examples/no-such-config.yaml"],
         &["check", "-f", "examples/no-such-manifests/"],
+        &["audit", "--kubeconfig", "examples/no-such-kubeconfig"],
+        &["audit", "--report-format", "wgpolicyk8s"],
     ];
     let mut all = String::new();
     for args in cases {

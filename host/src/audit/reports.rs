@@ -309,3 +309,114 @@ async fn delete(
         Err(source) => Err(classify(source, resource, namespace.unwrap_or_default())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::findings::ObjectRef;
+    use crate::config::Mode;
+
+    fn finding(name: &str, result: Outcome, message: &str) -> AuditFinding {
+        AuditFinding {
+            object: ObjectRef {
+                api_version: "networking.k8s.io/v1".into(),
+                kind: "Ingress".into(),
+                namespace: Some("shop".into()),
+                name: name.into(),
+                uid: Some(format!("uid-{name}")),
+            },
+            policy: "alb-target-type-ip".into(),
+            mode: if result == Outcome::Warn {
+                Mode::Monitor
+            } else {
+                Mode::Enforce
+            },
+            result,
+            message: Some(message.into()),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn options(max_results: usize) -> ReportOptions {
+        ReportOptions {
+            format: Format::Openreports,
+            max_results,
+            passes: false,
+        }
+    }
+
+    #[test]
+    fn a_full_report_keeps_failures_first_and_counts_everything() {
+        let findings = [
+            finding("a", Outcome::Warn, "would be refused"),
+            finding("b", Outcome::Fail, "refused"),
+            finding("c", Outcome::Error, "trapped"),
+            finding("d", Outcome::Fail, "refused too"),
+        ];
+        let refs: Vec<&AuditFinding> = findings.iter().collect();
+        let counts = Counts {
+            pass: 7,
+            fail: 2,
+            warn: 1,
+            error: 1,
+        };
+        let resource = Format::Openreports.resource(false);
+        let (report, dropped) = build(
+            &options(2),
+            &resource,
+            "shop",
+            &refs,
+            counts,
+            &json!({"seconds": 1, "nanos": 0}),
+        );
+        assert_eq!(dropped, 2);
+        let results = report["results"].as_array().unwrap();
+        assert_eq!(results.len(), 2);
+        assert!(results.iter().all(|r| r["result"] == "fail"), "{results:?}");
+        assert_eq!(
+            report["summary"],
+            json!({"pass": 7, "fail": 2, "warn": 1, "error": 1, "skip": 0})
+        );
+        assert_eq!(report["metadata"]["namespace"], "shop");
+        assert_eq!(report["metadata"]["labels"][MANAGED_BY.0], MANAGED_BY.1);
+        assert_eq!(report["kind"], "Report");
+        assert_eq!(report["configuration"]["limits"]["maxResults"], 2);
+        assert_eq!(results[0]["resources"][0]["uid"], "uid-b");
+    }
+
+    #[test]
+    fn monitor_findings_are_not_scored_and_wgpolicyk8s_has_no_openreports_fields() {
+        let findings = [finding("a", Outcome::Warn, "would be refused")];
+        let refs: Vec<&AuditFinding> = findings.iter().collect();
+        let resource = Format::Wgpolicyk8s.resource(true);
+        let options = ReportOptions {
+            format: Format::Wgpolicyk8s,
+            ..options(10)
+        };
+        let (report, _) = build(
+            &options,
+            &resource,
+            "",
+            &refs,
+            Counts::default(),
+            &json!(null),
+        );
+        assert_eq!(report["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+        assert_eq!(report["kind"], "ClusterPolicyReport");
+        assert!(report["metadata"].get("namespace").is_none());
+        assert!(report.get("source").is_none() && report.get("configuration").is_none());
+        assert_eq!(report["results"][0]["scored"], false);
+        assert_eq!(report["results"][0]["properties"]["mode"], "monitor");
+    }
+
+    #[test]
+    fn long_messages_are_cut_on_a_character_boundary() {
+        let mut message = "é".repeat(MAX_MESSAGE);
+        shorten(&mut message);
+        assert!(message.len() <= MAX_MESSAGE, "{}", message.len());
+        assert!(message.ends_with("..."));
+        let mut short = "fine".to_owned();
+        shorten(&mut short);
+        assert_eq!(short, "fine");
+    }
+}

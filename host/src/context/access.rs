@@ -1,6 +1,9 @@
 //! How bouncer reaches the API server: in-cluster credentials, a kubeconfig,
 //! or not at all. `serve` needs a connection only for context lookups;
 //! `audit` needs one to list what the cluster holds.
+//!
+//! Errors name what failed and keep the cause as their source (not in their
+//! message), so a report that prints the chain says each part once.
 
 use std::path::PathBuf;
 
@@ -19,7 +22,7 @@ pub enum KubeAccess {
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     /// The kubeconfig file could not be read or parsed.
-    #[error("reading kubeconfig {}: {source}", path.display())]
+    #[error("reading kubeconfig {}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
@@ -27,7 +30,7 @@ pub enum AccessError {
         source: kube::config::KubeconfigError,
     },
     /// The kubeconfig names no usable cluster or user.
-    #[error("using kubeconfig {}: {source}", path.display())]
+    #[error("using kubeconfig {}", path.display())]
     Use {
         /// The file.
         path: PathBuf,
@@ -38,7 +41,7 @@ pub enum AccessError {
     #[error("no cluster credentials found (in-cluster, KUBECONFIG or ~/.kube/config): {0}")]
     NotFound(kube::config::InferConfigError),
     /// The client could not be built from the credentials.
-    #[error("building a Kubernetes client: {0}")]
+    #[error("building a Kubernetes client")]
     Client(#[from] kube::Error),
 }
 
