@@ -183,15 +183,20 @@ impl Run<'_> {
                 self.judge(object, target, &label);
                 done += 1;
             }
+            token = page.metadata.continue_.filter(|t| !t.is_empty());
+            // The last page has no count of what remains: it is all there.
+            let total = match (&token, remaining) {
+                (None, _) => Some(done),
+                (Some(_), remaining) => remaining
+                    .and_then(|r| usize::try_from(r).ok())
+                    .map(|r| r + done),
+            };
             progress(Progress {
                 kind: &label,
                 namespace,
                 done,
-                total: remaining
-                    .and_then(|r| usize::try_from(r).ok())
-                    .map(|r| r + done),
+                total,
             });
-            token = page.metadata.continue_.filter(|t| !t.is_empty());
             if token.is_none() {
                 return;
             }
