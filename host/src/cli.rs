@@ -237,6 +237,24 @@ fn causes(error: &anyhow::Error) -> String {
     text
 }
 
+/// Loads `config` (the embedded default when `None`) strictly, and prints
+/// where its entries and their policies disagree: what `check` and `audit` judge with.
+fn load_set(
+    config: Option<&std::path::Path>,
+    engine: &crate::policy::EngineConfig,
+) -> anyhow::Result<crate::admission::PolicySet> {
+    let config = match config {
+        Some(path) => crate::config::Config::from_file(path)?,
+        None => crate::config::Config::default_config(),
+    };
+    let engine = crate::policy::PolicyEngine::new(engine)?;
+    let set = crate::admission::PolicySet::load(&engine, &config)?;
+    for warning in set.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(set)
+}
+
 fn check_config(
     file: &std::path::Path,
     engine: &crate::policy::EngineConfig,

@@ -16,9 +16,8 @@ use crate::admission::PolicySet;
 use crate::audit::findings::{AuditFinding, Level};
 use crate::audit::reports::{self, Format, ReportOptions};
 use crate::audit::{AuditError, AuditOptions, AuditReport, Outcome, Progress, audit};
-use crate::config::Config;
 use crate::context::{Cluster, KubeAccess, Watched};
-use crate::policy::{EngineConfig, PolicyEngine};
+use crate::policy::EngineConfig;
 
 /// Arguments of `bouncer audit`.
 #[derive(Debug, clap::Args)]
@@ -86,15 +85,7 @@ enum AuditOutput {
 
 /// Runs `bouncer audit`.
 pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
-    let config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default_config(),
-    };
-    let engine = PolicyEngine::new(engine)?;
-    let set = PolicySet::load(&engine, &config)?;
-    for warning in set.warnings() {
-        eprintln!("warning: {warning}");
-    }
+    let set = super::load_set(args.config.as_deref(), engine)?;
     let access = match &args.kubeconfig {
         Some(path) => KubeAccess::Kubeconfig(path.clone()),
         None => KubeAccess::Infer,

@@ -10,10 +10,8 @@ use anyhow::{Result, bail};
 
 use super::findings::{DENY, ERROR, OK, PATCH, WARN, line, object_label};
 use super::{EXIT_DENIED, EXIT_ERROR};
-use crate::admission::PolicySet;
-use crate::config::Config;
 use crate::offline::check::{PolicyFinding, Report, check};
-use crate::policy::{EngineConfig, PolicyEngine};
+use crate::policy::EngineConfig;
 
 /// Arguments of `bouncer check`.
 #[derive(Debug, clap::Args)]
@@ -43,15 +41,7 @@ pub struct CheckArgs {
 
 /// Runs `bouncer check`.
 pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
-    let config = match &args.config {
-        Some(path) => Config::from_file(path)?,
-        None => Config::default_config(),
-    };
-    let engine = PolicyEngine::new(engine)?;
-    let set = PolicySet::load(&engine, &config)?;
-    for warning in set.warnings() {
-        eprintln!("warning: {warning}");
-    }
+    let set = super::load_set(args.config.as_deref(), engine)?;
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         bail!("`-f -` (stdin) can be given once");
     }

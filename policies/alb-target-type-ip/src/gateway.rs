@@ -2,7 +2,7 @@
 //! `TargetGroupConfiguration`s, and the controller's default is `instance`
 //! (docs/guide/gateway/targetgroupconfig.md, "Configuration Resolution Order").
 
-use bouncer_eks::gateway::{AwsGateway, Infrastructure, TargetGroupConfiguration, target_types};
+use bouncer_eks::gateway::{AwsGateway, GatewayRefs, TargetGroupConfiguration, target_types};
 use bouncer_sdk::Findings;
 use serde::Deserialize;
 
@@ -10,14 +10,7 @@ use serde::Deserialize;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Gateway {
-    spec: Spec,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct Spec {
-    gateway_class_name: String,
-    infrastructure: Option<Infrastructure>,
+    spec: GatewayRefs,
 }
 
 /// Every target type a TargetGroupConfiguration sets must be `ip`. A Gateway
@@ -51,11 +44,7 @@ pub fn check_tgc(object: &str, tgc: &TargetGroupConfiguration) -> Findings {
 pub fn check_gateway(object: &str, gateway: &Gateway, namespace: &str) -> Findings {
     let mut findings = Findings::new();
     let spec = &gateway.spec;
-    let mut aws = AwsGateway::look_up(
-        &spec.gateway_class_name,
-        namespace,
-        spec.infrastructure.as_ref(),
-    );
+    let mut aws = AwsGateway::look_up(spec, namespace);
     if !aws.is_aws() {
         return findings;
     }

@@ -26,6 +26,17 @@ pub const CONFIG_API_VERSIONS: &[&str] = &["gateway.k8s.aws/v1", "gateway.k8s.aw
 /// The apiVersion GatewayClasses are looked up with.
 pub const GATEWAY_CLASS_API: &str = "gateway.networking.k8s.io/v1";
 
+/// What of a Gateway's spec says how the controller builds it: its class and
+/// its own parameters. Rules embed it with `#[serde(flatten)]`.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct GatewayRefs {
+    /// `spec.gatewayClassName`.
+    pub gateway_class_name: String,
+    /// `spec.infrastructure`.
+    pub infrastructure: Option<Infrastructure>,
+}
+
 /// `spec.infrastructure` of a Gateway.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
@@ -174,7 +185,9 @@ fn get_config<T: serde::de::DeserializeOwned>(
 
 impl AwsGateway {
     /// Looks up a Gateway's class and the LoadBalancerConfigurations of both.
-    pub fn look_up(class_name: &str, namespace: &str, infra: Option<&Infrastructure>) -> Self {
+    pub fn look_up(refs: &GatewayRefs, namespace: &str) -> Self {
+        let class_name = refs.gateway_class_name.as_str();
+        let infra = refs.infrastructure.as_ref();
         let class =
             context::get::<GatewayClass>(GATEWAY_CLASS_API, "GatewayClass", None, class_name)
                 .ok()

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use bouncer_eks::arn::acm_certificate;
-use bouncer_eks::gateway::{AwsGateway, Infrastructure};
+use bouncer_eks::gateway::{AwsGateway, GatewayRefs};
 use bouncer_sdk::Findings;
 use serde::Deserialize;
 
@@ -27,9 +27,9 @@ pub struct Gateway {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct Spec {
-    gateway_class_name: String,
+    #[serde(flatten)]
+    refs: GatewayRefs,
     listeners: Vec<Listener>,
-    infrastructure: Option<Infrastructure>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -54,11 +54,7 @@ struct Tls {
 pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settings) -> Findings {
     let mut findings = Findings::new();
     let spec = &gateway.spec;
-    let seen = AwsGateway::look_up(
-        &spec.gateway_class_name,
-        namespace,
-        spec.infrastructure.as_ref(),
-    );
+    let seen = AwsGateway::look_up(&spec.refs, namespace);
     if seen.is_aws() {
         findings.warnings.extend(
             seen.unseen

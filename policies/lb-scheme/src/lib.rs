@@ -6,7 +6,7 @@
 //! only serve hosts listed in `publicHosts`.
 
 use bouncer_eks::gateway::{
-    AwsGateway, CONFIG_API_VERSIONS, GATEWAY_CLASS_API, Infrastructure, LB_CONFIG_KIND,
+    AwsGateway, CONFIG_API_VERSIONS, GATEWAY_CLASS_API, GatewayRefs, LB_CONFIG_KIND,
 };
 use bouncer_eks::ingress_class::{
     AUTO_MODE_PARAMS_API, Alb, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
@@ -112,11 +112,7 @@ impl Policy for LbScheme {
             judge(request, |gateway: &Gateway| {
                 let mut findings = Findings::new();
                 let spec = &gateway.spec;
-                let aws = AwsGateway::look_up(
-                    &spec.gateway_class_name,
-                    &namespace,
-                    spec.infrastructure.as_ref(),
-                );
+                let aws = AwsGateway::look_up(&spec.refs, &namespace);
                 if aws.is_aws() {
                     findings.warnings.extend(aws.unseen.iter().map(|u| {
                         format!("{object}: {u}; its scheme is judged from what bouncer can see")
@@ -168,8 +164,8 @@ struct Gateway {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct GatewaySpec {
-    gateway_class_name: String,
-    infrastructure: Option<Infrastructure>,
+    #[serde(flatten)]
+    refs: GatewayRefs,
     listeners: Vec<Listener>,
 }
 

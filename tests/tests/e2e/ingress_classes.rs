@@ -8,30 +8,16 @@ use std::time::{Duration, Instant};
 use bouncer_tests::server::TestServer;
 
 use super::cluster::Cluster;
-use super::scenarios::{HTTPS, Steps, admitted_within, contains, e2e_file, refused, succeeded};
+use super::scenarios::{
+    HTTPS, Steps, admitted_within, contains, e2e_file, ingress_of_class, refused, succeeded,
+};
 use crate::say;
 
 const PARAMS_KIND: &str = "elbv2.k8s.aws/v1beta1 IngressClassParams";
 
 /// An HTTPS Ingress of `class` in `shop` without a target type.
 fn classed_ingress(name: &str, class: &str) -> String {
-    let annotations: String = HTTPS
-        .iter()
-        .map(|(k, v)| format!("    {k}: '{v}'\n"))
-        .collect();
-    format!(
-        "apiVersion: networking.k8s.io/v1
-kind: Ingress
-metadata:
-  name: {name}
-  namespace: shop
-  annotations:
-{annotations}spec:
-  ingressClassName: {class}
-  rules:
-    - host: app.yourdomain.com
-"
-    )
+    ingress_of_class("shop", name, class, HTTPS)
 }
 
 fn ingress_class(name: &str, params: Option<&str>) -> String {

@@ -72,6 +72,16 @@ pub(super) fn e2e_file(name: &str) -> PathBuf {
 }
 
 fn ingress(namespace: &str, name: &str, annotations: &[(&str, &str)]) -> String {
+    ingress_of_class(namespace, name, "alb", annotations)
+}
+
+/// An Ingress of `class` with `annotations`, routing one host.
+pub(super) fn ingress_of_class(
+    namespace: &str,
+    name: &str,
+    class: &str,
+    annotations: &[(&str, &str)],
+) -> String {
     let annotations: String = annotations
         .iter()
         .map(|(k, v)| format!("    {k}: '{v}'\n"))
@@ -84,7 +94,7 @@ metadata:
   namespace: {namespace}
   annotations:
 {annotations}spec:
-  ingressClassName: alb
+  ingressClassName: {class}
   rules:
     - host: app.yourdomain.com
       http:
