@@ -189,12 +189,23 @@ pub struct AuditReport {
     pub summary: Summary,
     /// Verdict counts per namespace (`""`: cluster-scoped objects), passes included.
     pub scopes: BTreeMap<String, Counts>,
-    /// Namespaces whose objects were listed (their reports are this run's to write).
+    /// The namespaces the audit was limited to (their reports are this run's
+    /// to write); `None`: all of them, and the cluster-scoped kinds.
     #[serde(skip)]
     pub audited_namespaces: Option<Vec<String>>,
-    /// Whether cluster-scoped kinds were listed.
-    #[serde(skip)]
-    pub cluster_scoped_audited: bool,
     /// The run's metrics.
     pub metrics: Metrics,
+}
+
+impl AuditReport {
+    /// Records what could not be audited, keeping the summary's counts.
+    pub fn add_problems(&mut self, problems: impl IntoIterator<Item = AuditError>) {
+        for problem in problems {
+            match problem.level {
+                Level::Error => self.summary.errors += 1,
+                Level::Skip => self.summary.skipped += 1,
+            }
+            self.errors.push(problem);
+        }
+    }
 }

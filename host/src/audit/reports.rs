@@ -278,7 +278,7 @@ async fn remove_stale(
             deleted += 1;
         }
     }
-    if report.cluster_scoped_audited && !written.contains("") {
+    if report.audited_namespaces.is_none() && !written.contains("") {
         let resource = options.format.resource(true);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
         match api.get_opt(REPORT_NAME).await {

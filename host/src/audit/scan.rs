@@ -11,7 +11,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::TypeMeta;
 use serde_json::Value;
 
-use super::findings::{AuditError, AuditFinding, AuditReport, Level, ObjectRef, Outcome};
+use super::findings::{AuditError, AuditFinding, AuditReport, ObjectRef, Outcome};
 use super::governed::{self, Target};
 use crate::admission::PolicySet;
 use crate::context::Cluster;
@@ -65,12 +65,11 @@ pub async fn audit(
     let started = Instant::now();
     let mut report = AuditReport {
         audited_namespaces: (!options.namespaces.is_empty()).then(|| options.namespaces.clone()),
-        cluster_scoped_audited: options.namespaces.is_empty(),
         ..AuditReport::default()
     };
-    let (targets, errors) = governed::targets(set, client).await;
-    report.errors.extend(errors);
-    let terminating = terminating_namespaces(client, &mut report.errors).await;
+    let (targets, problems) = governed::targets(set, client).await;
+    report.add_problems(problems);
+    let terminating = terminating_namespaces(client, &mut report).await;
     let mut audit = Run {
         set,
         cluster,
@@ -94,12 +93,6 @@ pub async fn audit(
             audit.list(client, target, namespace, progress).await;
         }
     }
-    report.summary.errors = report
-        .errors
-        .iter()
-        .filter(|e| e.level == Level::Error)
-        .count();
-    report.summary.skipped = report.errors.len() - report.summary.errors;
     report.metrics.duration_seconds = started.elapsed().as_secs_f64();
     report
 }
@@ -108,7 +101,7 @@ pub async fn audit(
 /// reports cannot be written (`kube-controller-manager` empties them).
 async fn terminating_namespaces(
     client: &kube::Client,
-    errors: &mut Vec<AuditError>,
+    report: &mut AuditReport,
 ) -> BTreeSet<String> {
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     match api.list(&ListParams::default()).await {
@@ -119,10 +112,10 @@ async fn terminating_namespaces(
             .filter_map(|ns| ns.metadata.name)
             .collect(),
         Err(error) => {
-            errors.push(AuditError::error(
+            report.add_problems([AuditError::error(
                 "Namespace",
                 format!("listing namespaces: {error}; objects of namespaces being deleted are audited too"),
-            ));
+            )]);
             BTreeSet::new()
         }
     }
@@ -171,8 +164,7 @@ impl Run<'_> {
                         None => label.clone(),
                     };
                     self.report
-                        .errors
-                        .push(AuditError::error(subject, list_error(&error, target)));
+                        .add_problems([AuditError::error(subject, list_error(&error, target))]);
                     return;
                 }
             };
@@ -293,10 +285,10 @@ impl Run<'_> {
     }
 
     fn unreadable(&mut self, subject: String, why: String) {
-        self.report.errors.push(AuditError::error(
+        self.report.add_problems([AuditError::error(
             subject,
             format!("cannot be judged: {why}"),
-        ));
+        )]);
     }
 }
 

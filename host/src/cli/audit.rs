@@ -166,8 +166,7 @@ async fn run_async(
         }
     };
     let mut report = audit(set, &client, &cluster, &options, &mut progress).await;
-    report.summary.errors += context_errors.len();
-    report.errors.extend(context_errors);
+    report.add_problems(context_errors);
     let written = if args.write_reports {
         let options = ReportOptions {
             format: args.report_format,

@@ -80,8 +80,7 @@ impl Policy for AlbTargetTypeIp {
                     Some(alb) => ingress_target(&object, alb, &ingress.metadata),
                     None => Target::Fine,
                 };
-                // A guess only matters when it changes the answer.
-                let guess = owner.warning.filter(|_| !matches!(target, Target::Fine));
+                let guess = owner.warning_if(!matches!(target, Target::Fine));
                 (target, guess)
             };
             judge_target(request, settings, check)

@@ -8,6 +8,7 @@
 //! cluster yet) the rule falls back to its `albClassNames` setting and says so
 //! in a warning, so a guess is never silent.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use bouncer_sdk::context;
@@ -138,12 +139,17 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// Adds the guess warning to `findings` when they deny: a guess that
-    /// changed nothing is not worth a warning on every compliant Ingress.
+    /// The guess warning, when the guess mattered (the rule denies or
+    /// patches): a guess that changed nothing is not worth a warning on every
+    /// compliant Ingress.
+    pub fn warning_if(&self, mattered: bool) -> Option<String> {
+        self.warning.clone().filter(|_| mattered)
+    }
+
+    /// Adds the guess warning to `findings` when they deny.
     pub fn explain(&self, findings: &mut bouncer_sdk::Findings) {
-        if !findings.denials.is_empty() {
-            findings.warnings.extend(self.warning.clone());
-        }
+        let denied = !findings.denials.is_empty();
+        findings.warnings.extend(self.warning_if(denied));
     }
 }
 
@@ -151,7 +157,13 @@ impl Owner {
 pub struct Classes {
     /// By name; `Err` with the reason when they cannot be looked up.
     seen: Result<BTreeMap<String, IngressClass>, String>,
+    /// Each class's parameters once looked up: an IngressGroup's members
+    /// mostly share a class.
+    params: RefCell<BTreeMap<String, ParamsLookup>>,
 }
+
+/// A class's parameters, and the warning when they could not be read.
+type ParamsLookup = (Option<Params>, Option<String>);
 
 impl Classes {
     /// Lists the IngressClasses once (they are few) for every resolution of this call.
@@ -164,7 +176,10 @@ impl Classes {
                     .collect()
             })
             .map_err(|e| e.to_string());
-        Self { seen }
+        Self {
+            seen,
+            params: RefCell::default(),
+        }
     }
 
     /// Resolves the owner of `ingress`; `fallback` is the rule's `albClassNames`.
@@ -218,7 +233,12 @@ impl Classes {
         let why = format!("{default}IngressClass `{name}`, controller `{controller}`");
         let (params, warning) = match &class.spec.parameters {
             None => (None, None),
-            Some(reference) => params(name, reference),
+            Some(reference) => self
+                .params
+                .borrow_mut()
+                .entry(name.to_owned())
+                .or_insert_with(|| params(name, reference))
+                .clone(),
         };
         Owner {
             alb: Some(Alb { why, params }),
@@ -259,7 +279,7 @@ fn guess(ingress: &Ingress, fallback: &[String], unseen: &str) -> Owner {
 }
 
 /// Reads the parameters an ALB class references.
-fn params(class: &str, reference: &ParamsRef) -> (Option<Params>, Option<String>) {
+fn params(class: &str, reference: &ParamsRef) -> ParamsLookup {
     let api = match (reference.api_group.as_deref(), reference.kind.as_str()) {
         (Some("elbv2.k8s.aws"), PARAMS_KIND) => PARAMS_API,
         (Some("eks.amazonaws.com"), PARAMS_KIND) => AUTO_MODE_PARAMS_API,
