@@ -11,6 +11,7 @@ pub mod patch;
 pub mod review;
 pub mod reviewing;
 pub mod set;
+mod sources;
 pub mod wit;
 
 pub use decision::{Decision, Denial, Effect, PolicyResult};
@@ -18,3 +19,4 @@ pub use object::RawObject;
 pub use review::{Request, ReviewError};
 pub use reviewing::{Budget, Endpoint, Reviewed};
 pub use set::{Entry, PolicySet};
+pub use sources::Pulls;

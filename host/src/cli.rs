@@ -261,7 +261,8 @@ fn check_config(
 ) -> anyhow::Result<ExitCode> {
     let engine = crate::policy::PolicyEngine::new(engine)?;
     let source = crate::server::reload::ConfigSource::File(file.to_owned());
-    let loaded = crate::server::reload::load(&engine, &source)?.strict()?;
+    let loaded =
+        crate::server::reload::load(&engine, &source, crate::admission::Pulls::Now)?.strict()?;
     println!(
         "{}: {} policies load",
         file.display(),

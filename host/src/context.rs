@@ -8,13 +8,14 @@
 //! knows nothing (lookups fail, selectors on namespace labels match).
 
 pub mod access;
+pub mod index;
 pub mod watch;
 
 use std::collections::BTreeMap;
 
-use crate::policy::{ContextKind, ContextSource, Selector};
+use crate::policy::{ContextKind, ContextSource, Query};
 
-pub use access::{AccessError, KubeAccess};
+pub use access::{AccessError, KubeAccess, explain};
 pub use watch::{KindHealth, Watched};
 
 /// Where namespace labels come from, for `namespaceSelector`.
@@ -54,7 +55,13 @@ impl NamespaceLabels for NoCluster {
 }
 
 impl ContextSource for NoCluster {
-    fn get(&self, kind: &ContextKind, _: Option<&str>, _: &str) -> Result<Option<String>, String> {
+    fn get(
+        &self,
+        kind: &ContextKind,
+        _: Option<&str>,
+        _: &str,
+        _: usize,
+    ) -> Result<Option<String>, String> {
         Err(format!(
             "bouncer has no cluster connection to look up {kind}"
         ))
@@ -64,7 +71,8 @@ impl ContextSource for NoCluster {
         &self,
         kind: &ContextKind,
         _: Option<&str>,
-        _: &Selector,
+        _: &Query,
+        _: usize,
     ) -> Result<Vec<String>, String> {
         Err(format!(
             "bouncer has no cluster connection to look up {kind}"

@@ -6,6 +6,7 @@
 //! the other documents are still returned.
 
 pub mod documents;
+pub mod yaml;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -18,28 +19,59 @@ pub use documents::{Document, DocumentError};
 pub const SUITE_SUFFIX: &str = ".bouncer-test.yaml";
 
 /// One Kubernetes object found in a manifest.
+///
+/// Kept as compact JSON, not as a parsed value: `bouncer check` holds every
+/// object of a pull request at once (they are the cluster it judges against),
+/// and parsed they take about ten times their text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ManifestObject {
     /// Where it is.
     pub origin: Origin,
-    /// The object.
-    pub value: Value,
+    json: String,
+    kind: String,
+    name: String,
 }
 
 impl ManifestObject {
+    /// The object at `origin`.
+    pub fn new(origin: Origin, value: &Value) -> Self {
+        let text = |pointer: &str| {
+            value
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let name = match text("/metadata/name") {
+            name if name.is_empty() => text("/metadata/generateName"),
+            name => name,
+        };
+        Self {
+            origin,
+            json: value.to_string(),
+            kind: text("/kind"),
+            name,
+        }
+    }
+
+    /// The object, parsed anew.
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// The object as compact JSON.
+    pub fn json(&self) -> &str {
+        &self.json
+    }
+
     /// The object's `kind`.
     pub fn kind(&self) -> &str {
-        self.value.get("kind").and_then(Value::as_str).unwrap_or("")
+        &self.kind
     }
 
     /// The object's `metadata.name` (or `generateName`).
     pub fn name(&self) -> &str {
-        let meta = |key: &str| {
-            self.value
-                .pointer(&format!("/metadata/{key}"))
-                .and_then(Value::as_str)
-        };
-        meta("name").or_else(|| meta("generateName")).unwrap_or("")
+        &self.name
     }
 }
 
@@ -113,7 +145,7 @@ pub fn read_paths(paths: &[PathBuf]) -> Manifests {
 /// Reads one manifest file.
 pub fn read_file(path: &Path) -> Manifests {
     let file = path.display().to_string();
-    match std::fs::read_to_string(path) {
+    match yaml::read_file(path) {
         Ok(text) => {
             let json = path.extension().is_some_and(|e| e == "json");
             parse(&text, &file, json)
@@ -133,9 +165,8 @@ pub fn read_file(path: &Path) -> Manifests {
 }
 
 fn read_stdin() -> Manifests {
-    let mut text = String::new();
-    match std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
-        Ok(_) => parse(&text, "-", documents::looks_like_json(&text)),
+    match yaml::read_bounded(std::io::stdin()) {
+        Ok(text) => parse(&text, "-", documents::looks_like_json(&text)),
         Err(error) => Manifests {
             errors: vec![ManifestError {
                 origin: Origin {
@@ -152,11 +183,6 @@ fn read_stdin() -> Manifests {
 
 /// Parses the text of one file named `file`; `json` picks the JSON reader.
 pub fn parse(text: &str, file: &str, json: bool) -> Manifests {
-    let results = if json {
-        documents::parse_json(text)
-    } else {
-        documents::parse_yaml(text)
-    };
     let mut manifests = Manifests {
         files: 1,
         ..Manifests::default()
@@ -166,18 +192,21 @@ pub fn parse(text: &str, file: &str, json: bool) -> Manifests {
         line,
         item,
     };
-    for result in results {
-        match result {
-            Ok(document) => expand(document.value, at(document.line, None), &mut manifests),
-            Err(error) => manifests.errors.push(ManifestError {
-                origin: at(error.line, None),
-                message: format!(
-                    "not valid {}: {}",
-                    if json { "JSON" } else { "YAML" },
-                    error.message
-                ),
-            }),
-        }
+    let mut each = |result: Result<Document, DocumentError>| match result {
+        Ok(document) => expand(document.value, at(document.line, None), &mut manifests),
+        Err(error) => manifests.errors.push(ManifestError {
+            origin: at(error.line, None),
+            message: format!(
+                "not valid {}: {}",
+                if json { "JSON" } else { "YAML" },
+                error.message
+            ),
+        }),
+    };
+    if json {
+        documents::each_json(text, &mut each);
+    } else {
+        documents::each_yaml(text, &mut each);
     }
     manifests
 }
@@ -220,7 +249,7 @@ fn expand(value: Value, origin: Origin, into: &mut Manifests) {
         }
         return;
     }
-    into.objects.push(ManifestObject { origin, value });
+    into.objects.push(ManifestObject::new(origin, &value));
 }
 
 fn type_name(value: &Value) -> &'static str {

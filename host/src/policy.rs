@@ -25,7 +25,10 @@ mod wasi;
 
 pub use batch::evaluate_all;
 pub use builtin::{BUILTINS, Builtin};
-pub use context::{ContextKind, ContextSource, Requirement, Selector};
+pub use context::{
+    ContextKind, ContextSource, FieldPath, Gathered, IndexKey, Query, Queryable, Requirement,
+    Selector, too_large,
+};
 pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};
 pub use evaluate::{Mutation, Outcome, Run};

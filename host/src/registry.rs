@@ -27,7 +27,7 @@ pub use artifact::{
     ANNOTATION_PREFIX, Artifact, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MAX_LAYER_BYTES,
 };
 pub use error::RegistryError;
-pub use fetch::{Fetched, fetch, inspect};
+pub use fetch::{Fetched, fetch, fetch_stored, inspect};
 pub use push::{Pushed, push};
 pub use reference::PolicyRef;
 pub use signature::Verification;
@@ -35,7 +35,7 @@ pub use store::{Store, default_store_dir};
 
 /// How to reach registries: credentials, trust, plain HTTP, and the store.
 /// The `registry:` block of `policies.yaml`.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RegistryOptions {
     /// A Docker `config.json` (the format of a `kubernetes.io/dockerconfigjson`
@@ -49,4 +49,28 @@ pub struct RegistryOptions {
     pub plain_http: Vec<String>,
     /// Where pulled components are stored. Default: `oci/` in the cache directory.
     pub store: Option<std::path::PathBuf>,
+    /// How long one pull (manifest, component and signatures) or push may take
+    /// in all. Default: 60 s.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: std::time::Duration,
+}
+
+/// Long enough for a 20 MiB component over a slow link, short enough that a
+/// stalled registry costs a reload one minute, not forever.
+const DEFAULT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+fn default_timeout() -> std::time::Duration {
+    DEFAULT_TIMEOUT
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        Self {
+            auth: None,
+            ca_bundle: None,
+            plain_http: Vec::new(),
+            store: None,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
 }

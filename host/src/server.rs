@@ -32,6 +32,7 @@ use self::app::{AppState, ConfigStatus, RequestLimits};
 use self::metrics::Metrics;
 use self::reload::ConfigSource;
 use self::tls::CertStore;
+use crate::admission::Pulls;
 use crate::policy::{EngineConfig, PolicyEngine};
 
 /// Everything `bouncer serve` is configured with.
@@ -111,6 +112,8 @@ pub struct Server {
     engine: Arc<PolicyEngine>,
     certs: Arc<CertStore>,
     files: (Vec<PathBuf>, Vec<reload::FileStamp>),
+    /// The start-up load left registry entries to a background pull.
+    pull_first: bool,
     options: ServeOptions,
 }
 
@@ -123,10 +126,23 @@ impl Server {
     pub async fn bind(options: ServeOptions) -> anyhow::Result<Self> {
         tls::install_default_provider();
         let engine = PolicyEngine::new(&options.engine)?;
-        let (engine2, source) = (engine.clone(), options.config.clone());
-        let loaded = tokio::task::spawn_blocking(move || reload::load(&engine2, &source))
-            .await?
+        // The ports open before any registry is asked: a registry that is
+        // down or stalls must not keep the probes (and the built-ins) from
+        // answering. What only a registry can give is pulled right after,
+        // and answers by its failure mode until then. --strict-start wants
+        // every policy before serving, so it waits for the pulls.
+        let pulls = if options.strict_start {
+            Pulls::Now
+        } else {
+            Pulls::StoreOnly
+        };
+        let loaded = reload::load_off_thread(engine.clone(), options.config.clone(), pulls)
+            .await
             .with_context(|| format!("loading {}", options.config.describe()))?;
+        let pull_first = !loaded.set.awaiting_registry().is_empty();
+        if pull_first {
+            tracing::info!(policies = ?loaded.set.awaiting_registry(), "listening before the registries answer; these policies are pulled in the background");
+        }
         let loaded = if options.strict_start {
             loaded.strict().with_context(|| {
                 format!("loading {} (--strict-start)", options.config.describe())
@@ -198,6 +214,7 @@ impl Server {
             engine,
             certs,
             files: (loaded.files, loaded.times),
+            pull_first,
             options,
         })
     }
@@ -231,6 +248,7 @@ impl Server {
             engine,
             certs,
             files,
+            pull_first,
             options,
         } = self;
         let watching = reload::Watching {
@@ -246,6 +264,7 @@ impl Server {
                 files.1,
                 watching,
                 reload::hangup_signal(),
+                pull_first,
             )),
             tokio::spawn(certs.watch(options.watch_interval)),
         ];

@@ -10,9 +10,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("policy", &[]),
     ("registry", &["crypto"]),
     ("manifest", &[]),
-    ("config", &["policy", "registry"]),
+    ("config", &["manifest", "policy", "registry"]),
     ("context", &["policy"]),
-    ("admission", &["config", "context", "policy", "registry"]),
+    (
+        "admission",
+        &["config", "context", "manifest", "policy", "registry"],
+    ),
     ("authoring", &["policy"]),
     (
         "offline",

@@ -568,3 +568,210 @@ fn an_unrendered_helm_template_says_to_render_it() {
         "{out}"
     );
 }
+
+/// Issue 25, item 9: YAML from an untrusted pull request is read under
+/// bounds. A large scalar behind nested aliases (which serde_yaml's
+/// repetition limit lets through) and deep flow nesting are refused with the
+/// file and line, in bounded memory, and the other files are still checked;
+/// the same holds for `bouncer test` suites and `config check`.
+#[test]
+fn yaml_bombs_are_refused_naming_the_file_and_the_rest_is_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = "x".repeat(512 * 1024);
+    let mut bomb = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: bomb}}\ndata:\n  a0: &a0 \"{big}\"\n"
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    std::fs::write(dir.path().join("bomb.yaml"), &bomb).unwrap();
+    let deep = format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: deep}}\ndata: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    std::fs::write(dir.path().join("deep.yaml"), &deep).unwrap();
+    std::fs::copy(
+        workspace().join("examples/manifests/violating/legacy-ingress.yaml"),
+        dir.path().join("legacy-ingress.yaml"),
+    )
+    .unwrap();
+
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"));
+    command
+        .args(["check", "-f"])
+        .arg(dir.path())
+        .current_dir(workspace())
+        .env(
+            "BOUNCER_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        );
+    let finished = support::run_bounded(command, std::time::Duration::from_secs(120));
+    let bomb_file = dir.path().join("bomb.yaml").display().to_string();
+    let deep_file = dir.path().join("deep.yaml").display().to_string();
+    let out = &finished.stdout;
+    assert!(
+        out.contains(&format!("ERROR {bomb_file}:1 "))
+            && out.contains("aliases (`*name`) expand it to more than"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("ERROR {deep_file}:4 ")) && out.contains("nest more than 64 deep"),
+        "{out}"
+    );
+    // The good file is still judged, in bounded memory; errors make it exit 2.
+    assert!(
+        out.contains("DENY") && out.contains("legacy-ingress.yaml"),
+        "{out}"
+    );
+    assert_eq!(finished.code, Some(2), "{out}{}", finished.stderr);
+    assert!(
+        finished.peak_rss_mib < 400,
+        "peak RSS {} MiB",
+        finished.peak_rss_mib
+    );
+
+    // A test suite and a configuration with the same bomb fail alike.
+    let suite = dir.path().join("bomb.bouncer-test.yaml");
+    std::fs::write(&suite, &bomb).unwrap();
+    let tested = bouncer(&["test", &suite.display().to_string()], None);
+    assert!(
+        stderr(&tested).contains("expand it to more than")
+            || stdout(&tested).contains("expand it to more than"),
+        "{}{}",
+        stdout(&tested),
+        stderr(&tested)
+    );
+    let config = dir.path().join("policies.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "policies: []\nbomb:\n{}",
+            bomb.split_once("data:\n").unwrap().1
+        ),
+    )
+    .unwrap();
+    let checked = bouncer(&["config", "check", &config.display().to_string()], None);
+    assert_eq!(checked.status.code(), Some(2), "{}", stdout(&checked));
+    assert!(
+        stderr(&checked).contains("expand it to more than"),
+        "{}",
+        stderr(&checked)
+    );
+}
+
+/// Issue 25, item 3: lb-scheme reads only an IngressGroup's members, not
+/// every Ingress of the cluster. 300 legal Ingresses with 200 KB annotations
+/// (60 MB, about the policy's whole 64 MiB memory) in other namespaces used to
+/// be copied into every grouped review, which then ran out of memory and was
+/// denied; now the grouped Ingresses are judged on their group alone.
+#[test]
+fn a_tenants_large_ingresses_do_not_reach_another_groups_review() {
+    let dir = tempfile::tempdir().unwrap();
+    let padding = "p".repeat(200 * 1024);
+    // Three files: one of 60 MB would pass the 32 MiB bound on a file.
+    let mut tenant = String::new();
+    for i in 0..300 {
+        if i > 0 && i % 100 == 0 {
+            std::fs::write(dir.path().join(format!("tenant-{i}.yaml")), &tenant).unwrap();
+            tenant.clear();
+        }
+        tenant.push_str(&format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: big-{i}\n  namespace: tenant\n  annotations:\n    alb.ingress.kubernetes.io/target-type: ip\n    padding: {padding}\nspec:\n  ingressClassName: alb\n  defaultBackend: {{service: {{name: web, port: {{number: 80}}}}}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("tenant-300.yaml"), tenant).unwrap();
+    let mut group = String::new();
+    for name in ["orders", "billing"] {
+        group.push_str(&format!(
+            "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: {name}\n  namespace: shop\n  annotations:\n    alb.ingress.kubernetes.io/target-type: ip\n    alb.ingress.kubernetes.io/group.name: shop\n    alb.ingress.kubernetes.io/scheme: internal\nspec:\n  ingressClassName: alb\n  defaultBackend: {{service: {{name: web, port: {{number: 80}}}}}}\n"
+        ));
+    }
+    std::fs::write(dir.path().join("group.yaml"), group).unwrap();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("policies.yaml");
+    std::fs::write(
+        &config,
+        "policies:\n  - name: lb-scheme\n    source: builtin:lb-scheme\n    context:\n      - {apiVersion: networking.k8s.io/v1, kind: Ingress}\n      - {apiVersion: networking.k8s.io/v1, kind: IngressClass}\n",
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"));
+    command
+        .args(["check", "-o", "json", "-c"])
+        .arg(&config)
+        .arg("-f")
+        .arg(dir.path())
+        .current_dir(workspace())
+        .env(
+            "BOUNCER_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        );
+    let finished = support::run_bounded(command, std::time::Duration::from_secs(300));
+    assert_eq!(
+        finished.code,
+        Some(0),
+        "{}{}",
+        finished.stdout,
+        finished.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&finished.stdout).unwrap();
+    // Neither denied (out of memory) nor warned (a lookup too large to
+    // read): the group's two members are all the grouped reviews read.
+    assert_eq!(
+        report["summary"]["denied"],
+        0,
+        "{}",
+        finished.stdout.chars().take(4000).collect::<String>()
+    );
+    assert_eq!(
+        report["summary"]["warned"],
+        0,
+        "{}",
+        finished.stdout.chars().take(4000).collect::<String>()
+    );
+    assert_eq!(report["summary"]["objects"], 302);
+}
+
+/// Issue 25, item 10: `check` holds a pull request's objects as compact JSON,
+/// parsed one document at a time, not as a file's worth of parsed values:
+/// 20 MB of manifests stay well under the ~250 MiB they took before.
+#[test]
+fn checking_20_mb_of_manifests_keeps_memory_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let note = "x".repeat(1500);
+    let env: String = (0..20)
+        .map(|j| format!("            - {{name: E{j}, value: {}}}\n", "v".repeat(40)))
+        .collect();
+    let mut text = String::new();
+    for i in 0..6000 {
+        text.push_str(&format!(
+            "---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app-{i}\n  namespace: team-{}\n  labels: {{app: app-{i}}}\n  annotations: {{note: {note}}}\nspec:\n  replicas: 2\n  selector: {{matchLabels: {{app: app-{i}}}}}\n  template:\n    metadata: {{labels: {{app: app-{i}}}}}\n    spec:\n      serviceAccountName: sa\n      containers:\n        - name: c\n          image: nginx:1.27\n          env:\n{env}",
+            i % 50
+        ));
+    }
+    assert!(text.len() > 15_000_000, "{}", text.len());
+    std::fs::write(dir.path().join("many.yaml"), &text).unwrap();
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"));
+    command
+        .args(["check", "-f"])
+        .arg(dir.path())
+        .current_dir(workspace())
+        .env(
+            "BOUNCER_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+        );
+    let finished = support::run_bounded(command, std::time::Duration::from_secs(300));
+    assert!(
+        finished.stdout.contains("6000 objects in 1 files checked"),
+        "{}",
+        finished.stdout.lines().last().unwrap_or_default()
+    );
+    assert!(
+        finished.peak_rss_mib < 180,
+        "peak RSS {} MiB",
+        finished.peak_rss_mib
+    );
+}

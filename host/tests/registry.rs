@@ -227,7 +227,7 @@ fn a_new_version_is_picked_up_on_reload_and_the_last_good_survives_an_outage() {
     let text = stdout(&checked);
     assert!(text.contains(&format!("custom: {second}")), "{text}");
     assert!(
-        text.contains("the registry failed, serving the last good"),
+        text.contains("the registry failed") && text.contains("serving the last good"),
         "{text}"
     );
 }
@@ -247,7 +247,15 @@ fn a_policy_never_pulled_fails_alone_when_the_registry_is_down() {
     );
     let (mut child, port, ca, _log) = serve(dir.path(), &config);
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let ready = runtime.block_on(get_raw(port, &ca, "/readyz"));
+    // The pull runs after the port opens; a refused connection ends it at once.
+    let mut ready = String::new();
+    for _ in 0..100 {
+        ready = runtime.block_on(get_raw(port, &ca, "/readyz"));
+        if !ready.contains("being pulled") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let answer = runtime.block_on(post_raw(
         port,
         &ca,
@@ -747,4 +755,59 @@ fn cosign_verifies_what_bouncer_signs_and_bouncer_verifies_what_cosign_signs() {
     );
     let checked = check(&path);
     assert_eq!(checked.status.code(), Some(1), "{}", stderr(&checked));
+}
+
+/// Issue 25, item 8: a tag is recorded as good only once its component
+/// loaded. A tag moved to a broken component is refused, and with the
+/// registry down afterwards the last component that loaded is served, not
+/// the broken one that was pulled.
+#[test]
+fn the_last_good_tag_is_the_last_component_that_loaded_not_the_last_pulled() {
+    use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
+    use oci_client::secrets::RegistryAuth;
+
+    let Some(mut registry) = Registry::start(false, false) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let good = push(&registry, "alb-target-type-ip", "stable");
+    let config = config(
+        dir.path(),
+        &registry,
+        &dir.path().join("store"),
+        &tagged(&registry, "stable"),
+    );
+    let checked = bouncer(&["config", "check", &config.display().to_string()], None);
+    assert!(checked.status.success(), "{}", stderr(&checked));
+
+    // The tag now names a core module: pulled fine, loads never.
+    bouncer::crypto::install_default_provider();
+    let client = oci_client::Client::new(ClientConfig {
+        protocol: ClientProtocol::Http,
+        ..ClientConfig::default()
+    });
+    let reference: oci_client::Reference = format!("{}/policies/custom:stable", registry.host())
+        .parse()
+        .unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let layer = ImageLayer::new(b"\0asm\x01\0\0\0".to_vec(), "application/wasm".into(), None);
+        let config = Config::new(
+            b"{}".to_vec(),
+            bouncer::registry::CONFIG_MEDIA_TYPE.into(),
+            None,
+        );
+        client
+            .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
+            .await
+            .unwrap();
+    });
+    let broken = bouncer(&["config", "check", &config.display().to_string()], None);
+    assert_eq!(broken.status.code(), Some(2), "{}", stdout(&broken));
+
+    registry.stop();
+    let fallback = bouncer(&["config", "check", &config.display().to_string()], None);
+    assert!(fallback.status.success(), "{}", stderr(&fallback));
+    let text = stdout(&fallback);
+    assert!(text.contains(&format!("custom: {good}")), "{text}");
+    assert!(text.contains("serving the last good"), "{text}");
 }

@@ -81,6 +81,16 @@ pub async fn start(config: Option<&str>, tweak: impl FnOnce(&mut ServeOptions)) 
     let handle = tokio::spawn(server.run(async {
         let _ = rx.await;
     }));
+    // Registry policies are pulled after the port opens; tests of a loaded
+    // configuration start once the pulls have ended (each within its
+    // `registry.timeout`).
+    let pulled = tokio::time::timeout(Duration::from_secs(180), async {
+        while state.policies.load().pending().next().is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(pulled.is_ok(), "registry pulls did not end within 180 s");
     TestServer {
         addr,
         health_addr,

@@ -7,7 +7,7 @@
 // record fields such as `sub-resource` are `subResource`, and an `option` is
 // `undefined` when absent. Throwing from `validateSettings` returns its `err`.
 
-import { log } from "bouncer:policy/host@0.1.2";
+import { log } from "bouncer:policy/host@0.1.3";
 
 const DEFAULTS = { label: "team", teams: [] };
 

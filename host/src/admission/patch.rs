@@ -150,7 +150,7 @@ impl Work {
 }
 
 /// The length of `value`'s compact JSON text, without building the text.
-pub fn serialized_len(value: &Value) -> usize {
+pub fn serialized_len(value: &impl serde::Serialize) -> usize {
     struct Count(usize);
     impl std::io::Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -162,7 +162,8 @@ pub fn serialized_len(value: &Value) -> usize {
         }
     }
     let mut count = Count(0);
-    // Writing a `Value` to a sink that never fails cannot fail.
+    // Writing JSON to a sink that never fails fails only for values that
+    // cannot be JSON at all (maps with non-string keys), which count as 0.
     let _ = serde_json::to_writer(&mut count, value);
     count.0
 }

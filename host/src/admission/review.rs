@@ -22,7 +22,7 @@ pub enum ReviewError {
     Json(#[source] serde_json::Error),
     /// Not YAML or JSON at all (files given to the CLI).
     #[error("not valid YAML or JSON")]
-    Yaml(#[source] serde_yaml::Error),
+    Yaml(#[source] crate::manifest::yaml::YamlError),
     /// `apiVersion`/`kind` are not `admission.k8s.io/v1` `AdmissionReview`.
     #[error(
         "expected apiVersion `{API_VERSION}` and kind `{KIND}`, got apiVersion `{api_version}` and kind `{kind}`"
@@ -51,7 +51,8 @@ pub fn decode(body: &[u8]) -> Result<Request, ReviewError> {
 /// Decodes a file given by a person: an `AdmissionReview` or a bare
 /// `AdmissionRequest`, in JSON or YAML.
 pub fn decode_document(text: &str) -> Result<Request, ReviewError> {
-    let value: serde_json::Value = serde_yaml::from_str(text).map_err(ReviewError::Yaml)?;
+    let value: serde_json::Value =
+        crate::manifest::yaml::from_str(text).map_err(ReviewError::Yaml)?;
     // A bare request's `kind` is a group/version/kind map; a review's is a string.
     let is_review = value.get("apiVersion").is_some()
         || value.get("kind").is_some_and(serde_json::Value::is_string)

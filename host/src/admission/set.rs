@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::matching::Matcher;
-use crate::config::{Config, FailureMode, MatchRules, Mode, Origin, PolicyConfig};
-use crate::policy::{Policy, PolicyEngine, PolicyError, Source};
-use crate::registry::{Store, default_store_dir, fetch};
+use super::sources::{Pulls, Resolution, resolve_all};
+use crate::config::{Config, FailureMode, MatchRules, Mode, PolicyConfig};
+use crate::policy::{Policy, PolicyEngine, PolicyError};
 
 /// One configured policy, loaded.
 #[derive(Debug, Clone)]
@@ -42,6 +42,8 @@ pub struct Unloaded {
     pub name: String,
     /// Why it is not loaded.
     pub reason: String,
+    /// Not failed but not pulled yet: its registry is being asked.
+    pub pending: bool,
     /// What its absence means for the requests it matches.
     pub failure: FailureMode,
     pub(super) mutating: bool,
@@ -108,6 +110,9 @@ pub struct PolicySet {
     pub(super) members: Vec<Member>,
     by_name: HashMap<String, usize>,
     warnings: Vec<String>,
+    /// Entries whose registry was not asked ([`Pulls::StoreOnly`]): pending,
+    /// or serving a tag's last good component.
+    awaiting: Vec<String>,
 }
 
 impl PolicySet {
@@ -132,25 +137,49 @@ impl PolicySet {
             members: vec![Member::Loaded(0)],
             by_name,
             warnings: Vec::new(),
+            awaiting: Vec::new(),
         }
     }
 
     /// Loads what can be loaded: an entry that fails becomes [`Unloaded`] and
     /// its error is returned beside the set, so one broken entry does not stop
-    /// the others from serving.
+    /// the others from serving. Registry entries are pulled in parallel.
     pub fn load_available(
         engine: &Arc<PolicyEngine>,
         config: &Config,
+    ) -> (Self, Vec<anyhow::Error>) {
+        Self::load_with(engine, config, Pulls::Now)
+    }
+
+    /// As [`PolicySet::load_available`], with registry entries resolved as
+    /// `pulls` says. With [`Pulls::StoreOnly`], an entry only the registry can
+    /// give is [`Unloaded`] and pending (no error), and
+    /// [`PolicySet::awaiting_registry`] names what a later load with
+    /// [`Pulls::Now`] must settle.
+    pub fn load_with(
+        engine: &Arc<PolicyEngine>,
+        config: &Config,
+        pulls: Pulls,
     ) -> (Self, Vec<anyhow::Error>) {
         let mut entries = Vec::new();
         let mut members = Vec::new();
         let mut errors = Vec::new();
         let mut warnings = Vec::new();
+        let mut awaiting = Vec::new();
         let mut slots = 0u32;
         let reserved = reserved_instances(engine.max_instances());
         let available = engine.max_instances().saturating_sub(reserved).max(1);
-        for entry in &config.policies {
+        let resolutions = resolve_all(engine, config, pulls);
+        for (entry, resolution) in config.policies.iter().zip(resolutions) {
             let concurrency = entry.limits().concurrency;
+            let asks_registry = match &resolution {
+                Ok(Resolution::Pending) => true,
+                Ok(Resolution::Registry { fetched, .. }) => fetched.stale.is_some(),
+                _ => false,
+            };
+            if pulls == Pulls::StoreOnly && asks_registry {
+                awaiting.push(entry.name.clone());
+            }
             let loaded = if slots + concurrency > available {
                 Err(anyhow::anyhow!(
                     "policy `{}`: the policies' concurrency adds up to {}, more than the {available} \
@@ -160,10 +189,10 @@ impl PolicySet {
                     slots + concurrency
                 ))
             } else {
-                load_entry(engine, config, entry, &mut warnings)
+                resolution.and_then(|r| load_entry(engine, entry, r, &mut warnings))
             };
             match loaded {
-                Ok(loaded) => {
+                Ok(Some(loaded)) => {
                     slots += concurrency;
                     if let Some(metadata) = loaded.policy.metadata() {
                         warnings.extend(super::disagreement::find(
@@ -175,16 +204,21 @@ impl PolicySet {
                     members.push(Member::Loaded(entries.len()));
                     entries.push(loaded);
                 }
+                Ok(None) => members.push(Member::Unloaded(Box::new(Unloaded::new(
+                    entry,
+                    format!(
+                        "not pulled yet: its registry is being asked (at most {}); until then it \
+                         answers by its failure mode",
+                        humantime::format_duration(config.registry.timeout)
+                    ),
+                    true,
+                )))),
                 Err(error) => {
-                    members.push(Member::Unloaded(Box::new(Unloaded {
-                        name: entry.name.clone(),
-                        reason: format!("{error:#}"),
-                        failure: entry.failure,
-                        // Without its metadata it is not known to mutate.
-                        mutating: entry.mutating.unwrap_or(false),
-                        // Config checks the rules; if they still fail, answer for every request.
-                        matcher: Matcher::new(&entry.rules).unwrap_or_else(|_| everything()),
-                    })));
+                    members.push(Member::Unloaded(Box::new(Unloaded::new(
+                        entry,
+                        format!("{error:#}"),
+                        false,
+                    ))));
                     errors.push(error);
                 }
             }
@@ -199,8 +233,21 @@ impl PolicySet {
             members,
             by_name,
             warnings,
+            awaiting,
         };
         (set, errors)
+    }
+
+    /// Entries a load with [`Pulls::StoreOnly`] left to the registry: pending,
+    /// or serving a tag's last good component until the registry answers.
+    pub fn awaiting_registry(&self) -> &[String] {
+        &self.awaiting
+    }
+
+    /// Entries whose registry is being asked; until it answers they answer
+    /// by their failure mode.
+    pub fn pending(&self) -> impl Iterator<Item = &Unloaded> {
+        self.unloaded().filter(|u| u.pending)
     }
 
     /// Where configuration entries disagree with their policies' metadata
@@ -247,38 +294,50 @@ impl PolicySet {
     }
 }
 
+/// The longest reason an unloaded entry keeps: it is copied into `/readyz`,
+/// every response for that policy and a log line per review.
+const MAX_REASON_CHARS: usize = 1024;
+
+impl Unloaded {
+    fn new(entry: &PolicyConfig, reason: String, pending: bool) -> Self {
+        let reason = match reason.char_indices().nth(MAX_REASON_CHARS) {
+            Some((at, _)) => format!("{}… (cut at {MAX_REASON_CHARS} characters)", &reason[..at]),
+            None => reason,
+        };
+        Self {
+            name: entry.name.clone(),
+            reason,
+            pending,
+            failure: entry.failure,
+            // Without its metadata it is not known to mutate.
+            mutating: entry.mutating.unwrap_or(false),
+            // Config checks the rules; if they still fail, answer for every request.
+            matcher: Matcher::new(&entry.rules).unwrap_or_else(|_| everything()),
+        }
+    }
+}
+
+/// Loads one entry from its resolved component; `None` when it is pending.
 fn load_entry(
     engine: &Arc<PolicyEngine>,
-    config: &Config,
     entry: &PolicyConfig,
+    resolution: Resolution,
     warnings: &mut Vec<String>,
-) -> anyhow::Result<Entry> {
-    let origin = entry
-        .origin(&config.base_dir)
-        .map_err(|e| anyhow::anyhow!("policy `{}`: {e}", entry.name))?;
-    let (source, pinned) = match origin {
-        Origin::Local(source) => (source, None),
-        Origin::Registry(reference) => {
-            let store = Store::new(
-                config
-                    .registry
-                    .store
-                    .clone()
-                    .or_else(|| engine.cache_dir().map(|d| d.join("oci")))
-                    .or_else(default_store_dir)
-                    .unwrap_or_else(|| std::env::temp_dir().join("bouncer-oci")),
-            );
-            let fetched = fetch(&reference, &config.registry, &config.verify, &store)
-                .map_err(|e| anyhow::anyhow!("policy `{}`: {e}", entry.name))?;
+) -> anyhow::Result<Option<Entry>> {
+    let Some(source) = resolution.source() else {
+        return Ok(None);
+    };
+    let pinned = match &resolution {
+        Resolution::Registry { fetched, .. } => {
             if let Some(why) = &fetched.stale {
                 warnings.push(format!(
-                    "policy `{}`: the registry failed, serving the last good {} ({why})",
+                    "policy `{}`: {why}; serving the last good {}",
                     entry.name, fetched.pinned
                 ));
             }
-            tracing::info!(policy = %entry.name, reference = %reference, digest = %fetched.digest, "resolved");
-            (Source::File(fetched.path), Some(fetched.pinned.to_string()))
+            Some(fetched.pinned.to_string())
         }
+        _ => None,
     };
     let policy = engine
         .load(&entry.name, &source, &entry.settings, entry.limits())?
@@ -290,12 +349,23 @@ fn load_entry(
         .unwrap_or(false);
     let matcher = Matcher::new(&entry.rules.filled_from(policy.metadata()))
         .map_err(|m| anyhow::anyhow!("policy `{}`: {m}", entry.name))?;
-    Ok(Entry {
+    // Only a component that loaded becomes the tag's last good one (its
+    // match rules built too).
+    if let Resolution::Registry {
+        fetched,
+        reference,
+        store,
+    } = &resolution
+        && let Err(error) = fetched.loaded(reference, store)
+    {
+        warnings.push(format!("policy `{}`: {error}", entry.name));
+    }
+    Ok(Some(Entry {
         policy,
         mode: entry.mode,
         failure: entry.failure,
         mutating,
         pinned,
         matcher,
-    })
+    }))
 }

@@ -195,6 +195,28 @@ pub struct AuditReport {
     pub audited_namespaces: Option<Vec<String>>,
     /// The run's metrics.
     pub metrics: Metrics,
+    /// Kinds this run could not list completely: their objects' results are
+    /// unknown, so reports keep what they said of them before.
+    #[serde(skip)]
+    pub unseen: Vec<Unseen>,
+}
+
+/// A kind whose list failed (in one namespace, or in all when `namespace` is `None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unseen {
+    /// Its apiVersion.
+    pub api_version: String,
+    /// Its kind.
+    pub kind: String,
+    /// The namespace listed; `None`: every namespace (or a cluster-scoped kind).
+    pub namespace: Option<String>,
+}
+
+impl Unseen {
+    /// Whether objects of this kind in `scope` (`""`: cluster-scoped) went unseen.
+    pub fn covers(&self, scope: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|ns| ns == scope)
+    }
 }
 
 impl AuditReport {

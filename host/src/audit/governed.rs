@@ -149,7 +149,8 @@ async fn discover<'a>(
             Err(error) => errors.push(AuditError::error(
                 "*",
                 format!(
-                    "discovering the cluster's API groups: {error}; auditing only named groups"
+                    "discovering the cluster's API groups: {}; auditing only named groups",
+                    crate::context::explain(&error)
                 ),
             )),
         }
@@ -162,7 +163,10 @@ async fn discover<'a>(
             Err(kube::Error::Discovery(_)) => {}
             Err(error) => errors.push(AuditError::error(
                 if name.is_empty() { "core" } else { name },
-                format!("discovering API group `{name}`: {error}"),
+                format!(
+                    "discovering API group `{name}`: {}",
+                    crate::context::explain(&error)
+                ),
             )),
         }
     }

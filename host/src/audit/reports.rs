@@ -7,7 +7,13 @@
 //! `bouncer-audit`) from what it found, so a fixed or deleted object's result
 //! is gone on the next run, and deletes those of its namespaces where nothing
 //! is left to report. Reports are bounded: results are capped per report
-//! (failures first) and messages are shortened; the summary still counts all.
+//! (failures first) by count and by serialized bytes (etcd refuses objects
+//! over 1.5 MiB), and messages are shortened; the summary still counts all.
+//!
+//! What a run could not see it does not rewrite: when a kind's list failed,
+//! the results the previous reports held for that kind are carried over, and
+//! no report that may hold them is deleted. A report that cannot be written
+//! does not stop the others.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,7 +21,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use super::findings::{AuditFinding, AuditReport, Counts, Outcome};
+use super::findings::{AuditFinding, AuditReport, Counts, Outcome, Unseen};
 
 /// The label on every report bouncer writes, and the selector that finds them.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bouncer");
@@ -23,6 +29,9 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bouncer")
 pub const REPORT_NAME: &str = "bouncer-audit";
 /// Longest message kept in a result, in bytes.
 const MAX_MESSAGE: usize = 1024;
+/// The most a report may weigh, serialized: etcd's request limit is 1.5 MiB,
+/// and the API server adds its own fields (managedFields) to what it stores.
+pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
 
 /// Which report kinds to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -57,7 +66,7 @@ pub struct ReportOptions {
 }
 
 /// What writing the reports did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Written {
     /// Reports created or updated.
     pub written: usize,
@@ -65,6 +74,11 @@ pub struct Written {
     pub deleted: usize,
     /// Results left out because a report was full.
     pub dropped: usize,
+    /// Results carried over from the previous reports for kinds this run
+    /// could not list.
+    pub carried: usize,
+    /// Reports that could not be written or deleted (the others were).
+    pub failed: Vec<ReportError>,
 }
 
 /// Writing reports failed.
@@ -77,27 +91,27 @@ pub enum ReportError {
     )]
     NotServed(String),
     /// The API server refused a write.
-    #[error("writing {what}: {source}")]
+    #[error("writing {what}: {message}")]
     Write {
         /// Which report.
         what: String,
-        /// Why.
-        source: kube::Error,
+        /// Why, in words ([`crate::context::explain`]).
+        message: String,
     },
 }
 
 /// Writes the reports for `report` and removes stale ones.
 ///
 /// # Errors
-/// The report kind is not served, or a write is refused; reports written
-/// before the failure stay.
+/// The report kind is not served. A refused write or delete does not stop
+/// the others: it is in [`Written::failed`].
 pub async fn write(
     client: &kube::Client,
     report: &AuditReport,
     options: &ReportOptions,
 ) -> Result<Written, ReportError> {
     let now = time_now();
-    let mut by_scope: BTreeMap<&str, Vec<&AuditFinding>> = BTreeMap::new();
+    let mut by_scope: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for finding in &report.results {
         if finding.result == Outcome::Pass && !options.passes {
             continue;
@@ -105,29 +119,131 @@ pub async fn write(
         by_scope
             .entry(finding.object.namespace.as_deref().unwrap_or_default())
             .or_default()
-            .push(finding);
+            .push(result(finding, &now));
     }
     let mut written = Written::default();
+    // A scope where some kind went unseen keeps that kind's results even
+    // when this run found nothing else there.
+    let previous = if report.unseen.is_empty() {
+        Vec::new()
+    } else {
+        existing_scopes(client, report, options).await?
+    };
+    for scope in &previous {
+        if report.unseen.iter().any(|u| u.covers(scope)) {
+            by_scope.entry(scope.as_str()).or_default();
+        }
+    }
     let manager = PatchParams::apply("bouncer-audit").force();
-    for (scope, findings) in &by_scope {
+    for (scope, results) in &mut by_scope {
         let cluster = scope.is_empty();
         let resource = options.format.resource(cluster);
-        let counts = report.scopes.get(*scope).copied().unwrap_or_default();
-        let (object, dropped) = build(options, &resource, scope, findings, counts, &now);
-        written.dropped += dropped;
         let api: Api<DynamicObject> = if cluster {
             Api::all_with(client.clone(), &resource)
         } else {
             Api::namespaced_with(client.clone(), scope, &resource)
         };
-        api.patch(REPORT_NAME, &manager, &Patch::Apply(&object))
+        let mut counts = report.scopes.get(*scope).copied().unwrap_or_default();
+        let blind: Vec<&Unseen> = report.unseen.iter().filter(|u| u.covers(scope)).collect();
+        if !blind.is_empty() {
+            match api.get_opt(REPORT_NAME).await {
+                Ok(previous) => {
+                    let carried = carry_over(previous.as_ref(), &blind, &mut counts);
+                    written.carried += carried.len();
+                    results.extend(carried);
+                }
+                Err(source) => {
+                    // Without the previous results this report would drop them.
+                    written.failed.push(classify(source, &resource, scope));
+                    continue;
+                }
+            }
+        }
+        let (object, dropped) = build(options, &resource, scope, std::mem::take(results), counts);
+        written.dropped += dropped;
+        match api
+            .patch(REPORT_NAME, &manager, &Patch::Apply(&object))
             .await
-            .map_err(|source| classify(source, &resource, scope))?;
-        written.written += 1;
+        {
+            Ok(_) => written.written += 1,
+            Err(source) => match classify(source, &resource, scope) {
+                error @ ReportError::NotServed(_) => return Err(error),
+                error => written.failed.push(error),
+            },
+        }
     }
-    written.deleted =
-        remove_stale(client, report, options, &by_scope.keys().copied().collect()).await?;
+    let kept: BTreeSet<&str> = by_scope.keys().copied().collect();
+    remove_stale(client, report, options, &kept, &mut written).await?;
     Ok(written)
+}
+
+/// The audited scopes (`""`: the cluster) that hold one of bouncer's reports.
+async fn existing_scopes(
+    client: &kube::Client,
+    report: &AuditReport,
+    options: &ReportOptions,
+) -> Result<Vec<String>, ReportError> {
+    let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
+    let namespaced = options.format.resource(false);
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &namespaced);
+    let mut scopes: Vec<String> = api
+        .list_metadata(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|source| classify(source, &namespaced, "*"))?
+        .items
+        .into_iter()
+        .filter_map(|r| r.metadata.namespace)
+        .filter(|ns| {
+            report
+                .audited_namespaces
+                .as_ref()
+                .is_none_or(|audited| audited.contains(ns))
+        })
+        .collect();
+    if report.audited_namespaces.is_none() {
+        let cluster = options.format.resource(true);
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &cluster);
+        if let Ok(Some(_)) = api.get_metadata_opt(REPORT_NAME).await {
+            scopes.push(String::new());
+        }
+    }
+    Ok(scopes)
+}
+
+/// The previous report's results about objects of `blind` kinds, counted
+/// into `counts`: this run did not see those objects, so what was said of
+/// them stands.
+fn carry_over(
+    previous: Option<&DynamicObject>,
+    blind: &[&Unseen],
+    counts: &mut Counts,
+) -> Vec<Value> {
+    let Some(results) = previous
+        .and_then(|p| p.data.get("results"))
+        .and_then(Value::as_array)
+    else {
+        return Vec::new();
+    };
+    let mut kept = Vec::new();
+    for result in results {
+        let resource = &result["resources"][0];
+        let unseen = blind.iter().any(|u| {
+            resource["apiVersion"].as_str() == Some(u.api_version.as_str())
+                && resource["kind"].as_str() == Some(u.kind.as_str())
+        });
+        if !unseen {
+            continue;
+        }
+        match result["result"].as_str() {
+            Some("fail") => counts.fail += 1,
+            Some("warn") => counts.warn += 1,
+            Some("error") => counts.error += 1,
+            Some("pass") => counts.pass += 1,
+            _ => {}
+        }
+        kept.push(result.clone());
+    }
+    kept
 }
 
 fn classify(source: kube::Error, resource: &ApiResource, scope: &str) -> ReportError {
@@ -148,25 +264,30 @@ fn classify(source: kube::Error, resource: &ApiResource, scope: &str) -> ReportE
             } else {
                 format!("{} {scope}/{REPORT_NAME}", resource.kind)
             },
-            source,
+            message: crate::context::explain(&source),
         },
     }
 }
 
-/// The report object for one scope, and how many results did not fit.
+/// The report object for one scope, and how many results did not fit: at
+/// most `max_results`, failures first, and no more than fit in
+/// [`MAX_REPORT_BYTES`] serialized.
 fn build(
     options: &ReportOptions,
     resource: &ApiResource,
     scope: &str,
-    findings: &[&AuditFinding],
+    mut results: Vec<Value>,
     counts: Counts,
-    now: &Value,
 ) -> (Value, usize) {
-    let mut sorted: Vec<&&AuditFinding> = findings.iter().collect();
+    let total = results.len();
     // Failures first, so a full report keeps what matters most.
-    sorted.sort_by_key(|f| f.result);
-    let kept = sorted.len().min(options.max_results);
-    let results: Vec<Value> = sorted[..kept].iter().map(|f| result(f, now)).collect();
+    results.sort_by_key(|r| match r["result"].as_str() {
+        Some("fail") => 0,
+        Some("error") => 1,
+        Some("warn") => 2,
+        _ => 3,
+    });
+    results.truncate(options.max_results);
     let mut metadata = json!({
         "name": REPORT_NAME,
         "labels": {MANAGED_BY.0: MANAGED_BY.1},
@@ -185,7 +306,7 @@ fn build(
             "error": counts.error,
             "skip": 0,
         },
-        "results": results,
+        "results": [],
     });
     if options.format == Format::Openreports {
         let mut filter = vec!["fail", "warn", "error"];
@@ -196,7 +317,19 @@ fn build(
         object["configuration"] =
             json!({"limits": {"maxResults": options.max_results, "statusFilter": filter}});
     }
-    (object, sorted.len() - kept)
+    let mut size = serde_json::to_vec(&object).map_or(0, |b| b.len());
+    let mut kept = Vec::with_capacity(results.len());
+    for result in results {
+        let cost = serde_json::to_vec(&result).map_or(0, |b| b.len()) + 1;
+        if size + cost > MAX_REPORT_BYTES {
+            break;
+        }
+        size += cost;
+        kept.push(result);
+    }
+    let dropped = total - kept.len();
+    object["results"] = Value::Array(kept);
+    (object, dropped)
 }
 
 fn result(finding: &AuditFinding, now: &Value) -> Value {
@@ -250,19 +383,21 @@ fn time_now() -> Value {
 }
 
 /// Deletes bouncer's reports in the audited scopes that got none this run:
-/// every object there is fixed, gone, or in a namespace being deleted.
+/// every object there is fixed, gone, or in a namespace being deleted. A
+/// scope where some kind could not be listed keeps its report.
 async fn remove_stale(
     client: &kube::Client,
     report: &AuditReport,
     options: &ReportOptions,
     written: &BTreeSet<&str>,
-) -> Result<usize, ReportError> {
+    outcome: &mut Written,
+) -> Result<(), ReportError> {
     let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
-    let mut deleted = 0;
+    let blind = |scope: &str| report.unseen.iter().any(|u| u.covers(scope));
     let namespaced = options.format.resource(false);
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &namespaced);
     let existing = api
-        .list(&ListParams::default().labels(&selector))
+        .list_metadata(&ListParams::default().labels(&selector))
         .await
         .map_err(|source| classify(source, &namespaced, "*"))?;
     for stale in existing.items {
@@ -273,24 +408,26 @@ async fn remove_stale(
             .audited_namespaces
             .as_ref()
             .is_none_or(|audited| audited.contains(&ns));
-        if in_scope && !written.contains(ns.as_str()) {
-            delete(client, &namespaced, Some(&ns), &name).await?;
-            deleted += 1;
+        if in_scope && !written.contains(ns.as_str()) && !blind(&ns) {
+            match delete(client, &namespaced, Some(&ns), &name).await {
+                Ok(()) => outcome.deleted += 1,
+                Err(error) => outcome.failed.push(error),
+            }
         }
     }
-    if report.audited_namespaces.is_none() && !written.contains("") {
+    if report.audited_namespaces.is_none() && !written.contains("") && !blind("") {
         let resource = options.format.resource(true);
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        match api.get_opt(REPORT_NAME).await {
-            Ok(Some(_)) => {
-                delete(client, &resource, None, REPORT_NAME).await?;
-                deleted += 1;
-            }
+        match api.get_metadata_opt(REPORT_NAME).await {
+            Ok(Some(_)) => match delete(client, &resource, None, REPORT_NAME).await {
+                Ok(()) => outcome.deleted += 1,
+                Err(error) => outcome.failed.push(error),
+            },
             Ok(None) => {}
-            Err(source) => return Err(classify(source, &resource, "")),
+            Err(source) => outcome.failed.push(classify(source, &resource, "")),
         }
     }
-    Ok(deleted)
+    Ok(())
 }
 
 async fn delete(
@@ -353,7 +490,8 @@ mod tests {
             finding("c", Outcome::Error, "trapped"),
             finding("d", Outcome::Fail, "refused too"),
         ];
-        let refs: Vec<&AuditFinding> = findings.iter().collect();
+        let now = json!({"seconds": 1, "nanos": 0});
+        let results: Vec<Value> = findings.iter().map(|f| result(f, &now)).collect();
         let counts = Counts {
             pass: 7,
             fail: 2,
@@ -361,14 +499,7 @@ mod tests {
             error: 1,
         };
         let resource = Format::Openreports.resource(false);
-        let (report, dropped) = build(
-            &options(2),
-            &resource,
-            "shop",
-            &refs,
-            counts,
-            &json!({"seconds": 1, "nanos": 0}),
-        );
+        let (report, dropped) = build(&options(2), &resource, "shop", results, counts);
         assert_eq!(dropped, 2);
         let results = report["results"].as_array().unwrap();
         assert_eq!(results.len(), 2);
@@ -387,26 +518,78 @@ mod tests {
     #[test]
     fn monitor_findings_are_not_scored_and_wgpolicyk8s_has_no_openreports_fields() {
         let findings = [finding("a", Outcome::Warn, "would be refused")];
-        let refs: Vec<&AuditFinding> = findings.iter().collect();
+        let results: Vec<Value> = findings.iter().map(|f| result(f, &json!(null))).collect();
         let resource = Format::Wgpolicyk8s.resource(true);
         let options = ReportOptions {
             format: Format::Wgpolicyk8s,
             ..options(10)
         };
-        let (report, _) = build(
-            &options,
-            &resource,
-            "",
-            &refs,
-            Counts::default(),
-            &json!(null),
-        );
+        let (report, _) = build(&options, &resource, "", results, Counts::default());
         assert_eq!(report["apiVersion"], "wgpolicyk8s.io/v1alpha2");
         assert_eq!(report["kind"], "ClusterPolicyReport");
         assert!(report["metadata"].get("namespace").is_none());
         assert!(report.get("source").is_none() && report.get("configuration").is_none());
         assert_eq!(report["results"][0]["scored"], false);
         assert_eq!(report["results"][0]["properties"]["mode"], "monitor");
+    }
+
+    #[test]
+    fn a_report_stays_under_etcds_limit_whatever_the_result_count() {
+        let long = "x".repeat(MAX_MESSAGE);
+        let findings: Vec<AuditFinding> = (0..3000)
+            .map(|i| {
+                finding(
+                    &format!("ingress-{i}-{}", "n".repeat(200)),
+                    Outcome::Fail,
+                    &long,
+                )
+            })
+            .collect();
+        let now = json!({"seconds": 1, "nanos": 0});
+        let results: Vec<Value> = findings.iter().map(|f| result(f, &now)).collect();
+        let resource = Format::Openreports.resource(false);
+        let (report, dropped) = build(
+            &options(5000),
+            &resource,
+            "shop",
+            results,
+            Counts::default(),
+        );
+        let size = serde_json::to_vec(&report).unwrap().len();
+        assert!(size <= MAX_REPORT_BYTES, "{size}");
+        let kept = report["results"].as_array().unwrap().len();
+        assert!(kept > 100, "{kept}");
+        assert_eq!(kept + dropped, 3000);
+    }
+
+    #[test]
+    fn results_of_unseen_kinds_are_carried_over_and_counted() {
+        let previous: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "openreports.io/v1alpha1", "kind": "Report",
+            "metadata": {"name": REPORT_NAME, "namespace": "shop"},
+            "results": [
+                {"result": "fail", "resources": [{"apiVersion": "v1", "kind": "Service", "name": "a"}]},
+                {"result": "warn", "resources": [{"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "name": "b"}]},
+            ],
+        }))
+        .unwrap();
+        let unseen = Unseen {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: None,
+        };
+        let mut counts = Counts::default();
+        let kept = carry_over(Some(&previous), &[&unseen], &mut counts);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0]["resources"][0]["name"], "a");
+        assert_eq!(counts.fail, 1);
+        assert_eq!(counts.warn, 0);
+        assert!(unseen.covers("shop") && unseen.covers(""));
+        let here = Unseen {
+            namespace: Some("shop".into()),
+            ..unseen
+        };
+        assert!(here.covers("shop") && !here.covers("web"));
     }
 
     #[test]

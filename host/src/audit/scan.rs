@@ -11,7 +11,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::TypeMeta;
 use serde_json::Value;
 
-use super::findings::{AuditError, AuditFinding, AuditReport, ObjectRef, Outcome};
+use super::findings::{AuditError, AuditFinding, AuditReport, ObjectRef, Outcome, Unseen};
 use super::governed::{self, Target};
 use crate::admission::PolicySet;
 use crate::context::Cluster;
@@ -114,7 +114,10 @@ async fn terminating_namespaces(
         Err(error) => {
             report.add_problems([AuditError::error(
                 "Namespace",
-                format!("listing namespaces: {error}; objects of namespaces being deleted are audited too"),
+                format!(
+                    "listing namespaces: {}; objects of namespaces being deleted are audited too",
+                    crate::context::explain(&error)
+                ),
             )]);
             BTreeSet::new()
         }
@@ -151,8 +154,13 @@ impl Run<'_> {
         };
         let mut token: Option<String> = None;
         let mut done = 0;
+        // Pages are sized by bytes, not only by count: 500 objects of 1 MB
+        // each would be half a gigabyte at once. The first page is small;
+        // later ones hold what fits in PAGE_BYTES at the sizes seen so far.
+        let mut limit = self.options.page_size.min(FIRST_PAGE);
+        let (mut seen_bytes, mut seen_objects) = (0u64, 0u64);
         loop {
-            let mut params = ListParams::default().limit(self.options.page_size);
+            let mut params = ListParams::default().limit(limit);
             if let Some(token) = &token {
                 params = params.continue_token(token);
             }
@@ -165,6 +173,13 @@ impl Run<'_> {
                     };
                     self.report
                         .add_problems([AuditError::error(subject, list_error(&error, target))]);
+                    // What was judged of this kind stays in the results, but
+                    // reports must not drop what the failed pages held.
+                    self.report.unseen.push(Unseen {
+                        api_version: target.resource.api_version.clone(),
+                        kind: target.resource.kind.clone(),
+                        namespace: namespace.map(str::to_owned),
+                    });
                     return;
                 }
             };
@@ -172,9 +187,11 @@ impl Run<'_> {
             let remaining = page.metadata.remaining_item_count;
             for mut object in page.items {
                 object.types = Some(types.clone());
-                self.judge(object, target, &label);
+                seen_bytes += self.judge(object, target, &label);
+                seen_objects += 1;
                 done += 1;
             }
+            limit = page_limit(self.options.page_size, seen_bytes, seen_objects);
             token = page.metadata.continue_.filter(|t| !t.is_empty());
             // The last page has no count of what remains: it is all there.
             let total = match (&token, remaining) {
@@ -195,8 +212,10 @@ impl Run<'_> {
         }
     }
 
-    /// Judges one object as a CREATE and records what each policy said.
-    fn judge(&mut self, object: DynamicObject, target: &Target, label: &str) {
+    /// Judges one object as a CREATE and records what each policy said;
+    /// returns the object's size in JSON bytes.
+    fn judge(&mut self, object: DynamicObject, target: &Target, label: &str) -> u64 {
+        let size = crate::admission::patch::serialized_len(&object) as u64;
         if object.metadata.deletion_timestamp.is_some()
             || object
                 .metadata
@@ -204,7 +223,7 @@ impl Run<'_> {
                 .as_ref()
                 .is_some_and(|ns| self.terminating.contains(ns))
         {
-            return;
+            return size;
         }
         let reference = ObjectRef {
             api_version: target.resource.api_version.clone(),
@@ -221,7 +240,7 @@ impl Run<'_> {
             Ok(value) => value,
             Err(error) => {
                 self.unreadable(subject, error.to_string());
-                return;
+                return size;
             }
         };
         // As the API server would send it: no server-side bookkeeping of other writers.
@@ -237,7 +256,7 @@ impl Run<'_> {
             Ok(request) => request,
             Err(error) => {
                 self.unreadable(subject, error.to_string());
-                return;
+                return size;
             }
         };
         let admission =
@@ -282,6 +301,7 @@ impl Run<'_> {
             Outcome::Warn => report.summary.warned += 1,
             Outcome::Pass => {}
         }
+        size
     }
 
     fn unreadable(&mut self, subject: String, why: String) {
@@ -290,6 +310,26 @@ impl Run<'_> {
             format!("cannot be judged: {why}"),
         )]);
     }
+}
+
+/// Objects in the first page of a kind, before their sizes are known.
+const FIRST_PAGE: u32 = 4;
+/// What one page may hold, in JSON bytes of its objects. Parsed, objects
+/// made of many small maps (an Ingress with thousands of paths) take up to
+/// ~20 times their JSON, so a page costs up to ~80 MiB whatever the objects'
+/// sizes and `--page-size`.
+pub const PAGE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// The next page's size: as many objects as fit in [`PAGE_BYTES`] at the
+/// average size seen, between 1 and `page_size`.
+fn page_limit(page_size: u32, seen_bytes: u64, seen_objects: u64) -> u32 {
+    if seen_objects == 0 {
+        return page_size.min(FIRST_PAGE);
+    }
+    let average = (seen_bytes / seen_objects).max(1);
+    u32::try_from(PAGE_BYTES / average)
+        .unwrap_or(u32::MAX)
+        .clamp(1, page_size.max(1))
 }
 
 /// A failed list, in words that say what to do.
@@ -305,6 +345,28 @@ fn list_error(error: &kube::Error, target: &Target) -> String {
             "the list expired while paging ({}); run the audit again, or raise --page-size",
             status.message
         ),
-        other => format!("listing {plural}: {other}; the other kinds were audited"),
+        other => format!(
+            "listing {plural}: {}; the other kinds were audited",
+            crate::context::explain(other)
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_hold_bytes_not_counts() {
+        // Before any object is seen, a small first page.
+        assert_eq!(page_limit(500, 0, 0), FIRST_PAGE);
+        // Small objects: the page size asked for.
+        assert_eq!(page_limit(500, 16 * 2_000, 16), 500);
+        // 1.2 MB objects: what fits in PAGE_BYTES.
+        let limit = page_limit(500, 16 * 1_200_000, 16);
+        assert_eq!(u64::from(limit), PAGE_BYTES / 1_200_000);
+        // Objects larger than a page: one at a time.
+        assert_eq!(page_limit(500, 2 * PAGE_BYTES, 1), 1);
+        assert_eq!(page_limit(2, 10, 10), 2);
     }
 }

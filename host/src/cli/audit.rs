@@ -103,23 +103,38 @@ pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
         AuditOutput::Text => write_text(&mut out, &report, set.entries().len())?,
     }
     eprintln!("{}", metrics_line(&report));
+    let error_exit = if args.fail_on == FailOn::Never {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_ERROR)
+    };
     match written {
-        Some(Ok(w)) => eprintln!(
-            "reports: {} written, {} stale deleted{}",
-            w.written,
-            w.deleted,
-            match w.dropped {
-                0 => String::new(),
-                n => format!(", {n} results left out of full reports"),
+        Some(Ok(w)) => {
+            eprintln!(
+                "reports: {} written, {} stale deleted{}{}",
+                w.written,
+                w.deleted,
+                match w.dropped {
+                    0 => String::new(),
+                    n => format!(", {n} results left out of full reports"),
+                },
+                match w.carried {
+                    0 => String::new(),
+                    n => format!(
+                        ", {n} results kept from the previous reports for kinds that could not be listed"
+                    ),
+                }
+            );
+            for error in &w.failed {
+                eprintln!("error: {error}");
             }
-        ),
+            if !w.failed.is_empty() {
+                return Ok(error_exit);
+            }
+        }
         Some(Err(error)) => {
             eprintln!("error: {error}");
-            return Ok(if args.fail_on == FailOn::Never {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(EXIT_ERROR)
-            });
+            return Ok(error_exit);
         }
         None => {}
     }

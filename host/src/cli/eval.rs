@@ -91,14 +91,13 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
 
 fn read_input(path: &Path) -> Result<String> {
     if path == Path::new("-") {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("reading stdin")?;
-        return Ok(text);
+        return crate::manifest::yaml::read_bounded(std::io::stdin()).context("reading stdin");
     }
-    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+    crate::manifest::yaml::read_file(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn read_settings(path: &Path) -> Result<serde_json::Value> {
     let text = read_input(path)?;
-    serde_yaml::from_str(&text).with_context(|| format!("parsing settings file {}", path.display()))
+    crate::manifest::yaml::from_str(&text)
+        .with_context(|| format!("parsing settings file {}", path.display()))
 }

@@ -39,6 +39,9 @@ pub struct RegistryArgs {
     /// Reach the registry over plain HTTP (a local test registry).
     #[arg(long)]
     plain_http: bool,
+    /// How long the whole exchange with the registry may take.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    registry_timeout: std::time::Duration,
 }
 
 impl RegistryArgs {
@@ -52,6 +55,7 @@ impl RegistryArgs {
                 Vec::new()
             },
             store: None,
+            timeout: self.registry_timeout,
         }
     }
 }

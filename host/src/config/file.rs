@@ -164,7 +164,7 @@ impl Config {
 
     /// Reads and checks a configuration file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = crate::manifest::yaml::read_file(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
         })?;
@@ -174,10 +174,11 @@ impl Config {
 
     /// Parses and checks configuration text; `origin` names it in errors.
     pub fn from_yaml(text: &str, origin: &str, base_dir: &Path) -> Result<Self, ConfigError> {
-        let mut config: Config = serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_owned(),
-            message: e.to_string(),
-        })?;
+        let mut config: Config =
+            crate::manifest::yaml::from_str(text).map_err(|e| ConfigError::Parse {
+                origin: origin.to_owned(),
+                message: e.to_string(),
+            })?;
         config.base_dir = base_dir.to_owned();
         config.check(origin)?;
         Ok(config)

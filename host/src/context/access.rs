@@ -45,6 +45,36 @@ pub enum AccessError {
     Client(#[from] kube::Error),
 }
 
+/// A Kubernetes client error in words: the API server's status as code,
+/// reason and message, not kube's `ApiError: … (Status { … })` dump.
+pub fn explain(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            let reason = if status.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", status.reason)
+            };
+            format!(
+                "the API server answered {}{reason}: {}",
+                status.code, status.message
+            )
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut cause = std::error::Error::source(other);
+            while let Some(inner) = cause {
+                let more = inner.to_string();
+                if !text.contains(&more) {
+                    text = format!("{text}: {more}");
+                }
+                cause = inner.source();
+            }
+            text
+        }
+    }
+}
+
 impl KubeAccess {
     /// A client per this access; `Ok(None)` for [`KubeAccess::None`].
     ///

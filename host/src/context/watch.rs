@@ -27,7 +27,8 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 
 use super::Cluster;
 use super::NamespaceLabels;
-use crate::policy::{ContextKind, ContextSource, Selector};
+use super::index::Indexes;
+use crate::policy::{ContextKind, ContextSource, Gathered, IndexKey, Query, Queryable, too_large};
 
 /// How one watched kind is doing, for `/readyz` and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +65,46 @@ struct WatchState {
     synced: AtomicBool,
     stale: AtomicBool,
     error: Mutex<Option<String>>,
+    /// Indexes of the values lookups select by, kept up to date by the watch.
+    indexes: Mutex<Indexes<ObjectId>>,
+}
+
+/// An object's namespace (`""` when cluster-scoped) and name.
+type ObjectId = (String, String);
+
+fn id_of(object: &DynamicObject) -> ObjectId {
+    (
+        object.metadata.namespace.clone().unwrap_or_default(),
+        object.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+impl Queryable for DynamicObject {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.metadata.labels.as_ref()?.get(key).map(String::as_str)
+    }
+
+    fn value_of(&self, key: &IndexKey) -> Option<&str> {
+        match key {
+            IndexKey::Annotation(name) => self
+                .metadata
+                .annotations
+                .as_ref()?
+                .get(name)
+                .map(String::as_str),
+            IndexKey::Field(path) => match path.segments() {
+                [first, field] if first == "metadata" => match field.as_str() {
+                    "name" => self.metadata.name.as_deref(),
+                    "namespace" => self.metadata.namespace.as_deref(),
+                    _ => None,
+                },
+                segments => segments
+                    .iter()
+                    .try_fold(&self.data, |value, segment| value.get(segment))?
+                    .as_str(),
+            },
+        }
+    }
 }
 
 impl Watched {
@@ -79,7 +120,7 @@ impl Watched {
     fn with_store<T>(
         &self,
         kind: &ContextKind,
-        f: impl FnOnce(&Store<DynamicObject>, &ApiResource, bool) -> T,
+        f: impl FnOnce(&Store<DynamicObject>, &ApiResource, bool, &WatchState) -> T,
     ) -> Result<Option<T>, String> {
         if self.client.is_none() {
             return Err(format!(
@@ -108,7 +149,7 @@ impl Watched {
             .store
             .get()
             .ok_or_else(|| format!("the cache of {kind} is not ready"))?;
-        Ok(Some(f(store, resource, *namespaced)))
+        Ok(Some(f(store, resource, *namespaced, &watch.state)))
     }
 }
 
@@ -137,14 +178,20 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
                 }
                 set_error(
                     &state,
-                    format!("{kind} is not served by the cluster ({error}): it has no objects"),
+                    format!(
+                        "{kind} is not served by the cluster ({}): it has no objects",
+                        super::explain(&error)
+                    ),
                 );
                 state.synced.store(true, Ordering::Release);
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(10));
             }
             Err(error) => {
-                set_error(&state, format!("discovering {kind}: {error}"));
+                set_error(
+                    &state,
+                    format!("discovering {kind}: {}", super::explain(&error)),
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(std::time::Duration::from_secs(10));
             }
@@ -181,6 +228,7 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
     while let Some(event) = stream.next().await {
         match event {
             Ok(event) => {
+                keep_indexed(&state, &event);
                 if matches!(event, watcher::Event::InitDone) {
                     state.synced.store(true, Ordering::Release);
                     tracing::info!(%kind, "context cache synced");
@@ -196,6 +244,24 @@ async fn run_watch(client: kube::Client, kind: ContextKind, state: Arc<WatchStat
                 set_error(&state, error.to_string());
             }
         }
+    }
+}
+
+/// Follows a watch event in the kind's indexes. A relist replaces the store
+/// when it is done; the indexes are then made anew on the next lookup.
+fn keep_indexed(state: &WatchState, event: &watcher::Event<DynamicObject>) {
+    let Ok(mut indexes) = state.indexes.lock() else {
+        return;
+    };
+    match event {
+        watcher::Event::Apply(object) => {
+            indexes.update(&id_of(object), |key| {
+                object.value_of(key).map(str::to_owned)
+            });
+        }
+        watcher::Event::Delete(object) => indexes.remove(&id_of(object)),
+        watcher::Event::InitDone => indexes.clear(),
+        watcher::Event::Init | watcher::Event::InitApply(_) => {}
     }
 }
 
@@ -234,13 +300,21 @@ impl ContextSource for Watched {
         kind: &ContextKind,
         namespace: Option<&str>,
         name: &str,
+        max_bytes: usize,
     ) -> Result<Option<String>, String> {
-        self.with_store(kind, |store, resource, namespaced| {
+        self.with_store(kind, |store, resource, namespaced, _| {
             let mut key = ObjectRef::new_with(name, resource.clone());
             if namespaced {
                 key = key.within(namespace.unwrap_or_default());
             }
-            store.get(&key).map(|object| json(&object)).transpose()
+            let Some(object) = store.get(&key) else {
+                return Ok(None);
+            };
+            let text = json(&object)?;
+            if text.len() > max_bytes {
+                return Err(too_large(max_bytes));
+            }
+            Ok(Some(text))
         })?
         .unwrap_or(Ok(None))
     }
@@ -249,16 +323,42 @@ impl ContextSource for Watched {
         &self,
         kind: &ContextKind,
         namespace: Option<&str>,
-        selector: &Selector,
+        query: &Query,
+        max_bytes: usize,
     ) -> Result<Vec<String>, String> {
-        self.with_store(kind, |store, _, _| {
-            store
-                .state()
+        self.with_store(kind, |store, resource, namespaced, state| {
+            let indexed = query.exact().next().and_then(|(key, value)| {
+                let mut indexes = state.indexes.lock().ok()?;
+                indexes.lookup(&key, value, || {
+                    store
+                        .state()
+                        .iter()
+                        .map(|o| (id_of(o), o.value_of(&key).map(str::to_owned)))
+                        .collect::<Vec<_>>()
+                })
+            });
+            let candidates: Vec<Arc<DynamicObject>> = match indexed {
+                Some(ids) => ids
+                    .into_iter()
+                    .filter_map(|(ns, name)| {
+                        let mut key = ObjectRef::new_with(&name, resource.clone());
+                        if namespaced {
+                            key = key.within(&ns);
+                        }
+                        store.get(&key)
+                    })
+                    .collect(),
+                None => store.state(),
+            };
+            let mut gathered = Gathered::new(max_bytes);
+            for object in candidates
                 .iter()
                 .filter(|o| namespace.is_none() || o.metadata.namespace.as_deref() == namespace)
-                .filter(|o| selector.matches(&labels_of(o)))
-                .map(|o| json(o))
-                .collect()
+                .filter(|o| query.matches(&***o))
+            {
+                gathered.push(json(object)?)?;
+            }
+            Ok(gathered.into_texts())
         })?
         .unwrap_or(Ok(Vec::new()))
     }
@@ -271,7 +371,7 @@ impl NamespaceLabels for Watched {
             api_version: "v1".into(),
             kind: "Namespace".into(),
         };
-        self.with_store(&kind, |store, resource, _| {
+        self.with_store(&kind, |store, resource, _, _| {
             store
                 .get(&ObjectRef::new_with(namespace, resource.clone()))
                 .map(|o| labels_of(&o))

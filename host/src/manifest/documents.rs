@@ -7,6 +7,8 @@
 
 use serde_json::Value;
 
+use super::yaml::YamlError;
+
 /// One parsed document and where it starts (1-based).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Document {
@@ -25,18 +27,33 @@ pub struct DocumentError {
     pub message: String,
 }
 
-/// Parses `text` as a stream of YAML documents; empty documents are skipped.
-pub fn parse_yaml(text: &str) -> Vec<Result<Document, DocumentError>> {
-    let mut results = Vec::new();
+/// Parses `text` as a stream of YAML documents, handing each to `each` as
+/// soon as it is parsed (empty documents are skipped), so a caller that keeps
+/// less than the parsed value never holds a whole file's values at once.
+pub fn each_yaml(text: &str, each: &mut dyn FnMut(Result<Document, DocumentError>)) {
     for chunk in split(text) {
         let Some(line) = first_content_line(&chunk.lines, chunk.start) else {
             continue;
         };
         let source = chunk.lines.join("\n");
-        match serde_yaml::from_str::<Value>(&source) {
+        match super::yaml::from_str::<Value>(&source) {
             Ok(Value::Null) => {}
-            Ok(value) => results.push(Ok(Document { line, value })),
-            Err(error) => results.push(Err(match template_line(&chunk.lines) {
+            Ok(value) => each(Ok(Document { line, value })),
+            Err(error @ (YamlError::TooLarge { .. } | YamlError::Expands)) => {
+                each(Err(DocumentError {
+                    line,
+                    message: error.to_string(),
+                }));
+            }
+            Err(YamlError::TooDeep { line: at }) => each(Err(DocumentError {
+                line: chunk.start + at - 1,
+                message: format!(
+                    "flow collections (`[…]`, `{{…}}`) nest more than {} deep; no manifest needs \
+                     that, so it is refused",
+                    super::yaml::MAX_FLOW_DEPTH
+                ),
+            })),
+            Err(YamlError::Parse(error)) => each(Err(match template_line(&chunk.lines) {
                 Some(at) => DocumentError {
                     line: chunk.start + at,
                     message: "this is an unrendered Helm template (`{{ … }}`), not a manifest; \
@@ -52,7 +69,6 @@ pub fn parse_yaml(text: &str) -> Vec<Result<Document, DocumentError>> {
             })),
         }
     }
-    results
 }
 
 /// The index of the first line with a template action (`{{`), outside comments.
@@ -64,8 +80,7 @@ fn template_line(lines: &[&str]) -> Option<usize> {
 
 /// Parses `text` as one or more concatenated JSON values. A syntax error ends
 /// the file: JSON has no separator to resume from.
-pub fn parse_json(text: &str) -> Vec<Result<Document, DocumentError>> {
-    let mut results = Vec::new();
+pub fn each_json(text: &str, each: &mut dyn FnMut(Result<Document, DocumentError>)) {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
     loop {
         let start = text[stream.byte_offset()..]
@@ -73,12 +88,12 @@ pub fn parse_json(text: &str) -> Vec<Result<Document, DocumentError>> {
             .map_or(text.len(), |skip| stream.byte_offset() + skip);
         match stream.next() {
             None => break,
-            Some(Ok(value)) => results.push(Ok(Document {
+            Some(Ok(value)) => each(Ok(Document {
                 line: line_of(text, start),
                 value,
             })),
             Some(Err(error)) => {
-                results.push(Err(DocumentError {
+                each(Err(DocumentError {
                     line: error.line().max(1),
                     message: without_location(&error.to_string()),
                 }));
@@ -86,7 +101,6 @@ pub fn parse_json(text: &str) -> Vec<Result<Document, DocumentError>> {
             }
         }
     }
-    results
 }
 
 /// Whether text given without a file name (stdin) looks like JSON.
@@ -159,6 +173,18 @@ pub fn without_location(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse_yaml(text: &str) -> Vec<Result<Document, DocumentError>> {
+        let mut results = Vec::new();
+        each_yaml(text, &mut |result| results.push(result));
+        results
+    }
+
+    fn parse_json(text: &str) -> Vec<Result<Document, DocumentError>> {
+        let mut results = Vec::new();
+        each_json(text, &mut |result| results.push(result));
+        results
+    }
 
     #[test]
     fn an_unrendered_helm_template_says_so_at_its_first_action() {

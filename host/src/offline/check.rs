@@ -98,7 +98,11 @@ pub fn check(
     namespace: &str,
 ) -> Report {
     let cluster: std::sync::Arc<dyn Cluster> = std::sync::Arc::new(Snapshot::new(
-        manifests.objects.iter().chain(context).map(|o| &o.value),
+        manifests
+            .objects
+            .iter()
+            .chain(context)
+            .map(crate::manifest::ManifestObject::value),
         namespace,
     ));
     let mut report = Report {
@@ -118,7 +122,13 @@ pub fn check(
         },
     };
     for (index, object) in manifests.objects.iter().enumerate() {
-        let spec = RequestSpec::create(object.value.clone(), namespace);
+        let value = object.value();
+        let api_version = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let spec = RequestSpec::create(value, namespace);
         let request = match request::build(&spec, &format!("bouncer-check-{index}")) {
             Ok(request) => request,
             Err(error) => {
@@ -137,20 +147,12 @@ pub fn check(
             let sent: Value = serde_json::from_str(sent.json()).ok()?;
             Some(json_patch::diff(&sent, patched))
         });
-        let text = |key: &str| {
-            object
-                .value
-                .get(key)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
         let findings = admission.policies.iter().map(|result| PolicyFinding {
             file: object.origin.file.clone(),
             line: object.origin.line,
             item: object.origin.item,
-            api_version: text("apiVersion"),
-            kind: text("kind"),
+            api_version: api_version.clone(),
+            kind: object.kind().to_owned(),
             namespace: request.namespace.clone(),
             name: object.name().to_owned(),
             policy: result.policy.clone(),

@@ -1,38 +1,67 @@
 //! Cluster state given up front: the context objects of a `bouncer test` case,
 //! or the manifests `bouncer check` reads plus its `--context` files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
 use super::request::{namespace_of, with_namespace};
 use crate::context::Cluster;
 use crate::context::NamespaceLabels;
-use crate::policy::{ContextKind, ContextSource, Selector};
+use crate::context::index::Indexes;
+use crate::policy::{ContextKind, ContextSource, Gathered, Query, Queryable as _, too_large};
 
 /// Objects held in memory, answering lookups and namespace labels.
-#[derive(Debug, Clone, Default)]
+///
+/// Objects are kept by group and kind, not by version: the API server serves
+/// a CRD's objects at every version it serves, so a lookup at `v1` sees an
+/// object written as `v1beta1` (and is given it as written).
+#[derive(Debug, Default)]
 pub struct Snapshot {
-    objects: Vec<Entry>,
+    kinds: HashMap<(String, String), Objects>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
 }
 
+/// The objects of one group and kind, and their indexes.
+#[derive(Debug, Default)]
+struct Objects {
+    entries: Vec<Entry>,
+    by_name: HashMap<(Option<String>, String), usize>,
+    indexes: Mutex<Indexes<usize>>,
+}
+
+/// One object, kept as compact JSON (what lookups return) with what a scan
+/// by labels needs; its other values are read from the JSON when asked.
 #[derive(Debug, Clone)]
 struct Entry {
-    api_version: String,
-    kind: String,
     namespace: Option<String>,
-    name: String,
     labels: BTreeMap<String, String>,
     json: String,
+}
+
+impl Entry {
+    fn value(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or(Value::Null)
+    }
+}
+
+/// The group of `api_version` (`""` for core) and `kind`: what a snapshot keys by.
+fn group_kind(api_version: &str, kind: &str) -> (String, String) {
+    let group = api_version.split_once('/').map_or("", |(g, _)| g);
+    (group.to_owned(), kind.to_owned())
 }
 
 impl Snapshot {
     /// Holds `objects`; namespaced objects that name no namespace are in
     /// `default_namespace`, as `kubectl apply` would put them.
-    pub fn new<'a>(objects: impl IntoIterator<Item = &'a Value>, default_namespace: &str) -> Self {
+    pub fn new<V: std::borrow::Borrow<Value>>(
+        objects: impl IntoIterator<Item = V>,
+        default_namespace: &str,
+    ) -> Self {
         let mut snapshot = Self::default();
         for object in objects {
+            let object = object.borrow();
             let text = |pointer: &str| {
                 object
                     .pointer(pointer)
@@ -56,23 +85,55 @@ impl Snapshot {
                 labels.insert("kubernetes.io/metadata.name".into(), name.to_owned());
                 snapshot.namespaces.insert(name.to_owned(), labels);
             }
-            let object = with_namespace(object.clone(), namespace.as_deref());
-            snapshot.objects.push(Entry {
-                api_version: api_version.to_owned(),
-                kind: kind.to_owned(),
+            let json = with_namespace(object.clone(), namespace.as_deref()).to_string();
+            let objects = snapshot
+                .kinds
+                .entry(group_kind(api_version, kind))
+                .or_default();
+            let key = (namespace.clone(), name.to_owned());
+            objects.by_name.entry(key).or_insert(objects.entries.len());
+            objects.entries.push(Entry {
                 namespace,
-                name: name.to_owned(),
                 labels,
-                json: object.to_string(),
+                json,
             });
         }
         snapshot
     }
 
-    fn of_kind<'a>(&'a self, kind: &'a ContextKind) -> impl Iterator<Item = &'a Entry> {
-        self.objects
-            .iter()
-            .filter(move |e| e.api_version == kind.api_version && e.kind == kind.kind)
+    fn of_kind(&self, kind: &ContextKind) -> Option<&Objects> {
+        self.kinds.get(&group_kind(&kind.api_version, &kind.kind))
+    }
+}
+
+impl Objects {
+    /// The entries `query` selects in `namespace`, through an index when the
+    /// query has an exact condition (each candidate's JSON is read to check
+    /// the rest); a query of labels alone scans.
+    fn select<'a>(&'a self, namespace: Option<&'a str>, query: &'a Query) -> Vec<&'a Entry> {
+        let in_namespace = |e: &&Entry| namespace.is_none() || e.namespace.as_deref() == namespace;
+        let exact = query.exact().next();
+        let indexed = exact.as_ref().and_then(|(key, value)| {
+            let mut indexes = self.indexes.lock().ok()?;
+            indexes.lookup(key, value, || {
+                self.entries
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (i, e.value().value_of(key).map(str::to_owned)))
+                    .collect::<Vec<_>>()
+            })
+        });
+        let candidates: Box<dyn Iterator<Item = &Entry>> = match indexed {
+            Some(ids) => Box::new(ids.into_iter().filter_map(|i| self.entries.get(i))),
+            None => Box::new(self.entries.iter()),
+        };
+        candidates
+            .filter(in_namespace)
+            .filter(|e| match exact {
+                Some(_) => query.matches(&e.value()),
+                None => query.selector.matches(&e.labels),
+            })
+            .collect()
     }
 }
 
@@ -90,24 +151,39 @@ impl ContextSource for Snapshot {
         kind: &ContextKind,
         namespace: Option<&str>,
         name: &str,
+        max_bytes: usize,
     ) -> Result<Option<String>, String> {
-        Ok(self
-            .of_kind(kind)
-            .find(|e| e.name == name && e.namespace.as_deref() == namespace)
-            .map(|e| e.json.clone()))
+        let Some(objects) = self.of_kind(kind) else {
+            return Ok(None);
+        };
+        let key = (namespace.map(str::to_owned), name.to_owned());
+        let Some(entry) = objects
+            .by_name
+            .get(&key)
+            .and_then(|&i| objects.entries.get(i))
+        else {
+            return Ok(None);
+        };
+        if entry.json.len() > max_bytes {
+            return Err(too_large(max_bytes));
+        }
+        Ok(Some(entry.json.clone()))
     }
 
     fn list(
         &self,
         kind: &ContextKind,
         namespace: Option<&str>,
-        selector: &Selector,
+        query: &Query,
+        max_bytes: usize,
     ) -> Result<Vec<String>, String> {
-        Ok(self
-            .of_kind(kind)
-            .filter(|e| namespace.is_none() || e.namespace.as_deref() == namespace)
-            .filter(|e| selector.matches(&e.labels))
-            .map(|e| e.json.clone())
-            .collect())
+        let Some(objects) = self.of_kind(kind) else {
+            return Ok(Vec::new());
+        };
+        let mut gathered = Gathered::new(max_bytes);
+        for entry in objects.select(namespace, query) {
+            gathered.push(entry.json.clone())?;
+        }
+        Ok(gathered.into_texts())
     }
 }

@@ -37,28 +37,191 @@ impl fmt::Display for ContextKind {
 }
 
 /// Where lookups are answered from. Objects are JSON texts.
+///
+/// Each answer is gathered under `max_bytes` (see [`Gathered`]): a source
+/// stops copying once a result would pass it, so a lookup never costs the
+/// host more memory than the policy may still use.
 pub trait ContextSource: Send + Sync {
     /// One object, or `None` when it does not exist.
     ///
     /// # Errors
-    /// A message when the source cannot answer (not synced, kind not watched).
+    /// A message when the source cannot answer (not synced, kind not watched),
+    /// or the object is longer than `max_bytes`.
     fn get(
         &self,
         kind: &ContextKind,
         namespace: Option<&str>,
         name: &str,
+        max_bytes: usize,
     ) -> Result<Option<String>, String>;
 
-    /// Every object of `kind` in `namespace` (all when `None`) matching `selector`.
+    /// Every object of `kind` in `namespace` (all when `None`) that `query` selects.
     ///
     /// # Errors
-    /// A message when the source cannot answer.
+    /// A message when the source cannot answer, or the objects together are
+    /// longer than `max_bytes`.
     fn list(
         &self,
         kind: &ContextKind,
         namespace: Option<&str>,
-        selector: &Selector,
+        query: &Query,
+        max_bytes: usize,
     ) -> Result<Vec<String>, String>;
+}
+
+/// Lookup results gathered under a byte bound.
+#[derive(Debug)]
+pub struct Gathered {
+    texts: Vec<String>,
+    bytes: usize,
+    limit: usize,
+}
+
+impl Gathered {
+    /// Nothing yet; at most `limit` bytes in all.
+    pub fn new(limit: usize) -> Self {
+        Self {
+            texts: Vec::new(),
+            bytes: 0,
+            limit,
+        }
+    }
+
+    /// Adds one object's text.
+    ///
+    /// # Errors
+    /// The texts together pass the bound; the message says so.
+    pub fn push(&mut self, text: String) -> Result<(), String> {
+        self.bytes += text.len();
+        if self.bytes > self.limit {
+            return Err(too_large(self.limit));
+        }
+        self.texts.push(text);
+        Ok(())
+    }
+
+    /// The texts.
+    pub fn into_texts(self) -> Vec<String> {
+        self.texts
+    }
+}
+
+/// The message of a lookup whose result passes `limit` bytes.
+pub fn too_large(limit: usize) -> String {
+    format!(
+        "the lookup's result is longer than the {limit} bytes this evaluation may still use for \
+         lookups (a quarter of the policy's `memory`, less what earlier lookups took); narrow it \
+         (a namespace, a label selector, `find-objects`) or raise the policy's `memory`"
+    )
+}
+
+/// What a listing selects: labels, and exact annotation and field values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// The label selector.
+    pub selector: Selector,
+    /// Annotations an object must carry with exactly these values.
+    pub annotations: Vec<(String, String)>,
+    /// String fields an object must have with exactly these values.
+    pub fields: Vec<(FieldPath, String)>,
+}
+
+impl Query {
+    /// Objects whose labels `selector` matches.
+    pub fn labels(selector: Selector) -> Self {
+        Self {
+            selector,
+            ..Self::default()
+        }
+    }
+
+    /// The exact conditions an index can answer, annotations first.
+    pub fn exact(&self) -> impl Iterator<Item = (IndexKey, &str)> {
+        let annotations = self
+            .annotations
+            .iter()
+            .map(|(k, v)| (IndexKey::Annotation(k.clone()), v.as_str()));
+        let fields = self
+            .fields
+            .iter()
+            .map(|(p, v)| (IndexKey::Field(p.clone()), v.as_str()));
+        annotations.chain(fields)
+    }
+
+    /// Whether `object` satisfies every condition.
+    pub fn matches(&self, object: &impl Queryable) -> bool {
+        self.selector.matches_by(|key| object.label(key))
+            && self
+                .exact()
+                .all(|(key, value)| object.value_of(&key) == Some(value))
+    }
+}
+
+/// An object a [`Query`] can be checked against as it is held.
+pub trait Queryable {
+    /// The value of label `key`.
+    fn label(&self, key: &str) -> Option<&str>;
+    /// The value `key` selects.
+    fn value_of(&self, key: &IndexKey) -> Option<&str>;
+}
+
+impl Queryable for serde_json::Value {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get("metadata")?.get("labels")?.get(key)?.as_str()
+    }
+
+    fn value_of(&self, key: &IndexKey) -> Option<&str> {
+        match key {
+            IndexKey::Annotation(name) => self
+                .get("metadata")?
+                .get("annotations")?
+                .get(name)?
+                .as_str(),
+            IndexKey::Field(path) => path.get(self),
+        }
+    }
+}
+
+/// A dotted path to a string field, from the object's root (`spec.ingressClassName`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldPath(Vec<String>);
+
+impl FieldPath {
+    /// Parses `a.b.c`.
+    ///
+    /// # Errors
+    /// An empty path or an empty segment.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let segments: Vec<String> = text.split('.').map(str::to_owned).collect();
+        if segments.iter().any(String::is_empty) {
+            return Err(format!(
+                "`{text}` is not a dotted field path such as `spec.ingressClassName`"
+            ));
+        }
+        Ok(Self(segments))
+    }
+
+    /// The string at this path in `object`.
+    pub fn get<'a>(&self, object: &'a serde_json::Value) -> Option<&'a str> {
+        self.0
+            .iter()
+            .try_fold(object, |value, segment| value.get(segment))?
+            .as_str()
+    }
+
+    /// The path's segments.
+    pub fn segments(&self) -> &[String] {
+        &self.0
+    }
+}
+
+/// One exact condition: what an index is kept by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IndexKey {
+    /// `metadata.annotations[<key>]`.
+    Annotation(String),
+    /// A string field.
+    Field(FieldPath),
 }
 
 /// A label selector in kubectl's syntax: `a=b`, `a==b`, `a!=b`, `a`, `!a`,
@@ -110,13 +273,19 @@ impl Selector {
 
     /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.matches_by(|key| labels.get(key).map(String::as_str))
+    }
+
+    /// Whether the labels `label` gives (by key) satisfy every requirement.
+    pub fn matches_by<'a>(&self, label: impl Fn(&str) -> Option<&'a str>) -> bool {
+        let is = |k: &str, v: &str| label(k) == Some(v);
         self.requirements.iter().all(|r| match r {
-            Requirement::Equals(k, v) => labels.get(k) == Some(v),
-            Requirement::NotEquals(k, v) => labels.get(k) != Some(v),
-            Requirement::Exists(k) => labels.contains_key(k),
-            Requirement::NotExists(k) => !labels.contains_key(k),
-            Requirement::In(k, vs) => labels.get(k).is_some_and(|v| vs.contains(v)),
-            Requirement::NotIn(k, vs) => labels.get(k).is_none_or(|v| !vs.contains(v)),
+            Requirement::Equals(k, v) => is(k, v),
+            Requirement::NotEquals(k, v) => !is(k, v),
+            Requirement::Exists(k) => label(k).is_some(),
+            Requirement::NotExists(k) => label(k).is_none(),
+            Requirement::In(k, vs) => label(k).is_some_and(|v| vs.iter().any(|x| x == v)),
+            Requirement::NotIn(k, vs) => label(k).is_none_or(|v| !vs.iter().any(|x| x == v)),
         })
     }
 }

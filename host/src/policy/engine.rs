@@ -296,6 +296,12 @@ impl PolicyEngine {
             self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
             return Ok(component);
         }
+        if let Err(why) = header(bytes) {
+            return Err(PolicyError::Compile {
+                policy: name.to_owned(),
+                source: anyhow::anyhow!(why).into(),
+            });
+        }
         let component = Component::new(&self.engine, bytes).map_err(|e| PolicyError::Compile {
             policy: name.to_owned(),
             source: e.into(),
@@ -342,5 +348,52 @@ fn start_epoch_ticker(engine: &wasmtime::Engine) {
         });
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start the epoch ticker; policy deadlines will not fire");
+    }
+}
+
+/// Says in one line what `bytes` are when they are not a component:
+/// wasmparser's own errors print the expected magic bytes as a multi-line
+/// debug list, which would end up in every denial of the policy.
+fn header(bytes: &[u8]) -> Result<(), String> {
+    const MAGIC: &[u8] = b"\0asm";
+    const COMPONENT_LAYER: [u8; 2] = [0x01, 0x00];
+    if !bytes.starts_with(MAGIC) {
+        let shown: String = bytes
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        return Err(format!(
+            "it is not WebAssembly (it starts with `{shown}`, not `00 61 73 6d`, \\0asm); is it the .wasm file you meant?"
+        ));
+    }
+    match bytes.get(6..8) {
+        Some(layer) if layer == COMPONENT_LAYER => Ok(()),
+        Some([0x00, 0x00]) => Err(
+            "it is a core WebAssembly module, not a component; build it as a component (cargo's wasm32-wasip2 target, componentize-js, componentize-py) or wrap it with `wasm-tools component new`".into(),
+        ),
+        _ => Err("its WebAssembly header is truncated or of an unknown version".into()),
+    }
+}
+
+#[cfg(test)]
+mod header_tests {
+    use super::header;
+
+    #[test]
+    fn what_is_not_a_component_is_said_in_one_line() {
+        let html = header(b"<!doctype html><html>").unwrap_err();
+        assert!(
+            html.contains("not WebAssembly") && html.contains("3c 21 64 6f"),
+            "{html}"
+        );
+        let module = header(b"\0asm\x01\0\0\0").unwrap_err();
+        assert!(module.contains("core WebAssembly module"), "{module}");
+        assert!(header(b"\0asm").is_err());
+        assert!(header(b"\0asm\x0d\0\x01\0").is_ok());
+        for message in [html, module] {
+            assert!(!message.contains('\n'), "{message}");
+        }
     }
 }

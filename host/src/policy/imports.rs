@@ -3,12 +3,16 @@
 
 use std::sync::Arc;
 
-use super::bindings::bouncer::policy::context::{self, LookupError};
+use super::bindings::bouncer::policy::context::{self, LookupError, ObjectQuery};
 use super::bindings::bouncer::policy::host::{self, Field, Level};
-use super::context::{ContextKind, ContextSource, Selector};
+use super::context::{ContextKind, ContextSource, FieldPath, Query, Selector};
 use super::limits::{LogLimits, MemoryLimiter};
 use super::quota::Quota;
 use super::wasi::Wasi;
+
+/// Lookup results of one evaluation may take this part of the policy's memory
+/// limit: they are copied into the guest too, and it has to parse them.
+const LOOKUP_SHARE: usize = 4;
 
 /// The state of one store, which lives for exactly one evaluation.
 pub(crate) struct StoreState {
@@ -28,6 +32,8 @@ pub(crate) struct StoreState {
     pub(crate) context: Option<Arc<dyn ContextSource>>,
     /// WASI state, made on the guest's first WASI call (built-ins never make one).
     pub(crate) wasi: Option<Wasi>,
+    /// What lookups may still return in this evaluation, in bytes.
+    lookup_left: usize,
 }
 
 impl StoreState {
@@ -49,6 +55,7 @@ impl StoreState {
             context_kinds: Arc::from([]),
             context: None,
             wasi: None,
+            lookup_left: memory_limit / LOOKUP_SHARE,
         }
     }
 
@@ -73,10 +80,45 @@ impl StoreState {
         )))
     }
 
-    fn source(&self) -> Result<&Arc<dyn ContextSource>, LookupError> {
-        self.context.as_ref().ok_or_else(|| {
+    fn source(&self) -> Result<Arc<dyn ContextSource>, LookupError> {
+        self.context.clone().ok_or_else(|| {
             LookupError::Failed("no cluster context is available to this evaluation".into())
         })
+    }
+
+    /// What the next lookup may return: the evaluation's lookup budget, and
+    /// no more than the instance's memory still allows.
+    fn lookup_room(&self) -> usize {
+        self.lookup_left.min(self.limiter.room())
+    }
+
+    /// Charges a lookup's result to the evaluation (its budget) and to the
+    /// policy's memory (its limit and its share of the instance budget).
+    fn charge_lookup(&mut self, bytes: usize) -> Result<(), LookupError> {
+        self.lookup_left = self.lookup_left.saturating_sub(bytes);
+        self.limiter.charge_host(bytes).map_err(|_| {
+            LookupError::Failed(format!(
+                "the lookup's result ({bytes} bytes) does not fit in what policy `{}` may still use of \
+                 the instance memory budget; narrow the lookup",
+                self.policy
+            ))
+        })
+    }
+
+    fn list_with(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        query: &Query,
+    ) -> Result<Vec<String>, LookupError> {
+        let kind = self.declared(api_version, kind)?;
+        let texts = self
+            .source()?
+            .list(&kind, namespace.as_deref(), query, self.lookup_room())
+            .map_err(LookupError::Failed)?;
+        self.charge_lookup(texts.iter().map(String::len).sum())?;
+        Ok(texts)
     }
 }
 
@@ -89,9 +131,12 @@ impl context::Host for StoreState {
         name: String,
     ) -> Result<Option<String>, LookupError> {
         let kind = self.declared(api_version, kind)?;
-        self.source()?
-            .get(&kind, namespace.as_deref(), &name)
-            .map_err(LookupError::Failed)
+        let text = self
+            .source()?
+            .get(&kind, namespace.as_deref(), &name, self.lookup_room())
+            .map_err(LookupError::Failed)?;
+        self.charge_lookup(text.as_ref().map_or(0, String::len))?;
+        Ok(text)
     }
 
     fn list_objects(
@@ -101,12 +146,32 @@ impl context::Host for StoreState {
         namespace: Option<String>,
         label_selector: Option<String>,
     ) -> Result<Vec<String>, LookupError> {
-        let kind = self.declared(api_version, kind)?;
         let selector = Selector::parse(label_selector.as_deref().unwrap_or(""))
             .map_err(|e| LookupError::Failed(format!("invalid label selector: {e}")))?;
-        self.source()?
-            .list(&kind, namespace.as_deref(), &selector)
-            .map_err(LookupError::Failed)
+        self.list_with(api_version, kind, namespace, &Query::labels(selector))
+    }
+
+    fn find_objects(
+        &mut self,
+        api_version: String,
+        kind: String,
+        namespace: Option<String>,
+        query: ObjectQuery,
+    ) -> Result<Vec<String>, LookupError> {
+        let selector = Selector::parse(query.label_selector.as_deref().unwrap_or(""))
+            .map_err(|e| LookupError::Failed(format!("invalid label selector: {e}")))?;
+        let fields = query
+            .fields
+            .into_iter()
+            .map(|(path, value)| FieldPath::parse(&path).map(|p| (p, value)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(LookupError::Failed)?;
+        let query = Query {
+            selector,
+            annotations: query.annotations,
+            fields,
+        };
+        self.list_with(api_version, kind, namespace, &query)
     }
 }
 

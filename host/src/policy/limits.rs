@@ -132,6 +132,31 @@ impl MemoryLimiter {
     }
 }
 
+impl MemoryLimiter {
+    /// Bytes the instance may still take before its limit.
+    pub(crate) fn room(&self) -> usize {
+        self.limit.saturating_sub(self.charged)
+    }
+
+    /// Charges `bytes` the host holds for this evaluation (lookup results on
+    /// their way in) as if the instance had grown by them: to its limit and
+    /// to the policy's share of the instance memory budget, until the
+    /// evaluation ends.
+    ///
+    /// # Errors
+    /// The limit or the budget would be passed; nothing is charged.
+    pub(crate) fn charge_host(&mut self, bytes: usize) -> Result<(), MemoryRefusal> {
+        if self.charged.saturating_add(bytes) > self.limit {
+            return Err(MemoryRefusal::Cap);
+        }
+        if let Some(quota) = &self.quota {
+            quota.charge_memory(bytes)?;
+        }
+        self.charged += bytes;
+        Ok(())
+    }
+}
+
 impl Drop for MemoryLimiter {
     fn drop(&mut self) {
         if let Some(quota) = &self.quota {

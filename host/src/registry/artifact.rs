@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::manifest::OciImageManifest;
 
 /// The config media type of a Wasm artifact.
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
@@ -68,16 +68,6 @@ impl Artifact {
             layer_size: size,
             annotations: manifest.annotations.clone().unwrap_or_default(),
         })
-    }
-
-    /// The descriptor to pull the layer with.
-    pub(crate) fn layer(&self) -> OciDescriptor {
-        OciDescriptor {
-            media_type: LAYER_MEDIA_TYPE.to_owned(),
-            digest: self.layer_digest.clone(),
-            size: i64::try_from(self.layer_size).unwrap_or(i64::MAX),
-            ..Default::default()
-        }
     }
 }
 

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use oci_client::secrets::RegistryAuth;
 
 use super::error::RegistryError;
 
@@ -29,10 +28,23 @@ struct Entry {
     identity_token: Option<String>,
 }
 
+/// A user and password to present to one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Secret {
+    pub(crate) user: String,
+    pub(crate) password: String,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({}, <redacted>)", self.user)
+    }
+}
+
 /// Credentials per registry host.
 #[derive(Debug, Default)]
 pub(crate) struct Credentials {
-    by_host: BTreeMap<String, (String, String)>,
+    by_host: BTreeMap<String, Secret>,
 }
 
 impl Credentials {
@@ -79,10 +91,16 @@ impl Credentials {
                     let (user, password) = decoded.split_once(':').ok_or_else(|| {
                         format!("auths.\"{key}\".auth has no `:` between user and password")
                     })?;
-                    (user.to_owned(), password.to_owned())
+                    Secret {
+                        user: user.to_owned(),
+                        password: password.to_owned(),
+                    }
                 }
-                (None, Some(user), Some(password), _) => (user, password),
-                (None, _, _, Some(token)) => ("<token>".to_owned(), token),
+                (None, Some(user), Some(password), _) => Secret { user, password },
+                (None, _, _, Some(token)) => Secret {
+                    user: "<token>".to_owned(),
+                    password: token,
+                },
                 _ => continue,
             };
             by_host.insert(host_of(&key).to_owned(), pair);
@@ -90,12 +108,9 @@ impl Credentials {
         Ok(Self { by_host })
     }
 
-    /// What to present to `registry` (a host, with its port if any).
-    pub(crate) fn for_registry(&self, registry: &str) -> RegistryAuth {
-        match self.by_host.get(registry) {
-            Some((user, password)) => RegistryAuth::Basic(user.clone(), password.clone()),
-            None => RegistryAuth::Anonymous,
-        }
+    /// What to present to `registry` (a host, with its port if any); `None`: anonymous.
+    pub(crate) fn for_registry(&self, registry: &str) -> Option<&Secret> {
+        self.by_host.get(registry)
     }
 }
 
@@ -127,18 +142,19 @@ mod tests {
                 "localhost:5000": {{"username": "u", "password": "p"}}}}}}"#
         );
         let creds = Credentials::parse(&text).unwrap();
+        let secret = |user: &str, password: &str| Secret {
+            user: user.into(),
+            password: password.into(),
+        };
         assert_eq!(
             creds.for_registry("reg.example.com"),
-            RegistryAuth::Basic("ci".into(), "s3cret".into())
+            Some(&secret("ci", "s3cret"))
         );
         assert_eq!(
             creds.for_registry("localhost:5000"),
-            RegistryAuth::Basic("u".into(), "p".into())
+            Some(&secret("u", "p"))
         );
-        assert_eq!(
-            creds.for_registry("other.example.com"),
-            RegistryAuth::Anonymous
-        );
+        assert_eq!(creds.for_registry("other.example.com"), None);
     }
 
     #[test]

@@ -4,14 +4,14 @@
 
 use std::path::PathBuf;
 
-use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciImageManifest};
+use oci_client::manifest::OciImageManifest;
 
 use super::RegistryOptions;
 use super::artifact::Artifact;
-use super::client::{Bounded, Connection, explain, run};
+use super::client::{Connection, run, within};
 use super::error::RegistryError;
 use super::reference::PolicyRef;
-use super::signature::{Verification, verify};
+use super::signature::{Verification, verified_in_store, verify};
 use super::store::{Store, sha256};
 
 /// A component resolved from a registry reference.
@@ -42,6 +42,11 @@ pub struct Fetched {
 /// by one of them (checked against the store's material first, then the
 /// registry's).
 ///
+/// Every answer is read under a byte bound, and the whole resolution (manifest,
+/// component, signatures) ends within `registry.timeout`. The tag is not
+/// recorded as good here: the caller does that with [`Fetched::loaded`] once
+/// the component has loaded.
+///
 /// # Errors
 /// The registry cannot be used (and nothing was resolved before), or its
 /// answer is not a policy component, does not match its digest, is too big,
@@ -52,32 +57,97 @@ pub fn fetch(
     verification: &Verification,
     store: &Store,
 ) -> Result<Fetched, RegistryError> {
-    let fetched = resolve(reference, options, store)?;
-    if verification.keys.is_empty() {
+    if verification.keys.is_empty()
+        && let Some(digest) = reference.digest()
+        && let Some(fetched) = from_store(reference, digest, store)
+    {
         return Ok(fetched);
     }
     let connection = Connection::new(options)?;
-    run(verify(
-        &connection,
-        &fetched.pinned,
-        &fetched.digest,
-        verification,
-        store,
-    ))??;
-    Ok(fetched)
+    let timeout = options.timeout;
+    run(async {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let fetched = resolve(&connection, reference, store, deadline, timeout).await?;
+        if !verification.keys.is_empty() {
+            within(
+                deadline,
+                timeout,
+                reference,
+                verify(
+                    &connection,
+                    &fetched.pinned,
+                    &fetched.digest,
+                    verification,
+                    store,
+                ),
+            )
+            .await?;
+        }
+        Ok(fetched)
+    })?
 }
 
-fn resolve(
+/// Resolves `reference` from the store alone, never asking the registry: a
+/// pinned digest that is stored, or the component a tag last loaded (marked
+/// [`Fetched::stale`]), verified by stored signatures when keys are
+/// configured. `None`: only the registry can say.
+pub fn fetch_stored(
     reference: &PolicyRef,
-    options: &RegistryOptions,
+    verification: &Verification,
     store: &Store,
+) -> Option<Fetched> {
+    let (digest, stale) = match reference.digest() {
+        Some(digest) => (digest.to_owned(), None),
+        None => (
+            store.last_good(reference)?,
+            Some("the registry is being asked in the background".to_owned()),
+        ),
+    };
+    let mut fetched = from_store(reference, &digest, store)?;
+    if !verification.keys.is_empty()
+        && !verified_in_store(reference, &digest, verification, store).ok()?
+    {
+        return None;
+    }
+    fetched.stale = stale;
+    Some(fetched)
+}
+
+impl Fetched {
+    /// Records this component as the last good resolution of `reference`'s
+    /// tag. Call it only once the component has loaded (and verified): a tag
+    /// that now names a broken component must keep its previous good one.
+    ///
+    /// # Errors
+    /// The store cannot be written.
+    pub fn loaded(&self, reference: &PolicyRef, store: &Store) -> Result<(), RegistryError> {
+        if self.stale.is_some() {
+            return Ok(());
+        }
+        store.put_tag(reference, &self.digest)
+    }
+}
+
+async fn resolve(
+    connection: &Connection,
+    reference: &PolicyRef,
+    store: &Store,
+    deadline: tokio::time::Instant,
+    timeout: std::time::Duration,
 ) -> Result<Fetched, RegistryError> {
     if let Some(digest) = reference.digest()
         && let Some(fetched) = from_store(reference, digest, store)
     {
         return Ok(fetched);
     }
-    match pull(reference, options, store) {
+    match within(
+        deadline,
+        timeout,
+        reference,
+        pull(connection, reference, store),
+    )
+    .await
+    {
         Ok(fetched) => Ok(fetched),
         Err(error @ RegistryError::Registry { .. }) => {
             let fallback = store
@@ -85,7 +155,7 @@ fn resolve(
                 .and_then(|digest| from_store(reference, &digest, store));
             match fallback {
                 Some(mut fetched) => {
-                    fetched.stale = Some(error.to_string());
+                    fetched.stale = Some(format!("the registry failed ({error})"));
                     Ok(fetched)
                 }
                 None => Err(error),
@@ -105,8 +175,16 @@ pub fn inspect(
     options: &RegistryOptions,
 ) -> Result<(String, Artifact), RegistryError> {
     let connection = Connection::new(options)?;
+    let timeout = options.timeout;
     run(async {
-        let (_, digest, artifact) = manifest(&connection, reference).await?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let (_, digest, artifact) = within(
+            deadline,
+            timeout,
+            reference,
+            manifest(&connection, reference),
+        )
+        .await?;
         Ok((digest, artifact))
     })?
 }
@@ -124,22 +202,23 @@ fn from_store(reference: &PolicyRef, digest: &str, store: &Store) -> Option<Fetc
     })
 }
 
-fn pull(
+/// The manifest and the component from the registry into the store (the
+/// component only when the store lacks it). The tag is not recorded here: see
+/// [`Fetched::loaded`].
+async fn pull(
+    connection: &Connection,
     reference: &PolicyRef,
-    options: &RegistryOptions,
     store: &Store,
 ) -> Result<Fetched, RegistryError> {
-    let connection = Connection::new(options)?;
-    let (raw, digest, artifact) = run(manifest(&connection, reference))??;
+    let (raw, digest, artifact) = manifest(connection, reference).await?;
     let path = match store.blob(&artifact.layer_digest) {
         Some(path) => path,
         None => {
-            let bytes = run(layer(&connection, reference, &artifact))??;
+            let bytes = layer(connection, reference, &artifact).await?;
             store.put_blob(&artifact.layer_digest, &bytes)?
         }
     };
     store.put_manifest(&digest, &raw)?;
-    store.put_tag(reference, &digest)?;
     Ok(Fetched {
         pinned: reference.at(&digest),
         digest,
@@ -155,12 +234,10 @@ async fn manifest(
     connection: &Connection,
     reference: &PolicyRef,
 ) -> Result<(Vec<u8>, String, Artifact), RegistryError> {
-    let auth = connection.credentials.for_registry(reference.registry());
-    let (raw, _) = connection
-        .client
-        .pull_manifest_raw(&reference.inner, &auth, &[OCI_IMAGE_MEDIA_TYPE])
+    let raw = connection
+        .manifest(reference)
         .await
-        .map_err(|e| RegistryError::registry(reference, explain(&e)))?;
+        .map_err(|e| RegistryError::registry(reference, e.to_string()))?;
     let digest = sha256(&raw);
     if let Some(pinned) = reference.digest()
         && pinned != digest
@@ -177,7 +254,7 @@ async fn manifest(
     let parsed: OciImageManifest = serde_json::from_slice(&raw)
         .map_err(|e| not_a_policy(format!("its manifest is not an OCI image manifest: {e}")))?;
     let artifact = Artifact::check(&parsed).map_err(not_a_policy)?;
-    Ok((raw.to_vec(), digest, artifact))
+    Ok((raw, digest, artifact))
 }
 
 /// The component layer, at most its declared size, checked against its digest.
@@ -186,23 +263,15 @@ async fn layer(
     reference: &PolicyRef,
     artifact: &Artifact,
 ) -> Result<Vec<u8>, RegistryError> {
-    let mut out = Bounded::new(artifact.layer_size);
-    connection
-        .client
-        .pull_blob(&reference.inner, &artifact.layer(), &mut out)
+    let bytes = connection
+        .blob(reference, &artifact.layer_digest, artifact.layer_size)
         .await
-        .map_err(|e| match e {
-            oci_client::errors::OciDistributionError::DigestError(_) => RegistryError::Digest {
-                reference: reference.to_string(),
-                digest: artifact.layer_digest.clone(),
-            },
-            other => RegistryError::registry(reference, explain(&other)),
-        })?;
-    if sha256(out.bytes()) != artifact.layer_digest {
+        .map_err(|e| RegistryError::registry(reference, e.to_string()))?;
+    if sha256(&bytes) != artifact.layer_digest {
         return Err(RegistryError::Digest {
             reference: reference.to_string(),
             digest: artifact.layer_digest.clone(),
         });
     }
-    Ok(out.into_bytes())
+    Ok(bytes)
 }

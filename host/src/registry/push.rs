@@ -7,7 +7,7 @@ use oci_client::manifest::OciImageManifest;
 
 use super::RegistryOptions;
 use super::artifact::{CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, config};
-use super::client::{Connection, explain, run};
+use super::client::{Connection, Failure, run, within};
 use super::error::RegistryError;
 use super::reference::PolicyRef;
 use super::store::sha256;
@@ -49,22 +49,56 @@ pub fn push(
     );
     let manifest =
         OciImageManifest::build(std::slice::from_ref(&layer), &config, Some(annotations));
-    let auth = connection.credentials.for_registry(reference.registry());
+    let timeout = options.timeout;
     run(async {
-        connection
-            .client
-            .push(&reference.inner, &[layer], config, &auth, Some(manifest))
-            .await
-            .map_err(|e| RegistryError::registry(reference, explain(&e)))?;
-        let digest = connection
-            .client
-            .fetch_manifest_digest(&reference.inner, &auth)
-            .await
-            .map_err(|e| RegistryError::registry(reference, explain(&e)))?;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let digest = within(deadline, timeout, reference, async {
+            upload(&connection, reference, &[layer], &config, &manifest)
+                .await
+                .map_err(|e| RegistryError::registry(reference, e.to_string()))
+        })
+        .await?;
         let signature = match sign {
-            Some(key) => Some(super::signature::sign(&connection, reference, &digest, key).await?),
+            Some(key) => Some(
+                within(
+                    deadline,
+                    timeout,
+                    reference,
+                    super::signature::sign(&connection, reference, &digest, key),
+                )
+                .await?,
+            ),
             None => None,
         };
         Ok(Pushed { digest, signature })
     })?
+}
+
+/// Uploads `layers` and `config` as blobs, then `manifest` under the
+/// reference's tag; returns the manifest's digest (of the exact bytes sent).
+pub(crate) async fn upload(
+    connection: &Connection,
+    reference: &PolicyRef,
+    layers: &[ImageLayer],
+    config: &Config,
+    manifest: &OciImageManifest,
+) -> Result<String, Failure> {
+    for layer in layers {
+        connection
+            .push_blob(reference, &layer.sha256_digest(), &layer.data)
+            .await?;
+    }
+    connection
+        .push_blob(reference, &config.sha256_digest(), &config.data)
+        .await?;
+    let bytes = serde_json::to_vec(manifest)
+        .map_err(|e| Failure::Protocol(format!("cannot write the manifest: {e}")))?;
+    let media_type = manifest
+        .media_type
+        .clone()
+        .unwrap_or_else(|| oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.to_owned());
+    connection
+        .push_manifest(reference, &media_type, &bytes)
+        .await?;
+    Ok(sha256(&bytes))
 }

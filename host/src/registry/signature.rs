@@ -17,15 +17,16 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use oci_client::client::{Config, ImageLayer};
-use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest};
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{Signature, SigningKey, VerifyingKey};
 use p256::pkcs8::{DecodePrivateKey as _, DecodePublicKey as _};
 
-use super::client::{Bounded, Connection, explain, is_not_found};
+use super::client::Connection;
 use super::error::RegistryError;
 use super::reference::PolicyRef;
 use super::store::Store;
+use super::store::sha256;
 
 /// The layer media type of a simple-signing payload.
 const PAYLOAD_MEDIA_TYPE: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
@@ -132,9 +133,7 @@ pub(crate) async fn sign(
     let signature: Signature = key.sign(&payload);
     let encoded = base64::engine::general_purpose::STANDARD.encode(signature.to_der().as_bytes());
     let target = signature_tag(reference, digest);
-    let auth = connection.credentials.for_registry(reference.registry());
-    let failed =
-        |e: oci_client::errors::OciDistributionError| RegistryError::registry(&target, explain(&e));
+    let failed = |e: super::client::Failure| RegistryError::registry(&target, e.to_string());
 
     let layer = ImageLayer::new(
         payload,
@@ -165,9 +164,7 @@ pub(crate) async fn sign(
             .collect();
         manifest.layers = kept.into_iter().chain(ours).collect();
     }
-    connection
-        .client
-        .push(&target.inner, &[layer], config, &auth, Some(manifest))
+    super::push::upload(connection, &target, &[layer], &config, &manifest)
         .await
         .map_err(failed)?;
     Ok(target)
@@ -183,24 +180,11 @@ pub(crate) async fn verify(
     verification: &Verification,
     store: &Store,
 ) -> Result<(), RegistryError> {
-    let keys = verification
-        .keys
-        .iter()
-        .map(|path| verifying_key(path).map(|key| (path, key)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let expected = repository_of(reference);
-    let check = |signed: &[Signed]| {
-        signed.iter().any(|s| {
-            keys.iter()
-                .any(|(_, key)| verifies(s, key, digest, &expected))
-        })
-    };
-    let stored = store
-        .signatures(digest)
-        .and_then(|bytes| serde_json::from_slice::<Vec<Signed>>(&bytes).ok());
-    if stored.as_deref().is_some_and(check) {
+    let keys = keys(verification)?;
+    if verified_by_store(&keys, reference, digest, store) {
         return Ok(());
     }
+    let expected = repository_of(reference);
     let signed = fetch_signatures(connection, reference, digest).await?;
     if signed.is_empty() {
         return Err(unsigned(
@@ -210,7 +194,10 @@ pub(crate) async fn verify(
             "it has no cosign signature",
         ));
     }
-    if !check(&signed) {
+    if !signed.iter().any(|s| {
+        keys.iter()
+            .any(|(_, key)| verifies(s, key, digest, &expected))
+    }) {
         return Err(unsigned(
             reference,
             digest,
@@ -223,6 +210,51 @@ pub(crate) async fn verify(
     }
     store.put_signatures(digest, &serde_json::to_vec(&signed).unwrap_or_default())?;
     Ok(())
+}
+
+/// Whether the store's verification material for `digest` verifies with one
+/// of `verification`'s keys, without asking the registry.
+///
+/// # Errors
+/// A key file cannot be read.
+pub(crate) fn verified_in_store(
+    reference: &PolicyRef,
+    digest: &str,
+    verification: &Verification,
+    store: &Store,
+) -> Result<bool, RegistryError> {
+    Ok(verified_by_store(
+        &keys(verification)?,
+        reference,
+        digest,
+        store,
+    ))
+}
+
+fn keys(verification: &Verification) -> Result<Vec<(&PathBuf, VerifyingKey)>, RegistryError> {
+    verification
+        .keys
+        .iter()
+        .map(|path| verifying_key(path).map(|key| (path, key)))
+        .collect()
+}
+
+fn verified_by_store(
+    keys: &[(&PathBuf, VerifyingKey)],
+    reference: &PolicyRef,
+    digest: &str,
+    store: &Store,
+) -> bool {
+    let expected = repository_of(reference);
+    store
+        .signatures(digest)
+        .and_then(|bytes| serde_json::from_slice::<Vec<Signed>>(&bytes).ok())
+        .is_some_and(|signed| {
+            signed.iter().any(|s| {
+                keys.iter()
+                    .any(|(_, key)| verifies(s, key, digest, &expected))
+            })
+        })
 }
 
 fn unsigned(
@@ -276,22 +308,15 @@ async fn signature_manifest(
     connection: &Connection,
     target: &PolicyRef,
 ) -> Result<Option<OciImageManifest>, RegistryError> {
-    let auth = connection.credentials.for_registry(target.registry());
-    match connection
-        .client
-        .pull_manifest_raw(&target.inner, &auth, &[OCI_IMAGE_MEDIA_TYPE])
-        .await
-    {
-        Ok((raw, _)) => {
-            serde_json::from_slice(&raw)
-                .map(Some)
-                .map_err(|e| RegistryError::NotAPolicy {
-                    reference: target.to_string(),
-                    reason: format!("its signature manifest is not an OCI manifest: {e}"),
-                })
-        }
-        Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(RegistryError::registry(target, explain(&e))),
+    match connection.manifest(target).await {
+        Ok(raw) => serde_json::from_slice(&raw)
+            .map(Some)
+            .map_err(|e| RegistryError::NotAPolicy {
+                reference: target.to_string(),
+                reason: format!("its signature manifest is not an OCI manifest: {e}"),
+            }),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(RegistryError::registry(target, e.to_string())),
     }
 }
 
@@ -319,23 +344,17 @@ async fn fetch_signatures(
         {
             continue;
         }
-        let mut payload = Bounded::new(MAX_PAYLOAD_BYTES);
-        let descriptor = OciDescriptor {
-            media_type: layer.media_type.clone(),
-            digest: layer.digest.clone(),
-            size: layer.size,
-            ..Default::default()
-        };
-        if connection
-            .client
-            .pull_blob(&target.inner, &descriptor, &mut payload)
+        let Ok(payload) = connection
+            .blob(&target, &layer.digest, layer.size as u64)
             .await
-            .is_err()
-        {
+        else {
+            continue;
+        };
+        if sha256(&payload) != layer.digest {
             continue;
         }
         signed.push(Signed {
-            payload: base64::engine::general_purpose::STANDARD.encode(payload.bytes()),
+            payload: base64::engine::general_purpose::STANDARD.encode(&payload),
             signature: signature.clone(),
         });
     }

@@ -148,6 +148,23 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             .into_response();
     }
     let set = state.policies.load();
+    let pending: Vec<String> = set
+        .pending()
+        .map(|u| format!("policy `{}`: {}", u.name, u.reason))
+        .collect();
+    if !pending.is_empty() {
+        // Another replica that has its policies should take the traffic;
+        // this one answers too (by failure mode) if it gets any.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "not ready: {} policies are being pulled from their registries\n{}\n",
+                pending.len(),
+                pending.join("\n")
+            ),
+        )
+            .into_response();
+    }
     let count = set.entries().len();
     let status = state.status.load();
     let mut text = format!("ready: {count} policies loaded from {}\n", status.origin);

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::app::{AppState, ConfigStatus};
-use crate::admission::PolicySet;
+use crate::admission::{PolicySet, Pulls};
 use crate::config::Config;
 use crate::policy::PolicyEngine;
 
@@ -60,11 +60,16 @@ pub struct Loaded {
     pub times: Vec<FileStamp>,
 }
 
-/// Reads a configuration and loads every policy that can be loaded.
+/// Reads a configuration and loads every policy that can be loaded, its
+/// registry entries resolved as `pulls` says.
 ///
 /// # Errors
 /// The configuration cannot be read or is invalid.
-pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result<Loaded> {
+pub fn load(
+    engine: &Arc<PolicyEngine>,
+    source: &ConfigSource,
+    pulls: Pulls,
+) -> anyhow::Result<Loaded> {
     let config_times = match source {
         ConfigSource::File(path) => file_times(std::slice::from_ref(path)),
         ConfigSource::Embedded => Vec::new(),
@@ -72,7 +77,7 @@ pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result
     let config = source.read()?;
     let components = config.component_files();
     let times = [config_times, file_times(&components)].concat();
-    let (set, errors) = PolicySet::load_available(engine, &config);
+    let (set, errors) = PolicySet::load_with(engine, &config, pulls);
     for warning in set.warnings() {
         tracing::warn!("{warning}");
     }
@@ -86,6 +91,27 @@ pub fn load(engine: &Arc<PolicyEngine>, source: &ConfigSource) -> anyhow::Result
         files,
         times,
     })
+}
+
+/// [`load`] on a thread of its own. Not `spawn_blocking`: the runtime waits
+/// for those when it shuts down, and a load waiting on a registry must not
+/// hold SIGTERM up (each pull ends within `registry.timeout`, but that is
+/// longer than a pod's grace period).
+pub async fn load_off_thread(
+    engine: Arc<PolicyEngine>,
+    source: ConfigSource,
+    pulls: Pulls,
+) -> anyhow::Result<Loaded> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("bouncer-load".into())
+        .spawn(move || {
+            let _ = sender.send(load(&engine, &source, pulls));
+        })
+        .map_err(|e| anyhow::anyhow!("cannot start a thread to load the configuration: {e}"))?;
+    receiver
+        .await
+        .map_err(|_| anyhow::anyhow!("the configuration loader crashed"))?
 }
 
 impl Loaded {
@@ -106,11 +132,18 @@ impl Loaded {
     /// that were already unloaded may stay so.
     fn refusal(&self, current: &PolicySet) -> Option<String> {
         let already: Vec<&str> = current.unloaded().map(|u| u.name.as_str()).collect();
+        // Until the pulls after start have settled, only taking a loaded
+        // policy away refuses a set: refusing for a new broken entry would
+        // leave the pending ones pending.
+        let settling = current.pending().next().is_some();
         let failing: Vec<_> = self
             .set
             .unloaded()
             .zip(&self.errors)
             .filter(|(u, _)| !already.contains(&u.name.as_str()))
+            .filter(|(u, _)| {
+                !settling || current.entries().iter().any(|e| e.policy.name() == u.name)
+            })
             .map(|(_, e)| format!("{e:#}"))
             .collect();
         (!failing.is_empty()).then(|| failing.join("; "))
@@ -138,7 +171,14 @@ pub struct Watching {
     pub settle: Duration,
 }
 
-/// Watches for SIGHUP (through `hangup`) and file changes and reloads, until the task is dropped.
+/// Watches for SIGHUP (through `hangup`) and file changes and reloads, until
+/// the task is dropped. With `pull_first`, it starts with a load that asks the
+/// registries what the start-up load took from the store alone.
+///
+/// A load never blocks the watch: a SIGHUP that arrives during one is queued
+/// and carried out when it ends (each registry pull ends within
+/// `registry.timeout`), and `/readyz` says so meanwhile.
+#[allow(clippy::too_many_arguments)]
 pub async fn watch(
     state: Arc<AppState>,
     engine: Arc<PolicyEngine>,
@@ -147,23 +187,40 @@ pub async fn watch(
     mut seen: Vec<FileStamp>,
     watching: Watching,
     mut hangup: Option<tokio::signal::unix::Signal>,
+    pull_first: bool,
 ) {
+    let mut next = pull_first.then_some("registry pulls after start");
     loop {
-        let trigger = tokio::select! {
-            Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => "SIGHUP",
-            () = tokio::time::sleep(watching.interval) => {
-                let now = file_times(&files);
-                if now == seen { continue; }
-                seen = settle(&state, &files, now, watching).await;
-                "file change"
+        let trigger = match next.take() {
+            Some(trigger) => trigger,
+            None => tokio::select! {
+                Some(()) = hangup_recv(&mut hangup) => "SIGHUP",
+                () = tokio::time::sleep(watching.interval) => {
+                    let now = file_times(&files);
+                    if now == seen { continue; }
+                    seen = settle(&state, &files, now, watching).await;
+                    "file change"
+                }
+            },
+        };
+        set_pending(&state, Some(format!("a reload ({trigger}) is in progress")));
+        tracing::info!(trigger, config = %source.describe(), "reloading configuration");
+        let load = load_off_thread(engine.clone(), source.clone(), Pulls::Now);
+        tokio::pin!(load);
+        let loaded = loop {
+            tokio::select! {
+                loaded = &mut load => break loaded,
+                Some(()) = hangup_recv(&mut hangup) => {
+                    next = Some("SIGHUP during a reload");
+                    set_pending(&state, Some(format!(
+                        "a reload ({trigger}) is in progress; another (SIGHUP) follows when it ends"
+                    )));
+                }
             }
         };
         set_pending(&state, None);
-        tracing::info!(trigger, config = %source.describe(), "reloading configuration");
-        let (engine2, source2) = (engine.clone(), source.clone());
-        let loaded = tokio::task::spawn_blocking(move || load(&engine2, &source2)).await;
         match loaded {
-            Ok(Ok(loaded)) => {
+            Ok(loaded) => {
                 if let Some(refusal) = loaded.refusal(&state.policies.load()) {
                     refuse(&state, &source, refusal);
                     // Retry only after the next change, not every interval.
@@ -191,9 +248,15 @@ pub async fn watch(
                 seen = times;
                 tracing::info!(policies = count, "configuration reloaded");
             }
-            Ok(Err(error)) => refuse(&state, &source, format!("{error:#}")),
-            Err(join) => refuse(&state, &source, format!("the loader crashed: {join}")),
+            Err(error) => refuse(&state, &source, format!("{error:#}")),
         }
+    }
+}
+
+async fn hangup_recv(hangup: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match hangup.as_mut() {
+        Some(signal) => signal.recv().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -6,9 +6,10 @@ pub mod registry;
 pub mod serve;
 pub mod tls;
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The workspace root: tests run the binary from there, as a user in a checkout would.
 pub fn workspace() -> PathBuf {
@@ -63,4 +64,72 @@ pub fn stderr(output: &Output) -> String {
 /// stdout as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// What a finished child said, and its peak resident memory in MiB.
+pub struct Finished {
+    /// The exit code, `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+    /// Its peak resident set, in MiB.
+    pub peak_rss_mib: u64,
+}
+
+/// Runs `command` to its end (failing the test if it outlives `bound`) and
+/// reads its peak RSS from the kernel's accounting of that child.
+pub fn run_bounded(mut command: Command, bound: Duration) -> Finished {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let drain = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let reader = drain(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let outcome = loop {
+        let mut status = 0;
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: plain wait4 on our own child's pid with valid out-pointers.
+        let pid = unsafe {
+            libc::wait4(
+                child.id() as libc::pid_t,
+                &mut status,
+                libc::WNOHANG,
+                &mut usage,
+            )
+        };
+        if pid > 0 {
+            let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+            break Some((code, usage.ru_maxrss as u64 / 1024));
+        }
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Reaps a killed child; one wait4 reaped already makes this a no-op error.
+    let _ = child.wait();
+    let Some((code, peak)) = outcome else {
+        panic!(
+            "still running after {bound:?}: {}",
+            reader.join().unwrap_or_default()
+        );
+    };
+    Finished {
+        code,
+        stdout: out.join().unwrap_or_default(),
+        stderr: reader.join().unwrap_or_default(),
+        peak_rss_mib: peak,
+    }
 }

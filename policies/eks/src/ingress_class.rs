@@ -247,6 +247,42 @@ impl Classes {
     }
 }
 
+impl Classes {
+    /// The ALB classes whose IngressClassParams put every Ingress of the class
+    /// in `group`, and whether the default class is one of them (its
+    /// Ingresses name no class at all).
+    pub fn grouped_by_params(&self, group: &str) -> (Vec<String>, bool) {
+        let Ok(classes) = &self.seen else {
+            return (Vec::new(), false);
+        };
+        let default = default_class(classes);
+        let mut names = Vec::new();
+        for (name, class) in classes {
+            let controller = class.spec.controller.as_str();
+            let Some(reference) = &class.spec.parameters else {
+                continue;
+            };
+            if controller != ALB_CONTROLLER && controller != AUTO_MODE_ALB_CONTROLLER {
+                continue;
+            }
+            let (params, _) = self
+                .params
+                .borrow_mut()
+                .entry(name.clone())
+                .or_insert_with(|| params(name, reference))
+                .clone();
+            if params
+                .and_then(|p| p.spec.group)
+                .is_some_and(|g| g.name == group)
+            {
+                names.push(name.clone());
+            }
+        }
+        let has_default = default.is_some_and(|d| names.iter().any(|n| n == d));
+        (names, has_default)
+    }
+}
+
 /// The class marked default; the controller refuses to pick when several are.
 fn default_class(classes: &BTreeMap<String, IngressClass>) -> Option<&str> {
     let mut defaults = classes

@@ -3,11 +3,11 @@
 //! members' explicit ones; two members that disagree fail the whole group
 //! (`buildLoadBalancerScheme` in `pkg/ingress/model_build_load_balancer.go`).
 
-use bouncer_sdk::context;
+use bouncer_sdk::context::{self, Query};
 
 use crate::ingress_class::{Classes, group_of};
 use crate::lb::Ingress;
-use crate::names::INGRESS_SCHEME;
+use crate::names::{INGRESS_GROUP_NAME, INGRESS_SCHEME};
 
 /// Another member of a group, and the scheme it states.
 #[derive(Debug, Clone)]
@@ -19,7 +19,13 @@ pub struct Member {
 }
 
 /// The other Ingresses of `group`, from the cluster's Ingresses (context);
-/// `Err` with the reason when they cannot be listed.
+/// `Err` with the reason when they cannot be looked up.
+///
+/// Only the group's candidates are looked up, selected by the host: the
+/// Ingresses naming the group in their annotation, and those of each class
+/// whose IngressClassParams put it in the group. Copying every Ingress of the
+/// cluster into each grouped review would let any tenant with 300 Ingresses
+/// of large annotations push every grouped review past its memory.
 pub fn other_members(
     group: &str,
     me: &Ingress,
@@ -27,14 +33,36 @@ pub fn other_members(
     classes: &Classes,
     fallback: &[String],
 ) -> Result<Vec<Member>, String> {
-    let all = context::list::<Ingress>("networking.k8s.io/v1", "Ingress", None, None)
-        .map_err(|e| e.to_string())?;
+    let find = |query: Query| {
+        context::find::<Ingress>(INGRESS_API, INGRESS, None, &query).map_err(|e| e.to_string())
+    };
+    let mut candidates = find(Query::new().annotation(INGRESS_GROUP_NAME, group))?;
+    let (classes_in_group, default_in_group) = classes.grouped_by_params(group);
+    for class in &classes_in_group {
+        candidates.extend(find(Query::new().field("spec.ingressClassName", class))?);
+    }
+    if default_in_group {
+        // Ingresses of the default class name none: no index selects them.
+        candidates.extend(
+            context::list::<Ingress>(INGRESS_API, INGRESS, None, None)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .filter(|i| i.spec.ingress_class_name.is_none()),
+        );
+    }
     let my_name = me.metadata.name.as_deref().unwrap_or_default();
-    Ok(all
+    let mut seen = std::collections::BTreeSet::new();
+    Ok(candidates
         .into_iter()
         .filter(|i| {
             !(i.metadata.namespace.as_deref() == Some(namespace)
                 && i.metadata.name.as_deref() == Some(my_name))
+        })
+        .filter(|i| {
+            seen.insert((
+                i.metadata.namespace.clone().unwrap_or_default(),
+                i.metadata.name.clone().unwrap_or_default(),
+            ))
         })
         .filter_map(|i| {
             let alb = classes.owner(&i, fallback).alb?;
@@ -56,3 +84,7 @@ pub fn other_members(
         })
         .collect())
 }
+
+/// The apiVersion and kind of the Ingresses looked up.
+const INGRESS_API: &str = "networking.k8s.io/v1";
+const INGRESS: &str = "Ingress";

@@ -237,7 +237,7 @@ fn ingress_scheme(
         let message = format!(
             "{object} joins IngressGroup `{group}`, whose members disagree on the scheme: {mine}{}; \
              the controller fails the whole group until they agree",
-            conflicting.join(", ")
+            bouncer_sdk::a_few(&conflicting, 3)
         );
         if stated.scheme.is_some() {
             findings.deny(message)

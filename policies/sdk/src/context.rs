@@ -51,3 +51,59 @@ pub fn list<T: DeserializeOwned>(
         .map(|text| decode(text, kind))
         .collect()
 }
+
+/// Which objects [`find`] returns: every condition must hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    label_selector: Option<String>,
+    annotations: Vec<(String, String)>,
+    fields: Vec<(String, String)>,
+}
+
+impl Query {
+    /// Every object (narrow it with the methods below).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Only objects whose labels match `selector` (kubectl syntax).
+    pub fn labels(mut self, selector: &str) -> Self {
+        self.label_selector = Some(selector.to_owned());
+        self
+    }
+
+    /// Only objects that carry annotation `key` with exactly `value`.
+    pub fn annotation(mut self, key: &str, value: &str) -> Self {
+        self.annotations.push((key.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Only objects whose string field at the dotted `path`
+    /// (`spec.ingressClassName`) is exactly `value`.
+    pub fn field(mut self, path: &str, value: &str) -> Self {
+        self.fields.push((path.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// The objects of a kind in `namespace` (all namespaces when `None`) that
+/// `query` selects, decoded into `T`. The host selects them from its indexes
+/// before copying anything, so this costs what it returns: prefer it to
+/// [`list`] plus a filter whenever an annotation or a field narrows the set.
+pub fn find<T: DeserializeOwned>(
+    api_version: &str,
+    kind: &str,
+    namespace: Option<&str>,
+    query: &Query,
+) -> Result<Vec<T>> {
+    let query = wit::ObjectQuery {
+        label_selector: query.label_selector.clone(),
+        annotations: query.annotations.clone(),
+        fields: query.fields.clone(),
+    };
+    wit::find_objects(api_version, kind, namespace, &query)
+        .map_err(error)?
+        .iter()
+        .map(|text| decode(text, kind))
+        .collect()
+}

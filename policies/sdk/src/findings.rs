@@ -12,6 +12,17 @@ use serde::de::DeserializeOwned;
 
 use crate::{Operation, Request, Result, Verdict};
 
+/// The first `shown` of `items` joined by `, `, then how many more there are:
+/// a message that names everything it could grows with the cluster, and past
+/// bouncer's 4 KiB the verdict is refused as unusable.
+pub fn a_few(items: &[String], shown: usize) -> String {
+    let named = items[..items.len().min(shown)].join(", ");
+    match items.len().saturating_sub(shown) {
+        0 => named,
+        more => format!("{named} and {more} more"),
+    }
+}
+
 /// What a rule found in one object: reasons to deny and things to warn about.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Findings {

@@ -52,7 +52,7 @@ pub use k8s_openapi;
 pub use schemars;
 pub use serde_json;
 
-pub use findings::{Findings, judge};
+pub use findings::{Findings, a_few, judge};
 pub use metadata::{Metadata, NoSettings};
 pub use request::{GroupVersionKind, GroupVersionResource, Operation, Request, UserInfo};
 pub use verdict::Verdict;

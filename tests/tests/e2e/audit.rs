@@ -284,6 +284,91 @@ pub fn scenarios(cluster: &Cluster, steps: &mut Steps) {
     );
 
     steps.check(
+        "an audit that cannot list a kind keeps that kind's results in the reports and deletes none",
+        (|| {
+            let before = names_in(&report(cluster, "audit-a")?);
+            let unseen = "unreadable security-group-policy error";
+            if !before.iter().any(|r| r == unseen) {
+                return Err(format!("audit-a's report lacks `{unseen}` before: {before:?}"));
+            }
+            let kubeconfig = limited_kubeconfig(cluster)?;
+            let output = audit.run(
+                &kubeconfig,
+                &[&NAMESPACES[..], &["--write-reports", "-q"]].concat(),
+            );
+            let (_, err) = text(&output);
+            exit_code(&output, 2)?;
+            contains(&err, "results kept from the previous reports for kinds that could not be listed")?;
+            let a = report(cluster, "audit-a")?;
+            let after = names_in(&a);
+            if !after.iter().any(|r| r == unseen) || a["summary"]["error"] != 1 {
+                return Err(format!(
+                    "the SecurityGroupPolicy's result was dropped: {after:?} {}",
+                    a["summary"]
+                ));
+            }
+            // What it could list is still rewritten: the Ingress fixed earlier stays fixed.
+            if after.iter().any(|r| r.starts_with("bad ")) {
+                return Err(format!("audit-a's report: {after:?}"));
+            }
+            Ok(())
+        })(),
+    );
+
+    steps.check(
+        "an audit of large objects holds a page of bounded bytes, whatever --page-size says",
+        (|| {
+            succeeded(
+                "create namespace",
+                cluster.kubectl(&["create", "namespace", "audit-big"], None),
+            )?;
+            // As text: parsed, 150 MB of such objects would be gigabytes here too.
+            let items: Vec<String> = (0..BIG_OBJECTS).map(big_ingress).collect();
+            let list = format!(
+                r#"{{"apiVersion":"v1","kind":"List","items":[{}]}}"#,
+                items.join(",")
+            );
+            drop(items);
+            succeeded(
+                "create large Ingresses",
+                cluster.kubectl(&["create", "-f", "-"], Some(&list)),
+            )?;
+            let (output, peak_mib) = peak_rss(
+                std::process::Command::new(&audit.bin)
+                    .arg("audit")
+                    .arg("--config")
+                    .arg(&audit.config)
+                    .arg("--kubeconfig")
+                    .arg(&admin)
+                    .args(["-n", "audit-big", "--page-size", "500", "-o", "json"]),
+            )?;
+            let report: serde_json::Value =
+                serde_json::from_str(&output).map_err(|e| format!("audit -o json: {e}"))?;
+            // Without kube-controller-manager a deleted namespace keeps its
+            // objects: delete them, so later audits do not watch 150 MB.
+            succeeded(
+                "delete large Ingresses",
+                cluster.kubectl(&["-n", "audit-big", "delete", "ingress", "--all"], None),
+            )?;
+            succeeded(
+                "delete namespace",
+                cluster.kubectl(&["delete", "namespace", "audit-big", "--wait=false"], None),
+            )?;
+            say!("audit of {BIG_OBJECTS} Ingresses of ~1.5 MB: peak RSS {peak_mib} MiB");
+            if report["summary"]["objects"] != BIG_OBJECTS {
+                return Err(format!("audited: {}", report["summary"]));
+            }
+            // One page of them all is 150 MB of JSON, and parsed objects made
+            // of many small maps take ~20 times their JSON: gigabytes. Pages of
+            // 4 MiB of JSON keep it near what one object costs (~160 MiB).
+            if peak_mib > 400 {
+                return Err(format!("peak RSS {peak_mib} MiB"));
+            }
+            Ok(())
+        })(),
+    );
+
+    steps.check(
         "the chart's audit CronJob identity may audit what its policies govern and write reports, nothing else",
         (|| {
             let (cronjob, _) = succeeded(
@@ -385,7 +470,7 @@ fn token_kubeconfig(cluster: &Cluster, account: &str, file: &str) -> Result<Path
 }
 
 /// A kubeconfig for a ServiceAccount that may list what the audit needs but
-/// SecurityGroupPolicies.
+/// SecurityGroupPolicies, and write reports.
 fn limited_kubeconfig(cluster: &Cluster) -> Result<PathBuf, String> {
     let rbac = "apiVersion: v1
 kind: ServiceAccount
@@ -401,6 +486,9 @@ rules:
   - apiGroups: [networking.k8s.io]
     resources: [ingresses, ingressclasses]
     verbs: [get, list, watch]
+  - apiGroups: [openreports.io]
+    resources: [reports, clusterreports]
+    verbs: [get, list, create, patch, update, delete]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -413,4 +501,58 @@ subjects: [{kind: ServiceAccount, name: audit-limited, namespace: bouncer-system
         cluster.kubectl(&["apply", "-f", "-"], Some(rbac)),
     )?;
     token_kubeconfig(cluster, "audit-limited", "audit-limited")
+}
+
+/// Large Ingresses the page-size step creates.
+const BIG_OBJECTS: u64 = 100;
+
+/// An Ingress of about 1.5 MB (10,000 paths), compliant with the audit's policies.
+fn big_ingress(index: u64) -> String {
+    let paths: Vec<String> = (0..10_000)
+        .map(|p| {
+            format!(
+                r#"{{"path":"/section-{p:05}/with-a-longer-path-to-weigh-more","pathType":"Prefix","backend":{{"service":{{"name":"web","port":{{"number":80}}}}}}}}"#
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{{"name":"big-{index}","namespace":"audit-big"}},"spec":{{"tls":[{{"hosts":["big.example.com"],"secretName":"big-tls"}}],"rules":[{{"host":"big.example.com","http":{{"paths":[{}]}}}}]}}}}"#,
+        paths.join(",")
+    )
+}
+
+/// Runs `command` to its end; its stdout and its peak RSS in MiB, read from
+/// `VmHWM` while it runs. Not from `wait4`'s `ru_maxrss`: a child spawned with
+/// `CLONE_VM` is charged the parent's high-water mark until it execs, and this
+/// test process hosts a whole `bouncer serve`.
+fn peak_rss(command: &mut std::process::Command) -> Result<(String, u64), String> {
+    use std::io::Read as _;
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let mut stdout = child.stdout.take().ok_or("no stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let status = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    while child.try_wait().map_err(|e| e.to_string())?.is_none() {
+        // The high-water mark only grows, so the last reading before the
+        // exit is the peak, give or take the last few milliseconds.
+        let text = std::fs::read_to_string(&status).unwrap_or_default();
+        if let Some(kib) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let text = reader.join().unwrap_or_default();
+    Ok((text, peak_kib / 1024))
 }

@@ -12,6 +12,7 @@ mod audit;
 mod cluster;
 mod custom_policy;
 mod ingress_classes;
+mod ingress_groups;
 mod scenarios;
 mod tools;
 

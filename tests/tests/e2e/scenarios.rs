@@ -71,7 +71,7 @@ pub(super) fn e2e_file(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e").join(name)
 }
 
-fn ingress(namespace: &str, name: &str, annotations: &[(&str, &str)]) -> String {
+pub(super) fn ingress(namespace: &str, name: &str, annotations: &[(&str, &str)]) -> String {
     ingress_of_class(namespace, name, "alb", annotations)
 }
 
@@ -523,6 +523,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     namespace_scenarios(cluster, &mut steps);
     super::ingress_classes::scenarios(cluster, &runtime, &server, &mut steps);
     super::audit::scenarios(cluster, &mut steps);
+    super::ingress_groups::scenarios(cluster, &mut steps);
     steps.check(
         "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
         (|| {
@@ -531,7 +532,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
                 &ready,
                 &format!(
                     "ready: {} policies loaded",
-                    if shipped.is_some() { 6 } else { 5 }
+                    if shipped.is_some() { 7 } else { 6 }
                 ),
             )?;
             let metrics = runtime.block_on(server.get_text("/metrics"));

@@ -94,9 +94,9 @@ pub fn load(path: &Path, engine: &Arc<PolicyEngine>) -> Result<Suite, SuiteError
         line: line.max(1),
         message,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| fail(1, format!("cannot read: {e}")))?;
-    let file: SuiteFile = serde_yaml::from_str(&text).map_err(|e| {
-        let line = e.location().map_or(1, |l| l.line());
+    let text = manifest::yaml::read_file(path).map_err(|e| fail(1, format!("cannot read: {e}")))?;
+    let file: SuiteFile = manifest::yaml::from_str(&text).map_err(|e| {
+        let line = e.line().unwrap_or(1);
         fail(line, manifest::documents::without_location(&e.to_string()))
     })?;
     if file.api_version != API_VERSION || file.kind != KIND {
@@ -264,7 +264,7 @@ fn resolve_case(
             ));
         }
         let path = dir.join(request);
-        let text = std::fs::read_to_string(&path)
+        let text = manifest::yaml::read_file(&path)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         let request =
             review::decode_document(&text).map_err(|e| format!("{}: {e:#}", path.display()))?;
@@ -335,7 +335,7 @@ fn pick(
         (None, None) => objects.iter().collect(),
     };
     match chosen.as_slice() {
-        [one] => Ok(one.value.clone()),
+        [one] => Ok(one.value()),
         [] => Err(match document {
             Some(index) => format!(
                 "{file} has {} documents; `document: {index}` is out of range (counting from 0)",
@@ -376,7 +376,7 @@ fn resolve_context(context: ContextFile, dir: &Path) -> Result<Vec<Value>, Strin
         objects.push(object);
     }
     for file in &context.manifests {
-        objects.extend(read_objects(dir, file)?.into_iter().map(|o| o.value));
+        objects.extend(read_objects(dir, file)?.iter().map(ManifestObject::value));
     }
     Ok(objects)
 }

@@ -5,7 +5,7 @@
 // `subResource`), an absent `option` is `undefined`, enums are strings
 // ("create"), and throwing from validateSettings returns its `err`.
 
-import { log } from "bouncer:policy/host@0.1.2";
+import { log } from "bouncer:policy/host@0.1.3";
 
 // The host checks a configuration's settings against this before validateSettings.
 const SETTINGS_SCHEMA = {

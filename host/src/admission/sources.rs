@@ -1,0 +1,138 @@
+//! Where each configuration entry's component comes from, settled before any
+//! is compiled: built-ins and files as they are; registry references pulled
+//! all at once, each within `registry.timeout`, so ten unreachable tags cost
+//! one timeout and not ten; or, for a server that must listen before any
+//! registry has answered, from the store alone.
+
+use std::sync::Arc;
+
+use crate::config::{Config, Origin, PolicyConfig};
+use crate::policy::{PolicyEngine, Source};
+use crate::registry::{Fetched, PolicyRef, Store, default_store_dir, fetch, fetch_stored};
+
+/// How registry entries are resolved while a configuration loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pulls {
+    /// Ask the registries now (in parallel) and wait for every answer.
+    Now,
+    /// Use only what the store holds: a pinned digest, or the component a tag
+    /// last loaded. An entry that needs the registry is left pending.
+    StoreOnly,
+}
+
+/// Registry pulls under way at once.
+const PARALLEL_PULLS: usize = 8;
+
+/// One entry's component, found.
+pub(super) enum Resolution {
+    /// A built-in or a file.
+    Local(Source),
+    /// From a registry, through the store.
+    Registry {
+        fetched: Box<Fetched>,
+        reference: PolicyRef,
+        store: Store,
+    },
+    /// Only the registry can say, and it was not asked ([`Pulls::StoreOnly`]).
+    Pending,
+}
+
+impl Resolution {
+    pub(super) fn source(&self) -> Option<Source> {
+        match self {
+            Self::Local(source) => Some(source.clone()),
+            Self::Registry { fetched, .. } => Some(Source::File(fetched.path.clone())),
+            Self::Pending => None,
+        }
+    }
+}
+
+/// Resolves every entry of `config`, in configuration order.
+pub(super) fn resolve_all(
+    engine: &Arc<PolicyEngine>,
+    config: &Config,
+    pulls: Pulls,
+) -> Vec<anyhow::Result<Resolution>> {
+    let mut resolved: Vec<Option<anyhow::Result<Resolution>>> =
+        config.policies.iter().map(|_| None).collect();
+    let mut remote = Vec::new();
+    for (index, entry) in config.policies.iter().enumerate() {
+        match entry.origin(&config.base_dir) {
+            Ok(Origin::Local(source)) => resolved[index] = Some(Ok(Resolution::Local(source))),
+            Ok(Origin::Registry(reference)) => remote.push((index, entry, reference)),
+            Err(e) => {
+                resolved[index] = Some(Err(anyhow::anyhow!("policy `{}`: {e}", entry.name)));
+            }
+        }
+    }
+    let store = store(engine, config);
+    for batch in remote.chunks(PARALLEL_PULLS) {
+        std::thread::scope(|scope| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|(index, entry, reference)| {
+                    let store = store.clone();
+                    let work = move || pull(config, entry, reference, store, pulls);
+                    let handle = std::thread::Builder::new()
+                        .name("bouncer-pull".into())
+                        .spawn_scoped(scope, work);
+                    (*index, entry, handle)
+                })
+                .collect();
+            for (index, entry, handle) in running {
+                let result = match handle {
+                    Ok(handle) => handle.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!(
+                            "policy `{}`: its pull panicked",
+                            entry.name
+                        ))
+                    }),
+                    Err(e) => Err(anyhow::anyhow!(
+                        "policy `{}`: cannot start a thread to pull it: {e}",
+                        entry.name
+                    )),
+                };
+                resolved[index] = Some(result);
+            }
+        });
+    }
+    resolved
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("an entry was not resolved"))))
+        .collect()
+}
+
+fn pull(
+    config: &Config,
+    entry: &PolicyConfig,
+    reference: &PolicyRef,
+    store: Store,
+    pulls: Pulls,
+) -> anyhow::Result<Resolution> {
+    let fetched = match pulls {
+        Pulls::Now => fetch(reference, &config.registry, &config.verify, &store)
+            .map_err(|e| anyhow::anyhow!("policy `{}`: {e}", entry.name))?,
+        Pulls::StoreOnly => match fetch_stored(reference, &config.verify, &store) {
+            Some(fetched) => fetched,
+            None => return Ok(Resolution::Pending),
+        },
+    };
+    tracing::info!(policy = %entry.name, reference = %reference, digest = %fetched.digest, "resolved");
+    Ok(Resolution::Registry {
+        fetched: Box::new(fetched),
+        reference: reference.clone(),
+        store,
+    })
+}
+
+fn store(engine: &PolicyEngine, config: &Config) -> Store {
+    Store::new(
+        config
+            .registry
+            .store
+            .clone()
+            .or_else(|| engine.cache_dir().map(|d| d.join("oci")))
+            .or_else(default_store_dir)
+            .unwrap_or_else(|| std::env::temp_dir().join("bouncer-oci")),
+    )
+}
