@@ -600,15 +600,8 @@ fn yaml_bombs_are_refused_naming_the_file_and_the_rest_is_checked() {
     )
     .unwrap();
 
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"));
-    command
-        .args(["check", "-f"])
-        .arg(dir.path())
-        .current_dir(workspace())
-        .env(
-            "BOUNCER_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        );
+    let mut command = support::bouncer_command();
+    command.args(["check", "-f"]).arg(dir.path());
     let finished = support::run_bounded(command, std::time::Duration::from_secs(120));
     let bomb_file = dir.path().join("bomb.yaml").display().to_string();
     let deep_file = dir.path().join("deep.yaml").display().to_string();
@@ -698,17 +691,12 @@ fn a_tenants_large_ingresses_do_not_reach_another_groups_review() {
         "policies:\n  - name: lb-scheme\n    source: builtin:lb-scheme\n    context:\n      - {apiVersion: networking.k8s.io/v1, kind: Ingress}\n      - {apiVersion: networking.k8s.io/v1, kind: IngressClass}\n",
     )
     .unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"));
+    let mut command = support::bouncer_command();
     command
         .args(["check", "-o", "json", "-c"])
         .arg(&config)
         .arg("-f")
-        .arg(dir.path())
-        .current_dir(workspace())
-        .env(
-            "BOUNCER_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        );
+        .arg(dir.path());
     let finished = support::run_bounded(command, std::time::Duration::from_secs(300));
     assert_eq!(
         finished.code,
@@ -754,15 +742,8 @@ fn checking_20_mb_of_manifests_keeps_memory_bounded() {
     }
     assert!(text.len() > 15_000_000, "{}", text.len());
     std::fs::write(dir.path().join("many.yaml"), &text).unwrap();
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_bouncer"));
-    command
-        .args(["check", "-f"])
-        .arg(dir.path())
-        .current_dir(workspace())
-        .env(
-            "BOUNCER_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        );
+    let mut command = support::bouncer_command();
+    command.args(["check", "-f"]).arg(dir.path());
     let finished = support::run_bounded(command, std::time::Duration::from_secs(300));
     assert!(
         finished.stdout.contains("6000 objects in 1 files checked"),

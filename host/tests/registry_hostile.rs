@@ -118,15 +118,8 @@ fn config(dir: &Path, registry: &str, timeout: &str) -> PathBuf {
 }
 
 fn config_check(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));
-    command
-        .args(["config", "check"])
-        .arg(config)
-        .current_dir(support::workspace())
-        .env(
-            "BOUNCER_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        );
+    let mut command = support::bouncer_command();
+    command.args(["config", "check"]).arg(config);
     command
 }
 

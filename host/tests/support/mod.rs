@@ -19,15 +19,20 @@ pub fn workspace() -> PathBuf {
         .to_owned()
 }
 
+/// `bouncer` from the workspace root with a compile cache shared by the tests.
+pub fn bouncer_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));
+    command.current_dir(workspace()).env(
+        "BOUNCER_CACHE_DIR",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
+    );
+    command
+}
+
 /// Runs `bouncer` with `args`, feeding `stdin`, with a compile cache shared by the tests.
 pub fn bouncer(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bouncer"))
+    let mut child = bouncer_command()
         .args(args)
-        .current_dir(workspace())
-        .env(
-            "BOUNCER_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-cache"),
-        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
