@@ -15,6 +15,7 @@
 
 mod artifact;
 mod auth;
+mod challenge;
 mod client;
 mod error;
 mod fetch;
