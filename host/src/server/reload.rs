@@ -136,9 +136,11 @@ impl Loaded {
         // policy away refuses a set: refusing for a new broken entry would
         // leave the pending ones pending.
         let settling = current.pending().next().is_some();
+        // `errors` holds one error per failed entry; pending entries have none.
         let failing: Vec<_> = self
             .set
             .unloaded()
+            .filter(|u| !u.pending)
             .zip(&self.errors)
             .filter(|(u, _)| !already.contains(&u.name.as_str()))
             .filter(|(u, _)| {
