@@ -13,9 +13,9 @@ use bouncer_eks::gateway::{
     TargetGroupConfiguration,
 };
 use bouncer_eks::ingress_class::{
-    AUTO_MODE_PARAMS_API, Alb, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
+    AUTO_MODE_PARAMS_API, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
 };
-use bouncer_eks::lb::Provisioner;
+use bouncer_eks::model::{self, LoadBalancer, Provisioner, ServiceLb, Source, Topic};
 use bouncer_eks::names::{INGRESS_TARGET_TYPE, SERVICE_TARGET_TYPE};
 use bouncer_eks::{Ingress, Metadata, Service};
 use bouncer_sdk::object::set_annotation;
@@ -77,31 +77,27 @@ impl Policy for AlbTargetTypeIp {
             let check = |ingress: &Ingress| {
                 let owner = Classes::look_up().owner(ingress, &settings.alb_class_names);
                 let target = match &owner.alb {
-                    Some(alb) => ingress_target(&object, alb, &ingress.metadata),
+                    Some(alb) => {
+                        let lb = model::ingress(&ingress.metadata, alb);
+                        judge_model(&format!("Ingress {object}"), &lb, INGRESS_TARGET_TYPE)
+                    }
                     None => Target::Fine,
                 };
                 let guess = owner.warning_if(!matches!(target, Target::Fine));
-                (target, guess)
+                (target, guess.into_iter().collect())
             };
             judge_target(request, settings, check)
         } else if request.is_kind("", "Service") {
-            let check = |service: &Service| {
-                let target = match service.provisioner() {
-                    Some(Provisioner::Controller(why)) => target(
-                        &format!("Service {object}"),
-                        &why,
-                        service.metadata.annotation(SERVICE_TARGET_TYPE),
-                        SERVICE_TARGET_TYPE,
-                    ),
-                    // `nlb-ip` means IP targets whatever the target-type annotation says
-                    // (`buildTargetType` in pkg/service/model_build_target_group.go).
-                    Some(Provisioner::ControllerDeprecated(_)) => Target::Fine,
-                    Some(Provisioner::Unreconciled(why)) => {
-                        unreconciled(&object, &why, &service.metadata)
-                    }
-                    _ => Target::Fine,
-                };
-                (target, None)
+            let check = |service: &Service| match model::service(service) {
+                Some(ServiceLb::Built(lb)) if lb.provisioner != Provisioner::InTree => {
+                    let target =
+                        judge_model(&format!("Service {object}"), &lb, SERVICE_TARGET_TYPE);
+                    (target, lb.notes_on(Topic::TargetType).cloned().collect())
+                }
+                Some(ServiceLb::Nobody(why)) => {
+                    (unreconciled(&object, &why, &service.metadata), Vec::new())
+                }
+                _ => (Target::Fine, Vec::new()),
             };
             judge_target(request, settings, check)
         } else if request.is_kind(CONFIG_GROUP, TG_CONFIG_KIND) {
@@ -133,80 +129,43 @@ enum Target {
     Wrong(String),
 }
 
-/// Judges the target type an object sets in `annotation`.
-fn target(object: &str, handler: &str, value: Option<&str>, annotation: &'static str) -> Target {
-    target_from(object, handler, value.map(|v| (v, None)), annotation)
-}
-
-/// Judges a target type, set by `annotation` or, when `Some`, by the named
-/// class parameters that override it.
-fn target_from(
-    object: &str,
-    handler: &str,
-    value: Option<(&str, Option<String>)>,
-    annotation: &'static str,
-) -> Target {
+/// Judges the target type the model gives an object; `annotation` is the
+/// one that sets it (and the fix).
+fn judge_model(object: &str, lb: &LoadBalancer, annotation: &'static str) -> Target {
     let fix = format!("set the annotation `{annotation}: ip`");
-    match value {
-        Some(("ip", _)) => Target::Fine,
-        Some(("instance", None)) => Target::Wrong(format!(
-            "{object} is handled by the AWS Load Balancer Controller ({handler}) and sets `{annotation}: instance`, \
-             which routes traffic through node ports; {fix} to send it straight to pod IPs"
-        )),
-        Some(("instance", Some(params))) => Target::Wrong(format!(
-            "{object} is handled by the AWS Load Balancer Controller ({handler}) and gets target type `instance` \
-             from {params}, which overrides `{annotation}` and routes traffic through node ports; \
-             set `targetType: ip` there, or use another IngressClass"
-        )),
-        Some((other, from)) => Target::Wrong(format!(
-            "{object} {}, which is not a target type the AWS Load Balancer Controller knows; {fix}",
-            match from {
-                None => format!("sets `{annotation}: {other:?}`"),
-                Some(params) => format!("gets target type {other:?} from {params}"),
-            }
-        )),
-        None => Target::Missing {
+    let handler = format!("{} ({})", lb.provisioner.name(), lb.why);
+    let setting = &lb.target_type;
+    match (setting.value.as_str(), &setting.from) {
+        ("ip", _) => Target::Fine,
+        (value, Source::Default(provisioner)) => Target::Missing {
             annotation,
             message: format!(
-                "{object} is handled by the AWS Load Balancer Controller ({handler}) but has no `{annotation}` \
-                 annotation, so the controller defaults to `instance` and routes traffic through \
-                 node ports; {fix}"
+                "{object} is handled by {handler} but has no `{annotation}` annotation, so {} defaults to \
+                 `{value}` and routes traffic through node ports; {fix}",
+                provisioner.name()
             ),
             object: object.to_owned(),
         },
+        ("instance", Source::Annotation(_)) => Target::Wrong(format!(
+            "{object} is handled by {handler} and sets `{annotation}: instance`, \
+             which routes traffic through node ports; {fix} to send it straight to pod IPs"
+        )),
+        ("instance", from) => Target::Wrong(format!(
+            "{object} is handled by {handler} and gets target type `instance` \
+             from {}, which overrides `{annotation}` and routes traffic through node ports; \
+             set `targetType: ip` there, or use another IngressClass",
+            from.describe()
+        )),
+        (other, Source::Annotation(_)) => Target::Wrong(format!(
+            "{object} sets `{annotation}: {other:?}`, which is not a target type {} knows; {fix}",
+            lb.provisioner.name()
+        )),
+        (other, from) => Target::Wrong(format!(
+            "{object} gets target type {other:?} from {}, which is not a target type {} knows; {fix}",
+            from.describe(),
+            lb.provisioner.name()
+        )),
     }
-}
-
-/// An ALB Ingress's target type: its class parameters' `targetType` when set
-/// (the controller then ignores the annotation; `buildTargetGroupTargetType`
-/// in `pkg/ingress/model_build_target_group.go`), else the annotation.
-fn ingress_target(object: &str, alb: &Alb, meta: &Metadata) -> Target {
-    let value = match &alb.params {
-        Some(params)
-            if params
-                .spec
-                .target_type
-                .as_deref()
-                .is_some_and(|t| !t.is_empty()) =>
-        {
-            params.spec.target_type.as_deref().map(|t| {
-                (
-                    t,
-                    Some(format!(
-                        "IngressClassParams `{}` (`spec.targetType`)",
-                        params.name
-                    )),
-                )
-            })
-        }
-        _ => meta.annotation(INGRESS_TARGET_TYPE).map(|t| (t, None)),
-    };
-    target_from(
-        &format!("Ingress {object}"),
-        &alb.why,
-        value,
-        INGRESS_TARGET_TYPE,
-    )
 }
 
 /// A Service nobody provisions: `external` without a usable target type. The
@@ -236,7 +195,7 @@ fn unreconciled(object: &str, why: &str, meta: &Metadata) -> Target {
 fn judge_target<T: serde::de::DeserializeOwned>(
     request: &Request,
     settings: &Settings,
-    check: impl Fn(&T) -> (Target, Option<String>),
+    check: impl Fn(&T) -> (Target, Vec<String>),
 ) -> Result<Verdict> {
     let mutable = settings.mutate
         && matches!(request.operation, Operation::Create | Operation::Update)

@@ -8,7 +8,7 @@
 //! audit.
 
 use bouncer_eks::Service;
-use bouncer_eks::lb::Provisioner;
+use bouncer_eks::model::{self, LbType, Provisioner, ServiceLb};
 use bouncer_eks::names::{NLB_CLASS, SERVICE_LB_TYPE, SERVICE_TARGET_TYPE};
 use bouncer_sdk::{
     Findings, Metadata, NoSettings, Operation, Policy, Request, Result, Verdict, export_policy,
@@ -44,21 +44,27 @@ fn check(object: &str, service: &Service) -> Findings {
         "add the annotations `{SERVICE_LB_TYPE}: external` and `{SERVICE_TARGET_TYPE}: ip` (or set \
          `spec.loadBalancerClass: {NLB_CLASS}`) so the AWS Load Balancer Controller provisions it"
     );
-    match service.provisioner() {
-        None | Some(Provisioner::Controller(_)) => {}
-        Some(Provisioner::ControllerDeprecated(why)) => findings.warn(format!(
-            "{object} uses the deprecated {why}; replace it with `{SERVICE_LB_TYPE}: external` and \
-             `service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip`"
-        )),
-        Some(Provisioner::Unreconciled(why)) => findings.deny(format!(
+    match model::service(service) {
+        None => {}
+        Some(ServiceLb::Built(lb)) => match (lb.provisioner, &lb.deprecated) {
+            (Provisioner::Lbc, Some(why)) => findings.warn(format!(
+                "{object} uses the deprecated {why}; replace it with `{SERVICE_LB_TYPE}: external` and \
+                 `{SERVICE_TARGET_TYPE}: ip`"
+            )),
+            (Provisioner::Lbc | Provisioner::AutoMode, _) => {}
+            (Provisioner::InTree, _) => findings.deny(format!(
+                "{object} is a LoadBalancer for the legacy in-tree AWS provider ({}; it makes {} \
+                 targeting node ports); {fix}",
+                lb.why,
+                if lb.lb_type == LbType::Nlb { "an NLB" } else { "a Classic ELB" }
+            )),
+        },
+        Some(ServiceLb::Nobody(why)) => findings.deny(format!(
             "{object} has {why}: the in-tree provider steps aside, but the AWS Load Balancer Controller \
              takes a Service only with a target type, so nobody provisions it and it stays pending \
              (docs/guide/service/nlb.md); set `{SERVICE_TARGET_TYPE}: ip`"
         )),
-        Some(Provisioner::InTree(why)) => findings.deny(format!(
-            "{object} is a LoadBalancer for the legacy in-tree AWS provider ({why}); {fix}"
-        )),
-        Some(Provisioner::OtherClass(why)) => findings.deny(format!(
+        Some(ServiceLb::OtherClass(why)) => findings.deny(format!(
             "{object} asks another controller for its load balancer ({why}); {fix}"
         )),
     }

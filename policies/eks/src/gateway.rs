@@ -65,6 +65,110 @@ impl ParametersRef {
     }
 }
 
+/// The apiVersion Gateways and ListenerSets are looked up with.
+pub const GATEWAY_API: &str = "gateway.networking.k8s.io/v1";
+/// The Gateway API group.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+/// The kind that adds listeners to a Gateway (Gateway API v1.5; LBC v3.2,
+/// docs/guide/gateway/listenersets.md).
+pub const LISTENER_SET: &str = "ListenerSet";
+
+/// A ListenerSet's `spec.parentRef`: the Gateway it adds listeners to.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct ParentGatewayRef {
+    /// Its group (the Gateway API's when absent).
+    pub group: Option<String>,
+    /// Its kind (`Gateway` when absent).
+    pub kind: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Its namespace (the ListenerSet's when absent).
+    pub namespace: Option<String>,
+}
+
+/// The parts of a parent Gateway a ListenerSet is judged with.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct ParentGateway {
+    /// Its metadata.
+    pub metadata: crate::Metadata,
+    /// Its spec.
+    pub spec: ParentSpec,
+}
+
+/// The parent's spec: its class and configuration.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(default)]
+pub struct ParentSpec {
+    /// Class and parameters.
+    #[serde(flatten)]
+    pub refs: GatewayRefs,
+}
+
+/// A ListenerSet's parent Gateway as bouncer can see it.
+#[derive(Debug)]
+pub enum Parent {
+    /// Found: `namespace/name` and the Gateway.
+    Found(String, String, Box<ParentGateway>),
+    /// Not seen; why, for a warning.
+    Unseen(String),
+    /// The parent is not a Gateway: nothing this rule knows.
+    NotGateway,
+}
+
+impl ParentGatewayRef {
+    /// `namespace/name` of the parent, from a ListenerSet in `namespace`.
+    pub fn target(&self, namespace: &str) -> String {
+        format!(
+            "{}/{}",
+            self.namespace.as_deref().unwrap_or(namespace),
+            self.name
+        )
+    }
+
+    /// Looks the parent Gateway up (context `gateway.networking.k8s.io/v1 Gateway`).
+    pub fn look_up(&self, namespace: &str) -> Parent {
+        let is_gateway = self.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
+            && self.kind.as_deref().unwrap_or("Gateway") == "Gateway";
+        if !is_gateway {
+            return Parent::NotGateway;
+        }
+        let ns = self.namespace.as_deref().unwrap_or(namespace);
+        match context::get::<ParentGateway>(GATEWAY_API, "Gateway", Some(ns), &self.name) {
+            Ok(Some(gateway)) => Parent::Found(ns.to_owned(), self.name.clone(), Box::new(gateway)),
+            Ok(None) => Parent::Unseen(format!(
+                "bouncer sees no parent Gateway `{ns}/{}` (in the cluster, or offline among the manifests and \
+                 `--context`)",
+                self.name
+            )),
+            Err(e) => Parent::Unseen(format!(
+                "bouncer cannot look up its parent Gateway `{ns}/{}` ({e})",
+                self.name
+            )),
+        }
+    }
+}
+
+/// Annotations of Ingresses and Services the Gateway controller does not
+/// read, found on a Gateway (or ListenerSet): each with a hint.
+pub fn ingress_annotations(meta: &crate::Metadata, object: &str) -> Vec<String> {
+    meta.annotations
+        .keys()
+        .filter(|k| {
+            k.starts_with("alb.ingress.kubernetes.io/")
+                || k.starts_with("service.beta.kubernetes.io/aws-load-balancer-")
+        })
+        .map(|k| {
+            format!(
+                "{object} has the annotation `{k}`, which only Ingresses and Services use: the Gateway \
+                 controller does not read it; configure the load balancer in the Gateway's \
+                 LoadBalancerConfiguration (`spec.infrastructure.parametersRef`) instead"
+            )
+        })
+        .collect()
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct GatewayClass {
@@ -162,6 +266,8 @@ pub struct AwsGateway {
     configs: Vec<Found<LbConfig>>,
     /// References that could not be followed, for warnings.
     pub unseen: Vec<String>,
+    /// Why the GatewayClass could not be seen, when it could not.
+    pub class_unseen: Option<String>,
 }
 
 /// Gets an object of the controller's kinds at the first declared version
@@ -188,12 +294,28 @@ impl AwsGateway {
     pub fn look_up(refs: &GatewayRefs, namespace: &str) -> Self {
         let class_name = refs.gateway_class_name.as_str();
         let infra = refs.infrastructure.as_ref();
-        let class =
-            context::get::<GatewayClass>(GATEWAY_CLASS_API, "GatewayClass", None, class_name)
-                .ok()
-                .flatten();
-        let Some(class) = class else {
-            return Self::default();
+        let class = match context::get::<GatewayClass>(
+            GATEWAY_CLASS_API,
+            "GatewayClass",
+            None,
+            class_name,
+        ) {
+            Ok(Some(class)) => class,
+            Ok(None) => {
+                return Self {
+                    class_unseen: Some(format!(
+                        "bouncer sees no GatewayClass `{class_name}` (in the cluster, or offline among the \
+                         manifests and `--context`)"
+                    )),
+                    ..Self::default()
+                };
+            }
+            Err(e) => {
+                return Self {
+                    class_unseen: Some(format!("bouncer cannot look up GatewayClasses ({e})")),
+                    ..Self::default()
+                };
+            }
         };
         let mut seen = Self {
             controller: Some(class.spec.controller_name.clone()),
@@ -226,6 +348,21 @@ impl AwsGateway {
         seen
     }
 
+    /// What the cluster says of a ListenerSet's parent Gateway; when the
+    /// parent cannot be seen, `class_unseen` says why.
+    pub fn of_parent(parent: &ParentGatewayRef, namespace: &str) -> Self {
+        match parent.look_up(namespace) {
+            Parent::Found(parent_namespace, _, gateway) => {
+                Self::look_up(&gateway.spec.refs, &parent_namespace)
+            }
+            Parent::Unseen(why) => Self {
+                class_unseen: Some(why),
+                ..Self::default()
+            },
+            Parent::NotGateway => Self::default(),
+        }
+    }
+
     fn follow(&mut self, namespace: &str, name: &str, owner: &str) -> Option<Found<LbConfig>> {
         let what = format!("LoadBalancerConfiguration `{namespace}/{name}` of {owner}");
         match get_config::<LbConfig>(LB_CONFIG_KIND, namespace, name) {
@@ -251,6 +388,25 @@ impl AwsGateway {
         self.controller
             .as_deref()
             .is_some_and(|c| AWS_CONTROLLERS.contains(&c))
+    }
+
+    /// The type of load balancer its controller builds.
+    pub fn lb_type(&self) -> Option<crate::model::LbType> {
+        match self.controller.as_deref()? {
+            "gateway.k8s.aws/alb" => Some(crate::model::LbType::Alb),
+            "gateway.k8s.aws/nlb" => Some(crate::model::LbType::Nlb),
+            _ => None,
+        }
+    }
+
+    /// The guess warning for a Gateway judged without its class, when the
+    /// judgement denied.
+    pub fn guess_warning(&self, object: &str, denied: bool) -> Option<String> {
+        let why = self.class_unseen.as_ref().filter(|_| denied)?;
+        Some(format!(
+            "{object}: {why}; judged as a Gateway of another controller, though if the AWS Load Balancer \
+             Controller owns it, its load balancer comes from a LoadBalancerConfiguration"
+        ))
     }
 
     /// The merged scheme and the configuration that sets it.

@@ -15,6 +15,7 @@ use bouncer_sdk::context;
 use serde::Deserialize;
 
 use crate::lb::{Ingress, Metadata};
+use crate::model::Provisioner;
 use crate::names::LEGACY_INGRESS_CLASS;
 
 /// The apiVersion IngressClasses are looked up with.
@@ -96,6 +97,8 @@ pub struct Alb {
     pub why: String,
     /// Its class's parameters, when the class has some bouncer could read.
     pub params: Option<Params>,
+    /// The AWS Load Balancer Controller or EKS Auto Mode.
+    pub provisioner: Provisioner,
 }
 
 /// IngressClassParams by name, with what they say.
@@ -192,6 +195,8 @@ impl Classes {
                 alb: listed(class).then(|| Alb {
                     why: format!("annotation `{LEGACY_INGRESS_CLASS}: {class}`"),
                     params: None,
+                    // EKS Auto Mode does not read the legacy annotation (auto-configure-alb).
+                    provisioner: Provisioner::Lbc,
                 }),
                 warning: None,
             };
@@ -240,8 +245,17 @@ impl Classes {
                 .or_insert_with(|| params(name, reference))
                 .clone(),
         };
+        let provisioner = if controller == AUTO_MODE_ALB_CONTROLLER {
+            Provisioner::AutoMode
+        } else {
+            Provisioner::Lbc
+        };
         Owner {
-            alb: Some(Alb { why, params }),
+            alb: Some(Alb {
+                why,
+                params,
+                provisioner,
+            }),
             warning,
         }
     }
@@ -307,6 +321,7 @@ fn guess(ingress: &Ingress, fallback: &[String], unseen: &str) -> Owner {
         alb: Some(Alb {
             why: format!("ingressClassName `{name}`"),
             params: None,
+            provisioner: Provisioner::Lbc,
         }),
         warning: Some(format!(
             "{unseen}; judged as an ALB Ingress because `albClassNames` lists `{name}`"
@@ -357,10 +372,14 @@ fn params(class: &str, reference: &ParamsRef) -> ParamsLookup {
 }
 
 /// The IngressGroup an ALB Ingress belongs to: the class parameters' group,
-/// else `group.name`; `None` for an implicit group of its own.
+/// else `group.name` (which EKS Auto Mode does not read); `None` for an
+/// implicit group of its own.
 pub fn group_of(ingress: &Ingress, alb: &Alb) -> Option<String> {
     if let Some(group) = alb.params.as_ref().and_then(|p| p.spec.group.as_ref()) {
         return Some(group.name.clone());
+    }
+    if alb.provisioner == Provisioner::AutoMode {
+        return None;
     }
     ingress
         .metadata

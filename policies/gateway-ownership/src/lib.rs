@@ -6,14 +6,16 @@
 //! Gateway, opening one to every namespace, or attaching a route to someone
 //! else's hostname; this rule does.
 
+use bouncer_eks::gateway::{GATEWAY_API, GATEWAY_GROUP, LISTENER_SET, ParentGatewayRef};
 use bouncer_eks::matches_any;
 use bouncer_sdk::{
     Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
 };
 use serde::Deserialize;
 
-const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
-const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"];
+const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute", "UDPRoute"];
+/// Routes without hostnames.
+const UNNAMED_ROUTES: &[&str] = &["TCPRoute", "UDPRoute"];
 
 /// Settings of `gateway-ownership`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -21,11 +23,12 @@ const ROUTE_KINDS: &[&str] = &["HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"]
 pub struct Settings {
     /// Namespaces (globs) where Gateways may be created.
     pub platform_namespaces: Vec<String>,
-    /// Allow listeners to accept routes from every namespace (`allowedRoutes.namespaces.from: All`).
+    /// Allow listeners to accept routes (`allowedRoutes.namespaces.from: All`), and Gateways to
+    /// accept ListenerSets (`allowedListeners.namespaces.from: All`), from every namespace.
     pub allow_all_namespaces: bool,
-    /// Gateways (`namespace/name` globs) routes may attach to.
+    /// Gateways (`namespace/name` globs) routes and ListenerSets may attach to.
     pub allowed_gateways: Vec<String>,
-    /// Hostnames routes may claim; no restriction when empty.
+    /// Hostnames routes and ListenerSet listeners may claim; no restriction when empty.
     pub allowed_hostnames: Vec<HostnameRule>,
 }
 
@@ -59,9 +62,18 @@ impl Policy for GatewayOwnership {
     fn metadata() -> Metadata {
         Metadata::new()
             .governs(
-                &["gateway.networking.k8s.io"],
-                &["Gateway", "HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute"],
+                &[GATEWAY_GROUP],
+                &[
+                    "Gateway",
+                    LISTENER_SET,
+                    "HTTPRoute",
+                    "GRPCRoute",
+                    "TLSRoute",
+                    "TCPRoute",
+                    "UDPRoute",
+                ],
             )
+            .context(GATEWAY_API, LISTENER_SET)
             .operations(&[Operation::Create, Operation::Update])
     }
 
@@ -88,9 +100,13 @@ impl Policy for GatewayOwnership {
             judge(request, |g: &Gateway| {
                 check_gateway(&object, &namespace, g, settings)
             })
+        } else if request.kind.kind == LISTENER_SET {
+            judge(request, |set: &ListenerSet| {
+                check_listener_set(&object, &namespace, set, settings)
+            })
         } else if ROUTE_KINDS.contains(&request.kind.kind.as_str()) {
-            // TCPRoutes have no hostnames; for the others, none means all.
-            let named = request.kind.kind != "TCPRoute";
+            // TCPRoutes and UDPRoutes have no hostnames; for the others, none means all.
+            let named = !UNNAMED_ROUTES.contains(&request.kind.kind.as_str());
             judge(request, |r: &Route| {
                 check_route(&object, &namespace, r, named, settings)
             })
@@ -107,8 +123,22 @@ struct Gateway {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 struct GatewaySpec {
+    listeners: Vec<Listener>,
+    allowed_listeners: Option<AllowedRoutes>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ListenerSet {
+    spec: ListenerSetSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ListenerSetSpec {
+    parent_ref: ParentGatewayRef,
     listeners: Vec<Listener>,
 }
 
@@ -116,7 +146,18 @@ struct GatewaySpec {
 #[serde(default, rename_all = "camelCase")]
 struct Listener {
     name: String,
+    hostname: Option<String>,
     allowed_routes: Option<AllowedRoutes>,
+}
+
+impl Listener {
+    fn accepts_all(&self) -> bool {
+        self.allowed_routes
+            .as_ref()
+            .and_then(|a| a.namespaces.as_ref())
+            .and_then(|n| n.from.as_deref())
+            == Some("All")
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -146,20 +187,71 @@ fn check_gateway(
         ));
     }
     if !settings.allow_all_namespaces {
-        for listener in &gateway.spec.listeners {
-            let from = listener
-                .allowed_routes
-                .as_ref()
-                .and_then(|a| a.namespaces.as_ref())
-                .and_then(|n| n.from.as_deref());
-            if from == Some("All") {
-                findings.deny(format!(
-                    "{object} listener `{}` accepts routes from every namespace (`allowedRoutes.namespaces.from: All`); \
-                     use `Selector` with the namespaces that may attach, or `Same`",
-                    listener.name
-                ));
-            }
+        deny_open_listeners(object, &gateway.spec.listeners, &mut findings);
+        let from = gateway
+            .spec
+            .allowed_listeners
+            .as_ref()
+            .and_then(|a| a.namespaces.as_ref())
+            .and_then(|n| n.from.as_deref());
+        if from == Some("All") {
+            findings.deny(format!(
+                "{object} accepts ListenerSets from every namespace (`allowedListeners.namespaces.from: All`): \
+                 any team could add listeners, hostnames and certificates to it; use `Selector` with the \
+                 namespaces that may attach, or `Same`"
+            ));
         }
+    }
+    findings
+}
+
+/// Listeners that accept routes from every namespace.
+fn deny_open_listeners(object: &str, listeners: &[Listener], findings: &mut Findings) {
+    for listener in listeners.iter().filter(|l| l.accepts_all()) {
+        findings.deny(format!(
+            "{object} listener `{}` accepts routes from every namespace (`allowedRoutes.namespaces.from: All`); \
+             use `Selector` with the namespaces that may attach, or `Same`",
+            listener.name
+        ));
+    }
+}
+
+/// A ListenerSet adds listeners to a Gateway: the Gateway must be one teams may
+/// attach to, its listeners may not open to every namespace, and their
+/// hostnames are claims like a route's.
+fn check_listener_set(
+    object: &str,
+    namespace: &str,
+    set: &ListenerSet,
+    settings: &Settings,
+) -> Findings {
+    let mut findings = Findings::new();
+    let parent = &set.spec.parent_ref;
+    let target = parent.target(namespace);
+    if !matches_any(&settings.allowed_gateways, &target) {
+        findings.deny(format!(
+            "{object} adds listeners to Gateway `{target}`, which is not one of the allowed Gateways {:?}",
+            settings.allowed_gateways
+        ));
+    }
+    if !settings.allow_all_namespaces {
+        deny_open_listeners(object, &set.spec.listeners, &mut findings);
+    }
+    if !settings.allowed_hostnames.is_empty() {
+        let hostnames: Vec<String> = set
+            .spec
+            .listeners
+            .iter()
+            .filter_map(|l| l.hostname.clone())
+            .collect();
+        if set.spec.listeners.iter().any(|l| l.hostname.is_none()) {
+            findings.deny(format!(
+                "{object} has a listener without `hostname`, which takes every hostname; give each listener \
+                 the hostname it serves (namespace `{namespace}` may claim {:?})",
+                allowed_hostnames(settings, namespace)
+            ));
+        }
+        check_hostnames(object, namespace, &hostnames, settings, &mut findings);
     }
     findings
 }
@@ -194,17 +286,40 @@ fn check_route(
     settings: &Settings,
 ) -> Findings {
     let mut findings = Findings::new();
+    let mut gateways = std::collections::BTreeSet::new();
     for parent in &route.spec.parent_refs {
-        let is_gateway = parent.group.as_deref().unwrap_or(GATEWAY_GROUP) == GATEWAY_GROUP
-            && parent.kind.as_deref().unwrap_or("Gateway") == "Gateway";
-        if !is_gateway {
-            continue;
-        }
+        let group = parent.group.as_deref().unwrap_or(GATEWAY_GROUP);
+        let kind = parent.kind.as_deref().unwrap_or("Gateway");
         let target = format!(
             "{}/{}",
             parent.namespace.as_deref().unwrap_or(namespace),
             parent.name
         );
+        match (group, kind) {
+            (GATEWAY_GROUP, "Gateway") => {
+                gateways.insert(target);
+            }
+            (GATEWAY_GROUP, LISTENER_SET) => {
+                let (ns, name) = target.split_once('/').unwrap_or_default();
+                match bouncer_sdk::context::get::<ListenerSet>(GATEWAY_API, LISTENER_SET, Some(ns), name) {
+                    Ok(Some(set)) => {
+                        gateways.insert(set.spec.parent_ref.target(ns));
+                    }
+                    Ok(None) => findings.warn(format!(
+                        "{object} attaches to ListenerSet `{target}`, which bouncer does not see (in the cluster, \
+                         or offline among the manifests and `--context`); the Gateway behind it is not judged"
+                    )),
+                    Err(e) => findings.warn(format!(
+                        "{object} attaches to ListenerSet `{target}`, which bouncer cannot look up ({e}); the \
+                         Gateway behind it is not judged"
+                    )),
+                }
+            }
+            _ => {}
+        }
+    }
+    // A route naming a Gateway twice (two listeners) is told once.
+    for target in gateways {
         if !matches_any(&settings.allowed_gateways, &target) {
             findings.deny(format!(
                 "{object} attaches to Gateway `{target}`, which is not one of the allowed Gateways {:?}",
@@ -216,18 +331,36 @@ fn check_route(
         return findings;
     }
     let hostnames = &route.spec.hostnames;
-    let allowed: Vec<String> = settings
+    if hostnames.is_empty() {
+        findings.deny(format!(
+            "{object} lists no `hostnames`, so it takes every hostname of its Gateway; list the hostnames it \
+             serves (namespace `{namespace}` may claim {:?})",
+            allowed_hostnames(settings, namespace)
+        ));
+    }
+    check_hostnames(object, namespace, hostnames, settings, &mut findings);
+    findings
+}
+
+/// The hostnames (globs) `namespace` may claim.
+fn allowed_hostnames(settings: &Settings, namespace: &str) -> Vec<String> {
+    settings
         .allowed_hostnames
         .iter()
         .filter(|r| r.namespaces.is_empty() || matches_any(&r.namespaces, namespace))
         .flat_map(|r| r.hostnames.iter().cloned())
-        .collect();
-    if hostnames.is_empty() {
-        findings.deny(format!(
-            "{object} lists no `hostnames`, so it takes every hostname of its Gateway; list the hostnames it \
-             serves (namespace `{namespace}` may claim {allowed:?})"
-        ));
-    }
+        .collect()
+}
+
+/// Denies the hostnames `namespace` may not claim.
+fn check_hostnames(
+    object: &str,
+    namespace: &str,
+    hostnames: &[String],
+    settings: &Settings,
+    findings: &mut Findings,
+) {
+    let allowed = allowed_hostnames(settings, namespace);
     let refused: Vec<&String> = hostnames
         .iter()
         .filter(|h| !matches_any(&allowed, h))
@@ -238,7 +371,6 @@ fn check_route(
             refused.iter().map(|h| format!("`{h}`")).collect::<Vec<_>>().join(", ")
         ));
     }
-    findings
 }
 
 export_policy!(GatewayOwnership);

@@ -154,9 +154,14 @@ pub fn check(
         let how = if meta.annotation(INGRESS_LISTEN_PORTS).is_some() {
             format!("`{INGRESS_LISTEN_PORTS}` lists only HTTP")
         } else {
+            let tls = if ingress.spec.tls.is_empty() {
+                ""
+            } else {
+                " (`spec.tls` alone does not change that)"
+            };
             format!(
-                "without `{INGRESS_LISTEN_PORTS}` or `{INGRESS_CERTIFICATE_ARN}` the controller listens on HTTP 80 \
-                 (`spec.tls` alone does not change that)"
+                "without `{INGRESS_LISTEN_PORTS}` or `{INGRESS_CERTIFICATE_ARN}` {} listens on HTTP 80{tls}",
+                alb.provisioner.name()
             )
         };
         findings.deny(format!(

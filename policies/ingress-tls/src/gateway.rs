@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 
 use bouncer_eks::arn::acm_certificate;
-use bouncer_eks::gateway::{AwsGateway, GatewayRefs};
+use bouncer_eks::gateway::{
+    AwsGateway, GatewayRefs, ParentGatewayRef, ingress_annotations,
+};
 use bouncer_sdk::Findings;
 use serde::Deserialize;
 
@@ -21,6 +23,7 @@ use crate::Settings;
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Gateway {
+    metadata: bouncer_eks::Metadata,
     spec: Spec,
 }
 
@@ -29,6 +32,21 @@ pub struct Gateway {
 struct Spec {
     #[serde(flatten)]
     refs: GatewayRefs,
+    listeners: Vec<Listener>,
+}
+
+/// The parts of a ListenerSet this rule reads: listeners added to a parent Gateway.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ListenerSet {
+    metadata: bouncer_eks::Metadata,
+    spec: ListenerSetSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ListenerSetSpec {
+    parent_ref: ParentGatewayRef,
     listeners: Vec<Listener>,
 }
 
@@ -53,8 +71,39 @@ struct Tls {
 /// Checks a Gateway's listeners, with what the cluster says of it.
 pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settings) -> Findings {
     let mut findings = Findings::new();
-    let spec = &gateway.spec;
-    let seen = AwsGateway::look_up(&spec.refs, namespace);
+    findings
+        .warnings
+        .extend(ingress_annotations(&gateway.metadata, object));
+    let seen = AwsGateway::look_up(&gateway.spec.refs, namespace);
+    check_listeners(object, &gateway.spec.listeners, &seen, settings, &mut findings);
+    findings
+}
+
+/// Checks a ListenerSet's listeners as its parent Gateway's: the AWS Load
+/// Balancer Controller programs them on the parent's load balancer, with the
+/// certificates of the parent's LoadBalancerConfiguration.
+pub fn check_listener_set(
+    object: &str,
+    set: &ListenerSet,
+    namespace: &str,
+    settings: &Settings,
+) -> Findings {
+    let mut findings = Findings::new();
+    findings
+        .warnings
+        .extend(ingress_annotations(&set.metadata, object));
+    let seen = AwsGateway::of_parent(&set.spec.parent_ref, namespace);
+    check_listeners(object, &set.spec.listeners, &seen, settings, &mut findings);
+    findings
+}
+
+fn check_listeners(
+    object: &str,
+    listeners: &[Listener],
+    seen: &AwsGateway,
+    settings: &Settings,
+    findings: &mut Findings,
+) {
     if seen.is_aws() {
         findings.warnings.extend(
             seen.unseen
@@ -62,7 +111,7 @@ pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settin
                 .map(|u| format!("{object}: {u}; its listeners are judged without it")),
         );
     }
-    for listener in &gateway.spec.listeners {
+    for listener in listeners {
         let at = format!(
             "{object} listener `{}` ({} on port {})",
             listener.name,
@@ -85,7 +134,7 @@ pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settin
                     continue;
                 }
                 if seen.is_aws() {
-                    aws_listener(&at, listener, &seen, settings, &mut findings);
+                    aws_listener(&at, listener, seen, settings, findings);
                     continue;
                 }
                 let has_refs = tls.is_some_and(|t| !t.certificate_refs.is_empty());
@@ -101,7 +150,10 @@ pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settin
             _ => {}
         }
     }
+    let denied = !findings.denials.is_empty();
     findings
+        .warnings
+        .extend(seen.guess_warning(object, denied));
 }
 
 /// A TLS listener of the AWS Load Balancer Controller: its certificate comes

@@ -10,7 +10,9 @@ mod alb;
 mod gateway;
 
 use bouncer_eks::Ingress;
-use bouncer_eks::gateway::{CONFIG_API_VERSIONS, GATEWAY_CLASS_API, LB_CONFIG_KIND};
+use bouncer_eks::gateway::{
+    CONFIG_API_VERSIONS, GATEWAY_API, GATEWAY_CLASS_API, GATEWAY_GROUP, LB_CONFIG_KIND, LISTENER_SET,
+};
 use bouncer_eks::ingress_class::{
     AUTO_MODE_PARAMS_API, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
 };
@@ -62,11 +64,12 @@ impl Policy for IngressTls {
     fn metadata() -> Metadata {
         Metadata::new()
             .governs(&["networking.k8s.io"], &["Ingress"])
-            .governs(&["gateway.networking.k8s.io"], &["Gateway"])
+            .governs(&[GATEWAY_GROUP], &["Gateway", LISTENER_SET])
             .context(INGRESS_CLASS_API, INGRESS_CLASS)
             .context(PARAMS_API, PARAMS_KIND)
             .context(AUTO_MODE_PARAMS_API, PARAMS_KIND)
             .context(GATEWAY_CLASS_API, "GatewayClass")
+            .context(GATEWAY_API, "Gateway")
             .context(CONFIG_API_VERSIONS[0], LB_CONFIG_KIND)
             .operations(&[Operation::Create, Operation::Update])
     }
@@ -95,6 +98,12 @@ impl Policy for IngressTls {
             let namespace = request.namespace.clone().unwrap_or_default();
             judge(request, |g: &gateway::Gateway| {
                 gateway::check(&object, g, &namespace, settings)
+            })
+        } else if request.is_kind(GATEWAY_GROUP, LISTENER_SET) {
+            let object = format!("ListenerSet {}", request.object_ref());
+            let namespace = request.namespace.clone().unwrap_or_default();
+            judge(request, |set: &gateway::ListenerSet| {
+                gateway::check_listener_set(&object, set, &namespace, settings)
             })
         } else {
             Ok(Verdict::allow())

@@ -6,7 +6,8 @@
 //! only serve hosts listed in `publicHosts`.
 
 use bouncer_eks::gateway::{
-    AwsGateway, CONFIG_API_VERSIONS, GATEWAY_CLASS_API, GatewayRefs, LB_CONFIG_KIND,
+    AwsGateway, CONFIG_API_VERSIONS, GATEWAY_API, GATEWAY_CLASS_API, GATEWAY_GROUP, GatewayRefs,
+    LB_CONFIG_KIND, LISTENER_SET, ParentGatewayRef,
 };
 use bouncer_eks::ingress_class::{
     AUTO_MODE_PARAMS_API, Alb, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
@@ -17,6 +18,7 @@ use bouncer_eks::names::{
     INGRESS_FRONTEND_NLB, INGRESS_FRONTEND_NLB_SCHEME, INGRESS_SCHEME, SERVICE_INTERNAL,
     SERVICE_SCHEME,
 };
+use bouncer_eks::model::{self, LoadBalancer, Provisioner, ServiceLb, Source, Topic};
 use bouncer_eks::{Ingress, Metadata, Service, matches_any};
 use bouncer_sdk::{Findings, Operation, Policy, Request, Result, Verdict, export_policy, judge};
 use serde::Deserialize;
@@ -58,12 +60,13 @@ impl Policy for LbScheme {
         bouncer_sdk::Metadata::new()
             .governs(&["networking.k8s.io"], &["Ingress"])
             .governs(&[""], &["Service"])
-            .governs(&["gateway.networking.k8s.io"], &["Gateway"])
+            .governs(&[GATEWAY_GROUP], &["Gateway", LISTENER_SET])
             .context(INGRESS_CLASS_API, INGRESS_CLASS)
             .context(PARAMS_API, PARAMS_KIND)
             .context(AUTO_MODE_PARAMS_API, PARAMS_KIND)
             .context("networking.k8s.io/v1", "Ingress")
             .context(GATEWAY_CLASS_API, "GatewayClass")
+            .context(GATEWAY_API, "Gateway")
             .context(CONFIG_API_VERSIONS[0], LB_CONFIG_KIND)
             .operations(&[Operation::Create, Operation::Update])
     }
@@ -94,7 +97,7 @@ impl Policy for LbScheme {
                     rule.check(&object, &scheme, Some(&hosts), &mut findings);
                     // An NLB in front of the ALB is a load balancer of its own:
                     // internet-facing, it makes an internal ALB public.
-                    if meta.annotation(INGRESS_FRONTEND_NLB).and_then(go_bool) == Some(true) {
+                    if meta.annotation(INGRESS_FRONTEND_NLB).and_then(model::go_bool) == Some(true) {
                         let frontend = Stated::annotation(meta, INGRESS_FRONTEND_NLB_SCHEME);
                         rule.check(
                             &format!("{object} (its frontend NLB)"),
@@ -111,39 +114,34 @@ impl Policy for LbScheme {
             let object = format!("Gateway {}", request.object_ref());
             judge(request, |gateway: &Gateway| {
                 let mut findings = Findings::new();
-                let spec = &gateway.spec;
-                let aws = AwsGateway::look_up(&spec.refs, &namespace);
-                if aws.is_aws() {
-                    findings.warnings.extend(aws.unseen.iter().map(|u| {
-                        format!("{object}: {u}; its scheme is judged from what bouncer can see")
-                    }));
-                    let scheme = match aws.scheme() {
-                        Some((scheme, from)) => Stated::via(
-                            Some(scheme),
-                            format!("is `{scheme}` by the `scheme` of its {from}"),
-                            format!("set `scheme: internal` in the {from}"),
-                        ),
-                        None => Stated::via(
-                            None,
-                            "has no `scheme` in a LoadBalancerConfiguration".into(),
-                            "set `scheme: internal` in its LoadBalancerConfiguration".into(),
-                        ),
-                    };
-                    let hosts: Vec<&str> = spec
-                        .listeners
-                        .iter()
-                        .map(|l| l.hostname.as_deref().unwrap_or(""))
-                        .collect();
-                    rule.check(&object, &scheme, Some(&hosts), &mut findings);
+                let aws = AwsGateway::look_up(&gateway.spec.refs, &namespace);
+                gateway_scheme(&object, &aws, &gateway.spec.listeners, None, &rule, &mut findings);
+                findings
+            })
+        } else if request.is_kind(GATEWAY_GROUP, LISTENER_SET) {
+            let object = format!("ListenerSet {}", request.object_ref());
+            judge(request, |set: &ListenerSet| {
+                let mut findings = Findings::new();
+                let parent = &set.spec.parent_ref;
+                let aws = AwsGateway::of_parent(parent, &namespace);
+                if let Some(why) = &aws.class_unseen {
+                    findings.warn(format!(
+                        "{object}: {why}; the scheme of the load balancer its listeners join is not judged"
+                    ));
                 }
+                let target = parent.target(&namespace);
+                gateway_scheme(&object, &aws, &set.spec.listeners, Some(&target), &rule, &mut findings);
                 findings
             })
         } else if request.is_kind("", "Service") {
             let object = format!("Service {}", request.object_ref());
             judge(request, |service: &Service| {
                 let mut findings = Findings::new();
-                if service.controller().is_some() {
-                    let scheme = service_scheme(&service.metadata, &object, &mut findings);
+                if let Some(ServiceLb::Built(lb)) = model::service(service) {
+                    findings
+                        .warnings
+                        .extend(lb.notes_on(Topic::Scheme).map(|n| format!("{object} {n}")));
+                    let scheme = service_scheme(&service.metadata, &lb);
                     rule.check(&object, &scheme, None, &mut findings);
                 }
                 findings
@@ -152,6 +150,63 @@ impl Policy for LbScheme {
             Ok(Verdict::allow())
         }
     }
+}
+
+/// Judges the scheme of a Gateway's load balancer, for the Gateway itself or
+/// for a ListenerSet (`parent`: `namespace/name`) whose listeners join it.
+fn gateway_scheme(
+    object: &str,
+    aws: &AwsGateway,
+    listeners: &[Listener],
+    parent: Option<&str>,
+    rule: &Rule<'_>,
+    findings: &mut Findings,
+) {
+    if !aws.is_aws() {
+        return;
+    }
+    findings.warnings.extend(
+        aws.unseen
+            .iter()
+            .map(|u| format!("{object}: {u}; its scheme is judged from what bouncer can see")),
+    );
+    let joins = parent.map_or_else(String::new, |p| {
+        format!("adds listeners to Gateway `{p}`, whose load balancer ")
+    });
+    let scheme = match aws.scheme() {
+        Some((scheme, from)) => Stated::via(
+            Some(scheme),
+            format!("{joins}is `{scheme}` by the `scheme` of its {from}"),
+            match parent {
+                None => format!("set `scheme: internal` in the {from}"),
+                Some(p) => format!("attach the listeners to an internal Gateway instead of `{p}`"),
+            },
+        ),
+        None => Stated::via(
+            None,
+            format!("{joins}has no `scheme` in a LoadBalancerConfiguration"),
+            "set `scheme: internal` in its LoadBalancerConfiguration".into(),
+        ),
+    };
+    let hosts: Vec<&str> = listeners
+        .iter()
+        .map(|l| l.hostname.as_deref().unwrap_or(""))
+        .collect();
+    rule.check(object, &scheme, Some(&hosts), findings);
+}
+
+/// The parts of a ListenerSet this rule reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ListenerSet {
+    spec: ListenerSetSpec,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ListenerSetSpec {
+    parent_ref: ParentGatewayRef,
+    listeners: Vec<Listener>,
 }
 
 /// The parts of a Gateway this rule reads.
@@ -187,13 +242,19 @@ fn ingress_scheme(
     findings: &mut Findings,
 ) -> Stated {
     let meta = &ingress.metadata;
-    let own = alb.pick(meta, INGRESS_SCHEME, "scheme", |p| p.scheme.as_deref());
-    let stated = match &own {
-        Some((scheme, Some(from))) => Stated::via(
-            Some(scheme),
-            format!("is `{scheme}` by {from}, which overrides `{INGRESS_SCHEME}`"),
-            format!("use an IngressClass whose parameters make it internal, or change {from}"),
-        ),
+    let lb = model::ingress(meta, alb);
+    findings
+        .warnings
+        .extend(lb.notes_on(Topic::Group).map(|n| format!("{object} {n}")));
+    let stated = match &lb.scheme.from {
+        from @ Source::ClassParams { .. } => {
+            let (scheme, from) = (&lb.scheme.value, from.describe());
+            Stated::via(
+                Some(scheme),
+                format!("is `{scheme}` by {from}, which overrides `{INGRESS_SCHEME}`"),
+                format!("use an IngressClass whose parameters make it internal, or change {from}"),
+            )
+        }
         _ => Stated::annotation(meta, INGRESS_SCHEME),
     };
     let Some(group) = group_of(ingress, alb) else {
@@ -299,55 +360,41 @@ impl Stated {
     }
 }
 
-/// A Service's scheme as the controller resolves it
-/// (docs/guide/service/annotations.md, `lb-scheme` and `lb-internal`):
-/// `aws-load-balancer-scheme` when present, else the deprecated boolean
-/// `aws-load-balancer-internal` (`"false"` means internet-facing), else internal.
-fn service_scheme(meta: &Metadata, object: &str, findings: &mut Findings) -> Stated {
-    let scheme = Stated::annotation(meta, SERVICE_SCHEME);
-    let Some(legacy) = meta.annotation(SERVICE_INTERNAL) else {
-        return scheme;
-    };
-    let internal = go_bool(legacy);
-    if scheme.scheme.is_some() {
-        if internal.is_some_and(|internal| {
-            Some(if internal {
-                "internal"
+/// A Service's scheme, as the model resolves it, in words.
+fn service_scheme(meta: &Metadata, lb: &LoadBalancer) -> Stated {
+    let scheme = &lb.scheme;
+    let in_tree = lb.provisioner == Provisioner::InTree;
+    match &scheme.from {
+        Source::Annotation(SERVICE_INTERNAL) => {
+            let raw = meta.annotation(SERVICE_INTERNAL).unwrap_or_default();
+            let makes = if scheme.value == "internet-facing" {
+                ", which makes it internet-facing"
             } else {
-                "internet-facing"
-            }) != scheme.scheme.as_deref()
-        }) {
-            findings.warn(format!(
-                "{object} sets both `{SERVICE_SCHEME}` and `{SERVICE_INTERNAL}: {legacy:?}`, which disagree; \
-                 the controller uses `{SERVICE_SCHEME}`: remove `{SERVICE_INTERNAL}`"
-            ));
+                ""
+            };
+            Stated {
+                scheme: Some(scheme.value.clone()),
+                says: format!("sets `{SERVICE_INTERNAL}: {raw:?}`{makes}"),
+                fix: if in_tree {
+                    format!("set `{SERVICE_INTERNAL}: \"true\"`")
+                } else {
+                    format!("set `{SERVICE_SCHEME}: internal`")
+                },
+                legacy: true,
+            }
         }
-        return scheme;
-    }
-    findings.warn(format!(
-        "{object} uses the deprecated annotation `{SERVICE_INTERNAL}`; the controller still honours it, \
-         but `{SERVICE_SCHEME}` says the same and takes precedence"
-    ));
-    let (scheme, makes) = match internal {
-        Some(true) => (Some("internal"), ""),
-        Some(false) => (Some("internet-facing"), ", which makes it internet-facing"),
-        None => (Some(legacy), ""),
-    };
-    Stated {
-        scheme: scheme.map(str::to_owned),
-        says: format!("sets `{SERVICE_INTERNAL}: {legacy:?}`{makes}"),
-        fix: format!("set `{SERVICE_SCHEME}: internal`"),
-        legacy: true,
-    }
-}
-
-/// A boolean as Go's `strconv.ParseBool` reads it, which the controller's
-/// annotation parser uses.
-fn go_bool(text: &str) -> Option<bool> {
-    match text {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
+        Source::Default(provisioner) if in_tree => Stated::via(
+            Some(&scheme.value),
+            format!(
+                "is a {} of {} ({}), which is `{}` unless `{SERVICE_INTERNAL}` says otherwise",
+                lb.lb_type.name(),
+                provisioner.name(),
+                lb.why,
+                scheme.value
+            ),
+            format!("set `{SERVICE_INTERNAL}: \"true\"`"),
+        ),
+        _ => Stated::annotation(meta, SERVICE_SCHEME),
     }
 }
 

@@ -7,6 +7,7 @@
 //! every pod's role at once. IRSA gives each ServiceAccount its own role,
 //! with short-lived tokens.
 
+mod keys;
 mod pod_identity;
 mod stored;
 mod workload;

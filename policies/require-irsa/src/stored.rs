@@ -1,5 +1,5 @@
 //! Static AWS keys kept in the cluster rather than in a pod spec: a Secret
-//! with `AWS_ACCESS_KEY_ID`-style entries or an AWS `credentials` file, and a
+//! with key entries (see `keys`) or an AWS `credentials` file, and a
 //! ConfigMap with such entries that a container loads with `envFrom`.
 
 use std::collections::BTreeMap;
@@ -8,7 +8,7 @@ use base64::Engine as _;
 use bouncer_eks::Metadata;
 use serde::Deserialize;
 
-use crate::workload::KEY_VARIABLES;
+use crate::keys;
 
 /// A Secret, as far as keys go.
 #[derive(Debug, Default, Deserialize)]
@@ -41,31 +41,10 @@ pub fn keys_in_secret(secret: &Secret) -> Vec<String> {
         .string_data
         .iter()
         .map(|(k, v)| (k.as_str(), v.clone()));
-    decoded
-        .chain(plain)
-        .filter_map(|(key, value)| found(key, &value))
-        .collect()
+    keys::in_entries(decoded.chain(plain))
 }
 
 /// What in `config_map` carries static keys.
 pub fn keys_in_config_map(config_map: &ConfigMap) -> Vec<String> {
-    config_map
-        .data
-        .iter()
-        .filter_map(|(key, value)| found(key, value))
-        .collect()
-}
-
-/// An entry named like a key variable, or a value that is an AWS shared
-/// credentials file (an `aws_access_key_id` line), whatever the entry's name.
-fn found(key: &str, value: &str) -> Option<String> {
-    if KEY_VARIABLES.contains(&key) {
-        return Some(format!("`{key}`"));
-    }
-    let credentials_file = value.lines().any(|line| {
-        line.split('=')
-            .next()
-            .is_some_and(|name| name.trim().eq_ignore_ascii_case("aws_access_key_id"))
-    });
-    credentials_file.then(|| format!("an AWS credentials file in `{key}`"))
+    keys::in_entries(config_map.data.iter().map(|(k, v)| (k.as_str(), v.clone())))
 }

@@ -7,13 +7,6 @@ use serde::Deserialize;
 
 use crate::Settings;
 
-/// Environment variables that carry static AWS credentials.
-pub const KEY_VARIABLES: &[&str] = &[
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-];
-
 /// The pod spec inside an object of `workload`'s kind, or `None` when it has none.
 pub fn pod_spec(
     workload: Workload,
@@ -49,6 +42,7 @@ struct Container {
 #[serde(default, rename_all = "camelCase")]
 struct EnvVar {
     name: String,
+    value: Option<String>,
     value_from: Option<serde_json::Value>,
 }
 
@@ -121,15 +115,21 @@ pub fn check(
     ];
     for (what, containers) in all {
         for container in containers {
-            for var in container
-                .env
-                .iter()
-                .filter(|v| KEY_VARIABLES.contains(&v.name.as_str()))
-            {
-                let how = if var.value_from.is_some() {
-                    "from a reference"
+            for var in &container.env {
+                let how = if crate::keys::is_aws_name(&var.name) {
+                    if var.value_from.is_some() {
+                        "from a reference"
+                    } else {
+                        "as a literal"
+                    }
+                } else if var
+                    .value
+                    .as_deref()
+                    .is_some_and(crate::keys::has_access_key_id)
+                {
+                    "to a literal AWS access key ID (AKIA…/ASIA…)"
                 } else {
-                    "as a literal"
+                    continue;
                 };
                 findings.deny(format!(
                     "{object} {what} `{}` sets `{}` {how}: static AWS keys are not allowed; \
