@@ -92,7 +92,8 @@ impl Policy for AlbTargetTypeIp {
                 Some(ServiceLb::Built(lb)) if lb.provisioner != Provisioner::InTree => {
                     let target =
                         judge_model(&format!("Service {object}"), &lb, SERVICE_TARGET_TYPE);
-                    (target, lb.notes_on(Topic::TargetType).cloned().collect())
+                    let notes = lb.notes_on(Topic::TargetType);
+                    (target, notes.map(|n| format!("Service {object} {n}")).collect())
                 }
                 Some(ServiceLb::Nobody(why)) => {
                     (unreconciled(&object, &why, &service.metadata), Vec::new())
