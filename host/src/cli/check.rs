@@ -109,6 +109,17 @@ fn write_text(
             format!("{ERROR}ERROR{ERROR:#} {at} {}", error.message),
         ));
     }
+    for duplicate in &report.duplicates {
+        lines.push((
+            &duplicate.file,
+            duplicate.line,
+            format!(
+                "{WARN}WARN{WARN:#}  {} {} is defined twice: here and at {}; policies that look it up \
+                 see only the one at {}",
+                duplicate.ignored, duplicate.object, duplicate.used, duplicate.used
+            ),
+        ));
+    }
     // Stable: findings keep policy order within an object.
     lines.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut previous: Option<&str> = None;

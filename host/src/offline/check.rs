@@ -19,6 +19,8 @@ pub struct Report {
     pub results: Vec<PolicyFinding>,
     /// Documents and files that could not be checked.
     pub errors: Vec<InputError>,
+    /// Objects defined twice: only one of each is the cluster state lookups see.
+    pub duplicates: Vec<Duplicate>,
     /// Counts.
     pub summary: Summary,
 }
@@ -70,6 +72,22 @@ pub struct InputError {
     pub message: String,
 }
 
+/// An object defined twice among the manifests and `--context` files.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Duplicate {
+    /// `Kind/namespace/name` (`Kind/name` when cluster-scoped).
+    pub object: String,
+    /// The file of the ignored definition.
+    pub file: String,
+    /// The line its document starts on.
+    pub line: usize,
+    /// Where the ignored definition is: `file:line`.
+    pub ignored: String,
+    /// Where the definition lookups see is: `file:line`.
+    pub used: String,
+}
+
 /// Counts for the closing line.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
@@ -97,14 +115,42 @@ pub fn check(
     context: &[crate::manifest::ManifestObject],
     namespace: &str,
 ) -> Report {
-    let cluster: std::sync::Arc<dyn Cluster> = std::sync::Arc::new(Snapshot::new(
-        manifests
-            .objects
-            .iter()
-            .chain(context)
-            .map(crate::manifest::ManifestObject::value),
-        namespace,
-    ));
+    let all: Vec<&crate::manifest::ManifestObject> =
+        manifests.objects.iter().chain(context).collect();
+    let snapshot = Snapshot::new(all.iter().map(|o| o.value()), namespace);
+    let place = |o: &crate::manifest::ManifestObject| match o.origin.item {
+        Some(item) => format!("{}:{} (items[{item}])", o.origin.file, o.origin.line),
+        None => format!("{}:{}", o.origin.file, o.origin.line),
+    };
+    let duplicates = snapshot
+        .duplicates()
+        .iter()
+        .map(|&(kept, ignored)| {
+            let object = all[ignored];
+            let value = object.value();
+            let namespace = super::request::namespace_of(
+                &value,
+                value
+                    .get("apiVersion")
+                    .and_then(Value::as_str)
+                    .and_then(|v| v.split_once('/'))
+                    .map_or("", |(g, _)| g),
+                object.kind(),
+                namespace,
+            );
+            Duplicate {
+                object: match namespace {
+                    Some(ns) => format!("{}/{ns}/{}", object.kind(), object.name()),
+                    None => format!("{}/{}", object.kind(), object.name()),
+                },
+                file: object.origin.file.clone(),
+                line: object.origin.line,
+                ignored: place(object),
+                used: place(all[kept]),
+            }
+        })
+        .collect();
+    let cluster: std::sync::Arc<dyn Cluster> = std::sync::Arc::new(snapshot);
     let mut report = Report {
         results: Vec::new(),
         errors: manifests
@@ -116,6 +162,7 @@ pub fn check(
                 message: e.message.clone(),
             })
             .collect(),
+        duplicates,
         summary: Summary {
             files: manifests.files,
             ..Summary::default()

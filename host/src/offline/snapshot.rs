@@ -21,6 +21,7 @@ use crate::policy::{ContextKind, ContextSource, Gathered, Query, Queryable as _,
 pub struct Snapshot {
     kinds: HashMap<(String, String), Objects>,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
+    duplicates: Vec<(usize, usize)>,
 }
 
 /// The objects of one group and kind, and their indexes.
@@ -35,6 +36,8 @@ struct Objects {
 /// by labels needs; its other values are read from the JSON when asked.
 #[derive(Debug, Clone)]
 struct Entry {
+    /// Its position among the objects the snapshot was made from.
+    index: usize,
     namespace: Option<String>,
     labels: BTreeMap<String, String>,
     json: String,
@@ -60,7 +63,7 @@ impl Snapshot {
         default_namespace: &str,
     ) -> Self {
         let mut snapshot = Self::default();
-        for object in objects {
+        for (index, object) in objects.into_iter().enumerate() {
             let object = object.borrow();
             let text = |pointer: &str| {
                 object
@@ -91,14 +94,30 @@ impl Snapshot {
                 .entry(group_kind(api_version, kind))
                 .or_default();
             let key = (namespace.clone(), name.to_owned());
-            objects.by_name.entry(key).or_insert(objects.entries.len());
+            match objects.by_name.entry(key) {
+                std::collections::hash_map::Entry::Occupied(first) => {
+                    let kept = objects.entries[*first.get()].index;
+                    snapshot.duplicates.push((kept, index));
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(objects.entries.len());
+                }
+            }
             objects.entries.push(Entry {
+                index,
                 namespace,
                 labels,
                 json,
             });
         }
         snapshot
+    }
+
+    /// Objects given twice (same group, kind, namespace and name), as
+    /// `(kept, ignored)` positions among the objects given: lookups see the
+    /// first, so a caller can say which one is used.
+    pub fn duplicates(&self) -> &[(usize, usize)] {
+        &self.duplicates
     }
 
     fn of_kind(&self, kind: &ContextKind) -> Option<&Objects> {

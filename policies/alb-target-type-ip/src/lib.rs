@@ -138,12 +138,11 @@ fn judge_model(object: &str, lb: &LoadBalancer, annotation: &'static str) -> Tar
     let setting = &lb.target_type;
     match (setting.value.as_str(), &setting.from) {
         ("ip", _) => Target::Fine,
-        (value, Source::Default(provisioner)) => Target::Missing {
+        (value, Source::Default(_)) => Target::Missing {
             annotation,
             message: format!(
-                "{object} is handled by {handler} but has no `{annotation}` annotation, so {} defaults to \
-                 `{value}` and routes traffic through node ports; {fix}",
-                provisioner.name()
+                "{object} is handled by {handler} but has no `{annotation}` annotation, so it defaults to \
+                 `{value}` and routes traffic through node ports; {fix}"
             ),
             object: object.to_owned(),
         },

@@ -66,6 +66,15 @@ pub enum LbType {
 }
 
 impl LbType {
+    /// Its name with "a" or "an".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            Self::Alb => "an ALB",
+            Self::Nlb => "an NLB",
+            Self::Clb => "a Classic ELB",
+        }
+    }
+
     /// Its short name.
     pub fn name(self) -> &'static str {
         match self {

@@ -386,8 +386,8 @@ fn service_scheme(meta: &Metadata, lb: &LoadBalancer) -> Stated {
         Source::Default(provisioner) if in_tree => Stated::via(
             Some(&scheme.value),
             format!(
-                "is a {} of {} ({}), which is `{}` unless `{SERVICE_INTERNAL}` says otherwise",
-                lb.lb_type.name(),
+                "is {} of {} ({}), which is `{}` unless `{SERVICE_INTERNAL}` says otherwise",
+                lb.lb_type.with_article(),
                 provisioner.name(),
                 lb.why,
                 scheme.value
