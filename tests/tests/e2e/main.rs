@@ -11,6 +11,7 @@
 mod audit;
 mod cluster;
 mod custom_policy;
+mod gateway_versions;
 mod ingress_classes;
 mod ingress_groups;
 mod scenarios;

@@ -524,6 +524,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     super::ingress_classes::scenarios(cluster, &runtime, &server, &mut steps);
     super::audit::scenarios(cluster, &mut steps);
     super::ingress_groups::scenarios(cluster, &mut steps);
+    super::gateway_versions::scenarios(cluster, &mut steps);
     steps.check(
         "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
         (|| {
