@@ -160,14 +160,29 @@ fn check_names_an_object_defined_twice_and_the_one_lookups_see() {
         None,
     );
     let text = stdout(&out);
-    assert_eq!(out.status.code(), Some(0), "a warning is not a failure: {text}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning is not a failure: {text}"
+    );
     let (a, b) = (a.display(), b.display());
     let expected = format!(
         "WARN  {b}:2 IngressClass/alb is defined twice: here and at {a}:1; policies that look it up see only the one at {a}:1"
     );
-    assert!(text.contains(&expected), "expected `{expected}` in:\n{text}");
+    assert!(
+        text.contains(&expected),
+        "expected `{expected}` in:\n{text}"
+    );
     let json = bouncer(
-        &["check", "-o", "json", "-f", a.to_string().as_str(), "-f", b.to_string().as_str()],
+        &[
+            "check",
+            "-o",
+            "json",
+            "-f",
+            a.to_string().as_str(),
+            "-f",
+            b.to_string().as_str(),
+        ],
         None,
     );
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();

@@ -93,7 +93,10 @@ impl Policy for AlbTargetTypeIp {
                     let target =
                         judge_model(&format!("Service {object}"), &lb, SERVICE_TARGET_TYPE);
                     let notes = lb.notes_on(Topic::TargetType);
-                    (target, notes.map(|n| format!("Service {object} {n}")).collect())
+                    (
+                        target,
+                        notes.map(|n| format!("Service {object} {n}")).collect(),
+                    )
                 }
                 Some(ServiceLb::Nobody(why)) => {
                     (unreconciled(&object, &why, &service.metadata), Vec::new())

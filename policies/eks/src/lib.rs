@@ -10,6 +10,7 @@ pub mod gateway;
 pub mod ingress_class;
 pub mod ingress_group;
 pub mod lb;
+pub mod listeners;
 pub mod model;
 pub mod names;
 

@@ -170,6 +170,11 @@ pub struct LoadBalancer {
     pub scheme: Setting,
     /// `ip` or `instance` (or what the object wrongly says).
     pub target_type: Setting,
+    /// Its listeners where the object declares them (an ALB Ingress); `Err`
+    /// with why the provisioner cannot read them. Gateways' listeners are their own.
+    pub listeners: Option<Result<crate::listeners::Listeners, String>>,
+    /// The certificates it names (an ALB Ingress), and where from.
+    pub certificates: Option<crate::listeners::Certificates>,
     /// Set when it is made through a deprecated way the provisioner still honours.
     pub deprecated: Option<String>,
     /// What the provisioner ignores or reads unusually, by topic; each reads
@@ -217,6 +222,8 @@ pub fn service(service: &Service) -> Option<ServiceLb> {
             lb_type,
             scheme: Setting::default_of(provisioner.default_scheme(), provisioner),
             target_type: Setting::default_of(provisioner.default_target_type(), provisioner),
+            listeners: None,
+            certificates: None,
             deprecated: None,
             notes: Vec::new(),
         };
@@ -403,10 +410,14 @@ pub fn ingress(meta: &Metadata, alb: &crate::ingress_class::Alb) -> LoadBalancer
             ),
         ));
     }
+    let certificates = crate::listeners::certificates(meta, alb);
+    let listeners = crate::listeners::listeners(meta, provisioner, certificates.is_some());
     LoadBalancer {
         provisioner,
         why: alb.why.clone(),
         lb_type: LbType::Alb,
+        listeners: Some(listeners),
+        certificates,
         scheme: scheme
             .unwrap_or_else(|| Setting::default_of(provisioner.default_scheme(), provisioner)),
         target_type: target_type

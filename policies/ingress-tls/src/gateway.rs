@@ -11,9 +11,7 @@
 use std::collections::BTreeMap;
 
 use bouncer_eks::arn::acm_certificate;
-use bouncer_eks::gateway::{
-    AwsGateway, GatewayRefs, ParentGatewayRef, ingress_annotations,
-};
+use bouncer_eks::gateway::{AwsGateway, GatewayRefs, ParentGatewayRef, ingress_annotations};
 use bouncer_sdk::Findings;
 use serde::Deserialize;
 
@@ -75,7 +73,13 @@ pub fn check(object: &str, gateway: &Gateway, namespace: &str, settings: &Settin
         .warnings
         .extend(ingress_annotations(&gateway.metadata, object));
     let seen = AwsGateway::look_up(&gateway.spec.refs, namespace);
-    check_listeners(object, &gateway.spec.listeners, &seen, settings, &mut findings);
+    check_listeners(
+        object,
+        &gateway.spec.listeners,
+        &seen,
+        settings,
+        &mut findings,
+    );
     findings
 }
 
@@ -151,9 +155,7 @@ fn check_listeners(
         }
     }
     let denied = !findings.denials.is_empty();
-    findings
-        .warnings
-        .extend(seen.guess_warning(object, denied));
+    findings.warnings.extend(seen.guess_warning(object, denied));
 }
 
 /// A TLS listener of the AWS Load Balancer Controller: its certificate comes

@@ -14,11 +14,11 @@ use bouncer_eks::ingress_class::{
     group_of,
 };
 use bouncer_eks::ingress_group::other_members;
+use bouncer_eks::model::{self, LoadBalancer, Provisioner, ServiceLb, Source, Topic};
 use bouncer_eks::names::{
     INGRESS_FRONTEND_NLB, INGRESS_FRONTEND_NLB_SCHEME, INGRESS_SCHEME, SERVICE_INTERNAL,
     SERVICE_SCHEME,
 };
-use bouncer_eks::model::{self, LoadBalancer, Provisioner, ServiceLb, Source, Topic};
 use bouncer_eks::{Ingress, Metadata, Service, matches_any};
 use bouncer_sdk::{Findings, Operation, Policy, Request, Result, Verdict, export_policy, judge};
 use serde::Deserialize;
@@ -97,7 +97,11 @@ impl Policy for LbScheme {
                     rule.check(&object, &scheme, Some(&hosts), &mut findings);
                     // An NLB in front of the ALB is a load balancer of its own:
                     // internet-facing, it makes an internal ALB public.
-                    if meta.annotation(INGRESS_FRONTEND_NLB).and_then(model::go_bool) == Some(true) {
+                    if meta
+                        .annotation(INGRESS_FRONTEND_NLB)
+                        .and_then(model::go_bool)
+                        == Some(true)
+                    {
                         let frontend = Stated::annotation(meta, INGRESS_FRONTEND_NLB_SCHEME);
                         rule.check(
                             &format!("{object} (its frontend NLB)"),
@@ -115,7 +119,14 @@ impl Policy for LbScheme {
             judge(request, |gateway: &Gateway| {
                 let mut findings = Findings::new();
                 let aws = AwsGateway::look_up(&gateway.spec.refs, &namespace);
-                gateway_scheme(&object, &aws, &gateway.spec.listeners, None, &rule, &mut findings);
+                gateway_scheme(
+                    &object,
+                    &aws,
+                    &gateway.spec.listeners,
+                    None,
+                    &rule,
+                    &mut findings,
+                );
                 findings
             })
         } else if request.is_kind(GATEWAY_GROUP, LISTENER_SET) {
@@ -130,7 +141,14 @@ impl Policy for LbScheme {
                     ));
                 }
                 let target = parent.target(&namespace);
-                gateway_scheme(&object, &aws, &set.spec.listeners, Some(&target), &rule, &mut findings);
+                gateway_scheme(
+                    &object,
+                    &aws,
+                    &set.spec.listeners,
+                    Some(&target),
+                    &rule,
+                    &mut findings,
+                );
                 findings
             })
         } else if request.is_kind("", "Service") {

@@ -63,7 +63,8 @@ pub fn in_entries<'a>(entries: impl IntoIterator<Item = (&'a str, String)>) -> V
         .filter_map(|(key, value)| {
             let n = normalise(key);
             if AWS_NAMES.contains(&n.as_str())
-                || (pair && (ACCESS_NAMES.contains(&n.as_str()) || SECRET_NAMES.contains(&n.as_str())))
+                || (pair
+                    && (ACCESS_NAMES.contains(&n.as_str()) || SECRET_NAMES.contains(&n.as_str())))
             {
                 Some(format!("`{key}`"))
             } else if is_credentials_file(value) {
