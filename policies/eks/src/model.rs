@@ -196,7 +196,7 @@ impl LoadBalancer {
 #[derive(Debug, Clone)]
 pub enum ServiceLb {
     /// A load balancer is built.
-    Built(LoadBalancer),
+    Built(Box<LoadBalancer>),
     /// Nobody builds one; why.
     Nobody(String),
     /// Another controller's `loadBalancerClass`; which.
@@ -233,7 +233,7 @@ pub fn service(service: &Service) -> Option<ServiceLb> {
         {
             lb.target_type = Setting::new(t, Source::Annotation(SERVICE_TARGET_TYPE));
         }
-        lb
+        Box::new(lb)
     };
     if let Some(class) = service.spec.load_balancer_class.as_deref() {
         return Some(match class {
