@@ -31,8 +31,8 @@ fn eval_denies_an_alb_ingress_without_target_type_in_plain_words() {
     assert_eq!(
         response["status"]["message"],
         "alb-target-type-ip: Ingress web/webapp-ingress is handled by the AWS Load Balancer Controller \
-         (ingressClassName `alb`) but has no `alb.ingress.kubernetes.io/target-type` annotation, so the \
-         controller defaults to `instance` and routes traffic through node ports; set the annotation \
+         (ingressClassName `alb`) but has no `alb.ingress.kubernetes.io/target-type` annotation, so it \
+         defaults to `instance` and routes traffic through node ports; set the annotation \
          `alb.ingress.kubernetes.io/target-type: ip`"
     );
     assert!(
@@ -268,7 +268,7 @@ fn a_config_entry_that_disagrees_with_its_policys_metadata_is_warned_about() {
     assert_eq!(output.status.code(), Some(0), "{err}");
     for warning in [
         "warning: policy `tls`: its entry matches Pod, ConfigMap, which the policy does not govern \
-         (it governs Ingress.networking.k8s.io, Gateway.gateway.networking.k8s.io)",
+         (it governs Ingress.networking.k8s.io, Gateway.gateway.networking.k8s.io, ListenerSet.gateway.networking.k8s.io)",
         "warning: policy `tls`: its entry matches DELETE, but the policy judges only CREATE, UPDATE",
         "warning: policy `tls`: its entry runs it as mutating, but the policy never mutates",
     ] {
