@@ -9,12 +9,7 @@ use support::{bouncer, stderr, stdout, stdout_json, workspace};
 
 /// A fresh directory for one test's files.
 fn scratch(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("offline")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    support::scratch("offline", name)
 }
 
 fn last_line(text: &str) -> &str {

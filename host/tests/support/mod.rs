@@ -19,6 +19,16 @@ pub fn workspace() -> PathBuf {
         .to_owned()
 }
 
+/// A fresh directory for one test's files: `<tests' tmp>/<group>/<name>`.
+pub fn scratch(group: &str, name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(group)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 /// `bouncer` from the workspace root with a compile cache shared by the tests.
 pub fn bouncer_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));

@@ -87,6 +87,30 @@ pub struct ParentGatewayRef {
     pub namespace: Option<String>,
 }
 
+/// A ListenerSet, with the listener fields `L` a rule reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, bound = "L: Deserialize<'de> + Default")]
+pub struct ListenerSet<L> {
+    /// Its metadata.
+    pub metadata: crate::Metadata,
+    /// Its spec.
+    pub spec: ListenerSetSpec<L>,
+}
+
+/// `spec` of a ListenerSet: the parent Gateway and the listeners it adds.
+#[derive(Debug, Default, Deserialize)]
+#[serde(
+    default,
+    rename_all = "camelCase",
+    bound = "L: Deserialize<'de> + Default"
+)]
+pub struct ListenerSetSpec<L> {
+    /// The Gateway the listeners join.
+    pub parent_ref: ParentGatewayRef,
+    /// The listeners, as the rule reads them.
+    pub listeners: Vec<L>,
+}
+
 /// The parts of a parent Gateway a ListenerSet is judged with.
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]

@@ -6,7 +6,7 @@
 //! Gateway, opening one to every namespace, or attaching a route to someone
 //! else's hostname; this rule does.
 
-use bouncer_eks::gateway::{GATEWAY_API, GATEWAY_GROUP, LISTENER_SET, ParentGatewayRef};
+use bouncer_eks::gateway::{GATEWAY_API, GATEWAY_GROUP, LISTENER_SET};
 use bouncer_eks::matches_any;
 use bouncer_sdk::{
     Findings, Metadata, Operation, Policy, Request, Result, Verdict, export_policy, judge,
@@ -129,18 +129,7 @@ struct GatewaySpec {
     allowed_listeners: Option<AllowedRoutes>,
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ListenerSet {
-    spec: ListenerSetSpec,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct ListenerSetSpec {
-    parent_ref: ParentGatewayRef,
-    listeners: Vec<Listener>,
-}
+type ListenerSet = bouncer_eks::gateway::ListenerSet<Listener>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use bouncer_eks::arn::acm_certificate;
-use bouncer_eks::gateway::{AwsGateway, GatewayRefs, ParentGatewayRef, ingress_annotations};
+use bouncer_eks::gateway::{AwsGateway, GatewayRefs, ingress_annotations};
 use bouncer_sdk::Findings;
 use serde::Deserialize;
 
@@ -34,23 +34,12 @@ struct Spec {
 }
 
 /// The parts of a ListenerSet this rule reads: listeners added to a parent Gateway.
+pub type ListenerSet = bouncer_eks::gateway::ListenerSet<Listener>;
+
+/// A listener, as this rule reads it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct ListenerSet {
-    metadata: bouncer_eks::Metadata,
-    spec: ListenerSetSpec,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct ListenerSetSpec {
-    parent_ref: ParentGatewayRef,
-    listeners: Vec<Listener>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct Listener {
+pub struct Listener {
     name: String,
     protocol: String,
     port: Option<u32>,

@@ -7,7 +7,7 @@
 
 use bouncer_eks::gateway::{
     AwsGateway, CONFIG_API_VERSIONS, GATEWAY_API, GATEWAY_CLASS_API, GATEWAY_GROUP, GatewayRefs,
-    LB_CONFIG_KIND, LISTENER_SET, ParentGatewayRef,
+    LB_CONFIG_KIND, LISTENER_SET,
 };
 use bouncer_eks::ingress_class::{
     AUTO_MODE_PARAMS_API, Alb, Classes, INGRESS_CLASS, INGRESS_CLASS_API, PARAMS_API, PARAMS_KIND,
@@ -214,18 +214,7 @@ fn gateway_scheme(
 }
 
 /// The parts of a ListenerSet this rule reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ListenerSet {
-    spec: ListenerSetSpec,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct ListenerSetSpec {
-    parent_ref: ParentGatewayRef,
-    listeners: Vec<Listener>,
-}
+type ListenerSet = bouncer_eks::gateway::ListenerSet<Listener>;
 
 /// The parts of a Gateway this rule reads.
 #[derive(Debug, Default, Deserialize)]
