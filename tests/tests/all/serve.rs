@@ -40,8 +40,8 @@ fn uid(review: &Value) -> Value {
 }
 
 const DENIAL: &str = "alb-target-type-ip: Ingress web/webapp-ingress is handled by the AWS Load Balancer \
-Controller (ingressClassName `alb`) but has no `alb.ingress.kubernetes.io/target-type` annotation, so the \
-controller defaults to `instance` and routes traffic through node ports; set the annotation \
+Controller (ingressClassName `alb`) but has no `alb.ingress.kubernetes.io/target-type` annotation, so it \
+defaults to `instance` and routes traffic through node ports; set the annotation \
 `alb.ingress.kubernetes.io/target-type: ip`";
 
 #[tokio::test]
