@@ -204,7 +204,10 @@ impl Server {
             limits: options.limits,
             cluster: cluster.clone(),
             shutting_down: AtomicBool::new(false),
+            reset: ArcSwap::from_pointee(engine.reset().clone()),
         });
+        state.metrics.reset_path(engine.reset().path);
+        tracing::info!(path = engine.reset().path.name(), why = %engine.reset().why, "policy instance slots reset");
         Ok(Self {
             listener,
             health,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::policy::EngineConfig;
+use crate::policy::{EngineConfig, ResetChoice};
 use crate::server::app::RequestLimits;
 use crate::server::reload::ConfigSource;
 use crate::server::{ServeOptions, Server, Stop};
@@ -84,6 +84,14 @@ pub struct ServeArgs {
     /// minus 128Mi for the server itself.
     #[arg(long, env = "BOUNCER_MEMORY_LIMIT", value_parser = parse_bytes)]
     memory_limit: Option<usize>,
+    /// How instance slots are wiped between evaluations: `auto` restores only
+    /// the pages a policy wrote where this memory provably cannot swap (cgroup
+    /// v2 `memory.swap.max` 0, or no swap device) and rewrites every resident
+    /// page elsewhere; `full` always rewrites; `scan` always restores only
+    /// written pages, which is unsound where memory can swap (for benchmarks).
+    /// `/readyz` says which is in use.
+    #[arg(long, env = "BOUNCER_INSTANCE_RESET", value_enum, default_value_t = ResetChoice::Auto)]
+    instance_reset: ResetChoice,
 }
 
 /// Memory the server needs besides policy instances: code, compiled
@@ -143,6 +151,7 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
         engine: EngineConfig {
             instance_memory: instance_memory(args, engine.instance_memory),
             max_instances: args.max_instances.max(2),
+            reset: args.instance_reset,
             ..engine.clone()
         },
     };

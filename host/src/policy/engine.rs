@@ -20,6 +20,7 @@ use super::limits::Limits;
 use super::loaded::Policy;
 use super::metadata::Metadata;
 use super::quota::Quotas;
+use super::reset::{ResetChoice, ResetDecision, ResetPath};
 use super::source::Source;
 use super::wasi;
 
@@ -46,6 +47,8 @@ pub struct EngineConfig {
     /// Bytes of linear memory every live instance together may hold (see
     /// `quota.rs` for how it is shared between policies).
     pub instance_memory: usize,
+    /// How instance slots are reset between evaluations (see `reset.rs`).
+    pub reset: ResetChoice,
 }
 
 impl EngineConfig {
@@ -60,6 +63,7 @@ impl Default for EngineConfig {
             cache_dir: default_cache_dir(),
             max_instances: 256,
             instance_memory: Self::DEFAULT_INSTANCE_MEMORY,
+            reset: ResetChoice::Auto,
         }
     }
 }
@@ -110,6 +114,8 @@ pub struct PolicyEngine {
     quotas: Quotas,
     max_instances: u32,
     stats: EngineStats,
+    config: EngineConfig,
+    reset: ResetDecision,
 }
 
 impl PolicyEngine {
@@ -118,6 +124,11 @@ impl PolicyEngine {
     /// # Errors
     /// wasmtime cannot reserve the instance pool, or the cache directory cannot be created.
     pub fn new(config: &EngineConfig) -> Result<Arc<Self>, PolicyError> {
+        let reset = ResetDecision::decide(config.reset);
+        let scan = match reset.path {
+            ResetPath::Scan => wasmtime::Enabled::Yes,
+            ResetPath::Full => wasmtime::Enabled::No,
+        };
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(config.max_instances)
             .total_memories(config.max_instances)
@@ -128,7 +139,7 @@ impl PolicyEngine {
             // faults on every instantiation (about a third of the call cost).
             .linear_memory_keep_resident(2 * 1024 * 1024)
             .table_keep_resident(64 * 1024)
-            .pagemap_scan(wasmtime::Enabled::Auto);
+            .pagemap_scan(scan);
         let mut wasm = Config::new();
         wasm.wasm_component_model(true)
             .epoch_interruption(true)
@@ -160,7 +171,31 @@ impl PolicyEngine {
             quotas: Quotas::new(config.instance_memory),
             max_instances: config.max_instances,
             stats: EngineStats::default(),
+            config: config.clone(),
+            reset,
         }))
+    }
+
+    /// How instance slots are reset, and why.
+    pub fn reset(&self) -> &ResetDecision {
+        &self.reset
+    }
+
+    /// A new engine with this one's settings and the full reset: for when the
+    /// scan's proof no longer holds (policies must be loaded into it anew).
+    ///
+    /// # Errors
+    /// As [`PolicyEngine::new`].
+    pub fn with_full_reset(&self) -> Result<Arc<Self>, PolicyError> {
+        Self::new(&EngineConfig {
+            reset: ResetChoice::Full,
+            ..self.config.clone()
+        })
+    }
+
+    /// Whether the scan is in use although its proof no longer holds; why.
+    pub fn reset_proof_lost(&self) -> Option<String> {
+        self.reset.proof_lost(self.config.reset)
     }
 
     /// How many instances the pool holds: the most evaluations that can run at once.

@@ -70,6 +70,8 @@ pub struct AppState {
     /// Set on SIGTERM: `/readyz` fails so endpoints drop the pod while it
     /// still answers.
     pub shutting_down: std::sync::atomic::AtomicBool,
+    /// How instance slots are reset now, and why (see `policy/reset.rs`).
+    pub reset: ArcSwap<crate::policy::ResetDecision>,
 }
 
 /// The router of the webhook: reviews, and the probes and metrics too.
@@ -168,6 +170,15 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let count = set.entries().len();
     let status = state.status.load();
     let mut text = format!("ready: {count} policies loaded from {}\n", status.origin);
+    let reset = state.reset.load();
+    text.push_str(&format!(
+        "instances are reset by {}: {}\n",
+        match reset.path {
+            crate::policy::ResetPath::Scan => "scan (only the pages a policy wrote)",
+            crate::policy::ResetPath::Full => "full reset (every resident page)",
+        },
+        reset.why
+    ));
     for unloaded in set.unloaded() {
         let answer = match unloaded.failure {
             crate::config::FailureMode::Closed => "the requests it matches are denied",

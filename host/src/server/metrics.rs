@@ -101,6 +101,15 @@ pub struct Metrics {
     pub connections_open: Gauge,
     /// Connections refused at the connection cap.
     pub connections_refused: Counter,
+    /// 1 for the way instance slots are reset now (`scan` or `full`), 0 for the other.
+    pub instance_reset: Family<ResetLabels, Gauge>,
+}
+
+/// An instance reset path's label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResetLabels {
+    /// `scan` or `full`.
+    pub path: String,
 }
 
 /// A context cache's label.
@@ -215,6 +224,13 @@ impl Metrics {
             "Connections refused at the --max-connections cap",
             connections_refused.clone(),
         );
+        let instance_reset = Family::default();
+        registry.register(
+            "instance_reset",
+            "1 for how policy instance slots are reset between evaluations now: `scan` (only written \
+             pages, where memory cannot swap) or `full` (see /readyz)",
+            instance_reset.clone(),
+        );
         registry.register(
             "in_flight_requests",
             "Review requests being answered",
@@ -239,6 +255,21 @@ impl Metrics {
             policy_log_dropped,
             connections_open,
             connections_refused,
+            instance_reset,
+        }
+    }
+
+    /// Records how instance slots are reset now.
+    pub fn reset_path(&self, path: crate::policy::ResetPath) {
+        for other in [
+            crate::policy::ResetPath::Scan,
+            crate::policy::ResetPath::Full,
+        ] {
+            self.instance_reset
+                .get_or_create(&ResetLabels {
+                    path: other.name().to_owned(),
+                })
+                .set(i64::from(other == path));
         }
     }
 

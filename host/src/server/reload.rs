@@ -183,7 +183,7 @@ pub struct Watching {
 #[allow(clippy::too_many_arguments)]
 pub async fn watch(
     state: Arc<AppState>,
-    engine: Arc<PolicyEngine>,
+    mut engine: Arc<PolicyEngine>,
     source: ConfigSource,
     mut files: Vec<PathBuf>,
     mut seen: Vec<FileStamp>,
@@ -193,21 +193,40 @@ pub async fn watch(
 ) {
     let mut next = pull_first.then_some("registry pulls after start");
     loop {
+        let mut pulls = Pulls::Now;
         let trigger = match next.take() {
             Some(trigger) => trigger,
             None => tokio::select! {
                 Some(()) = hangup_recv(&mut hangup) => "SIGHUP",
                 () = tokio::time::sleep(watching.interval) => {
+                    if let Some(why) = engine.reset_proof_lost() {
+                        // The scan could now leave a swapped-out page of one
+                        // review in the next one's instance: the same
+                        // components go into an engine that resets in full.
+                        match engine.with_full_reset() {
+                            Ok(full) => {
+                                tracing::warn!(%why, "the proof that memory cannot swap no longer holds; moving policy instances to the full reset");
+                                engine = full;
+                                pulls = Pulls::StoreOnly;
+                                "memory may now swap"
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, %why, "memory may now swap, and an engine with the full reset cannot be made");
+                                continue;
+                            }
+                        }
+                    } else {
                     let now = file_times(&files);
                     if now == seen { continue; }
                     seen = settle(&state, &files, now, watching).await;
                     "file change"
+                    }
                 }
             },
         };
         set_pending(&state, Some(format!("a reload ({trigger}) is in progress")));
         tracing::info!(trigger, config = %source.describe(), "reloading configuration");
-        let load = load_off_thread(engine.clone(), source.clone(), Pulls::Now);
+        let load = load_off_thread(engine.clone(), source.clone(), pulls);
         tokio::pin!(load);
         let loaded = loop {
             tokio::select! {
@@ -240,6 +259,10 @@ pub async fn watch(
                 state.cluster.watch(&set.context_kinds());
                 set.start_serving(&engine);
                 state.policies.store(Arc::new(set));
+                if **state.reset.load() != *engine.reset() {
+                    state.reset.store(Arc::new(engine.reset().clone()));
+                    state.metrics.reset_path(engine.reset().path);
+                }
                 state.status.rcu(|status| ConfigStatus {
                     origin: source.describe(),
                     last_error: None,

@@ -2,7 +2,7 @@
 //!
 //! Its settings pick the misbehaviour: `{"behaviour": "<name>"}`, one of
 //! `loop`, `alloc`, `panic`, `pry`, `garbage`, `bad-code`, `bad-patch`,
-//! `count`, `reject-settings`, or `allow` (behave); and the ones that make the
+//! `count`, `probe`, `reject-settings`, or `allow` (behave); and the ones that make the
 //! *host* work on their output: `patch-bomb` (a small JSON patch that doubles
 //! the object twenty times), `huge-message` (an 8 MiB denial message),
 //! `many-warnings` (200,000 warnings), `log-flood` (500 log lines with
@@ -22,6 +22,17 @@ use bouncer_sdk::bindings::{Guest, export};
 
 /// Evaluations this instance has served; a fresh instance per call keeps it at 1.
 static CALLS: AtomicU32 = AtomicU32::new(0);
+
+/// A page and more of the probe's own memory: a fresh instance finds it zeroed.
+static mut SCRATCH: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// `spin` from the settings: busy iterations after writing (u64::MAX: until the deadline).
+fn spin(settings: &str) -> u64 {
+    serde_json::from_str::<serde_json::Value>(settings)
+        .ok()
+        .and_then(|v| v.get("spin")?.as_u64())
+        .unwrap_or(0)
+}
 
 struct Hostile;
 
@@ -102,6 +113,26 @@ impl Guest for Hostile {
                 )),
                 ..verdict(true, None)
             },
+            // Reports what it found of an earlier evaluation (the call count and
+            // non-zero bytes of its scratch memory), writes over both, then
+            // stays busy `spin` iterations so the host's memory can be paged
+            // out while its pages are written.
+            "probe" => {
+                let calls = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
+                // SAFETY: one call at a time runs in an instance.
+                let scratch = unsafe { &mut *std::ptr::addr_of_mut!(SCRATCH) };
+                let dirty = scratch.iter().filter(|b| **b != 0).count();
+                scratch.fill(0xA5);
+                let mut n: u64 = 0;
+                for _ in 0..spin(&settings) {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+                std::hint::black_box(&scratch);
+                Verdict {
+                    warnings: vec![format!("calls: {calls}"), format!("dirty: {dirty}")],
+                    ..verdict(true, None)
+                }
+            }
             "count" => {
                 let calls = CALLS.fetch_add(1, Ordering::SeqCst) + 1;
                 Verdict {
