@@ -87,14 +87,15 @@ impl Drop for ServerProcess {
     }
 }
 
-fn start(dir: &Path, name: &str, config: Option<&str>) -> ServerProcess {
+fn start(dir: &Path, name: &str, config: Option<&str>, args: &[&str]) -> ServerProcess {
     let port = serve::free_port();
     let ca = dir.join(format!("{name}-ca.pem"));
     let mut command = serve::serve_command(port, &ca);
     command
         .env("BOUNCER_LOG", "error")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::inherit())
+        .args(args);
     if let Some(config) = config {
         let path = dir.join(format!("{name}.yaml"));
         std::fs::write(&path, config).unwrap();
@@ -122,7 +123,7 @@ fn start(dir: &Path, name: &str, config: Option<&str>) -> ServerProcess {
 /// first 200 on `/readyz`, with the compiled policies already cached.
 fn restart_to_ready(dir: &Path, run: usize, runtime: &tokio::runtime::Runtime) -> Duration {
     let started = Instant::now();
-    let server = start(dir, &format!("restart-{run}"), None);
+    let server = start(dir, &format!("restart-{run}"), None, &[]);
     runtime.block_on(async {
         loop {
             let mut sender = connect(&server.target).await;
@@ -325,8 +326,11 @@ fn main() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let null = start(dir.path(), "null", Some("policies: []\n"));
-    let bouncer = start(dir.path(), "default", None);
+    let null = start(dir.path(), "null", Some("policies: []\n"), &[]);
+    // Both ways of resetting instance slots (policy/reset.rs): `full` is what
+    // a node whose memory can swap gets; `scan` where it provably cannot.
+    let full = start(dir.path(), "full", None, &["--instance-reset", "full"]);
+    let scan = start(dir.path(), "scan", None, &["--instance-reset", "scan"]);
     let external = external();
     // The generator gets one core's worth of threads; the server the rest.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -335,39 +339,45 @@ fn main() {
         .build()
         .unwrap();
 
-    let scenarios: Vec<(&str, &Target, String, &Bytes)> = [
-        (
-            "null webhook (no policies), Ingress",
-            &null.target,
-            "/validate".to_owned(),
-            &ingress,
-        ),
-        (
-            "one policy: /validate/alb-target-type-ip, Ingress",
-            &bouncer.target,
-            "/validate/alb-target-type-ip".to_owned(),
-            &ingress,
-        ),
-        (
-            "one policy: /validate/require-irsa, Pod",
-            &bouncer.target,
-            "/validate/require-irsa".to_owned(),
-            &pod,
-        ),
-        (
-            "default set /validate, Ingress (3 policies)",
-            &bouncer.target,
-            "/validate".to_owned(),
-            &ingress,
-        ),
-    ]
-    .into_iter()
-    .chain(
-        external
-            .as_ref()
-            .map(|(target, path)| ("BOUNCER_LOAD_URL, Ingress", target, path.clone(), &ingress)),
-    )
-    .collect();
+    let mut scenarios: Vec<(String, &Target, String, &Bytes)> = vec![(
+        "null webhook (no policies), Ingress".to_owned(),
+        &null.target,
+        "/validate".to_owned(),
+        &ingress,
+    )];
+    for (reset, server) in [("full reset", &full), ("scan", &scan)] {
+        scenarios.extend([
+            (
+                format!("one policy: /validate/alb-target-type-ip, Ingress ({reset})"),
+                &server.target,
+                "/validate/alb-target-type-ip".to_owned(),
+                &ingress,
+            ),
+            (
+                format!("one policy: /validate/require-irsa, Pod ({reset})"),
+                &server.target,
+                "/validate/require-irsa".to_owned(),
+                &pod,
+            ),
+            (
+                format!("default set /validate, Ingress, 3 policies ({reset})"),
+                &server.target,
+                "/validate".to_owned(),
+                &ingress,
+            ),
+        ]);
+    }
+    let scenarios: Vec<(String, &Target, String, &Bytes)> = scenarios
+        .into_iter()
+        .chain(external.as_ref().map(|(target, path)| {
+            (
+                "BOUNCER_LOAD_URL, Ingress".to_owned(),
+                target,
+                path.clone(),
+                &ingress,
+            )
+        }))
+        .collect();
 
     println!(
         "{seconds}s per scenario; Ingress review {} bytes, Pod review {} bytes",
@@ -396,9 +406,10 @@ fn main() {
         }
     }
     println!(
-        "peak RSS: null webhook {:.1} MiB, bouncer (default set) {:.1} MiB",
+        "peak RSS: null webhook {:.1} MiB, bouncer (default set) full reset {:.1} MiB, scan {:.1} MiB",
         null.target.peak_rss_mib().unwrap_or(f64::NAN),
-        bouncer.target.peak_rss_mib().unwrap_or(f64::NAN)
+        full.target.peak_rss_mib().unwrap_or(f64::NAN),
+        scan.target.peak_rss_mib().unwrap_or(f64::NAN)
     );
     let ready: Vec<Duration> = (0..3)
         .map(|run| restart_to_ready(dir.path(), run, &runtime))

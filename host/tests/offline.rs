@@ -751,3 +751,32 @@ fn checking_20_mb_of_manifests_keeps_memory_bounded() {
         finished.peak_rss_mib
     );
 }
+
+/// Regression for the built-ins' 128 KiB stack (`STACK_SIZE` in
+/// policies/build): the deepest object the host accepts (serde_json's limit of
+/// 128 levels, 125 below `spec`) is parsed by every built-in that reads it,
+/// without overflowing the stack (which would trap and fail the policy).
+#[test]
+fn the_deepest_object_the_host_accepts_fits_the_built_ins_stack() {
+    let dir = scratch("deep");
+    let mut nested = "\"x\"".to_owned();
+    for _ in 0..125 {
+        nested = format!("{{\"a\":{nested}}}");
+    }
+    let ingress = format!(
+        r#"{{"apiVersion":"networking.k8s.io/v1","kind":"Ingress","metadata":{{"name":"deep","namespace":"web","annotations":{{"alb.ingress.kubernetes.io/target-type":"ip","alb.ingress.kubernetes.io/listen-ports":"[{{\"HTTPS\": 443}}]","alb.ingress.kubernetes.io/certificate-arn":"arn:aws:acm:us-east-1:123456789012:certificate/abc"}}}},"spec":{{"ingressClassName":"alb","deep":{nested},"rules":[{{"host":"a.example.com"}}]}}}}"#
+    );
+    let class = r#"{"apiVersion":"networking.k8s.io/v1","kind":"IngressClass","metadata":{"name":"alb"},"spec":{"controller":"ingress.k8s.aws/alb"}}"#;
+    let path = dir.join("deep.json");
+    std::fs::write(&path, format!("{ingress}\n{class}\n")).unwrap();
+    let out = bouncer(
+        &["check", "--color", "never", "-f", path.to_str().unwrap()],
+        None,
+    );
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("2 objects in 1 files checked against 8 policies: 0 denied, 0 with warnings"),
+        "{text}"
+    );
+}

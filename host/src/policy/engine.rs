@@ -137,7 +137,11 @@ impl PolicyEngine {
             .max_memory_size(Limits::MAX_MEMORY)
             // Keeping the first pages of a reused slot resident saves page
             // faults on every instantiation (about a third of the call cost).
-            .linear_memory_keep_resident(2 * 1024 * 1024)
+            // The full reset rewrites all of them each time, so they should be
+            // the pages a review touches: a built-in's 128 KiB stack, its data
+            // and its first allocations (`STACK_SIZE` in policies/build). 256
+            // KiB measured best for the full reset (host/benches/README.md).
+            .linear_memory_keep_resident(256 * 1024)
             .table_keep_resident(64 * 1024)
             .pagemap_scan(scan);
         let mut wasm = Config::new();

@@ -27,10 +27,18 @@ pub const TARGET: &str = "wasm32-unknown-unknown";
 /// policies: rustc links them into components itself.
 pub const WASI_TARGET: &str = "wasm32-wasip2";
 
-/// The linear memory a policy built for [`TARGET`] starts with: its 1 MiB
-/// stack, its data, and room for what a typical review allocates. Pages are
-/// only touched when used, and the host resets only the touched ones.
+/// The linear memory a policy built for [`TARGET`] starts with: its stack, its
+/// data, and room for what a typical review allocates. Pages are only touched
+/// when used.
 pub const INITIAL_MEMORY: usize = 4 * 1024 * 1024;
+
+/// The stack of a policy built for [`TARGET`]. It comes first in linear memory
+/// (rustc links with `--stack-first`), so its size is where the pages a review
+/// touches begin: the host's full instance reset rewrites the first pages of
+/// a slot (`linear_memory_keep_resident` in `host/src/policy/engine.rs`), and
+/// a small stack puts the data and heap inside them. 128 KiB holds serde_json's
+/// deepest nesting (128 levels) with room to spare.
+pub const STACK_SIZE: usize = 128 * 1024;
 
 /// The cargo profile policies are built with (defined in the workspace `Cargo.toml`).
 pub const PROFILE: &str = "policy";
@@ -125,7 +133,9 @@ impl PolicyBuild {
             // starts with, so instances do not grow it (see the SDK's allocator).
             cmd.env(
                 "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
-                format!("-C link-arg=--initial-memory={INITIAL_MEMORY}"),
+                format!(
+                    "-C link-arg=--initial-memory={INITIAL_MEMORY} -C link-arg=-zstack-size={STACK_SIZE}"
+                ),
             );
         }
         let status = cmd
