@@ -308,12 +308,32 @@ async fn health_readiness_and_metrics() {
     assert_eq!(get("/healthz").await.unwrap().text().await.unwrap(), "ok\n");
     let ready = get("/readyz").await.unwrap();
     assert_eq!(ready.status().as_u16(), 200);
+    let ready = ready.text().await.unwrap();
+    let (first, reset) = ready.split_once('\n').unwrap();
     assert_eq!(
-        ready.text().await.unwrap(),
+        first,
         format!(
-            "ready: {} policies loaded from the embedded default config\n",
+            "ready: {} policies loaded from the embedded default config",
             bouncer::config::Config::default_config().policies.len()
         )
+    );
+    // Which reset is in use depends on the machine's swap (policy/reset.rs);
+    // /readyz and the metric must agree on it.
+    let path = if reset.starts_with(
+        "instances are reset by scan (only the pages a policy wrote): memory cannot swap",
+    ) {
+        "scan"
+    } else if reset
+        .starts_with("instances are reset by full reset (every resident page): memory may swap")
+    {
+        "full"
+    } else {
+        panic!("no reset line in /readyz: {ready}")
+    };
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(
+        metrics.contains(&format!("bouncer_instance_reset{{path=\"{path}\"}} 1")),
+        "{metrics}"
     );
     server
         .post("/validate", &fixture("ingress-create.json"))
