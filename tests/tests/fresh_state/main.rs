@@ -4,7 +4,9 @@
 //! has written its statics and scratch memory. Every later evaluation must
 //! find them pristine: `calls: 1`, `dirty: 0`.
 //!
-//! It needs root (to enable a swap file when the machine has none, and to page
+//! On a machine without swap it starts the server first (the scan is proven
+//! safe there), enables a swap file, and waits for the server to move to the
+//! full reset while serving. It needs root (to enable a swap file, and to page
 //! out another process's memory). Without root it says why and skips; as root
 //! under `CI=true` it must run.
 
@@ -78,6 +80,8 @@ impl Server {
             .arg(&config)
             .arg("--cache-dir")
             .arg(dir.join("cache"))
+            // The reset's proof is re-checked at this interval.
+            .args(["--watch-interval", "1s"])
             .env("BOUNCER_LOG", "error")
             .env("KUBECONFIG", "/nonexistent/kubeconfig")
             .env_remove("KUBERNETES_SERVICE_HOST")
@@ -160,14 +164,40 @@ fn page_out_until(
 
 #[test]
 fn evaluations_stay_fresh_while_the_server_is_paged_out() {
-    let Some(_swap) = swap::enabled() else {
+    let Some(mut swap) = swap::Swap::prepare() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    let swap_at_start = swap.on();
     let server = Server::start(dir.path());
     let pid = server.child.id();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
+        if !swap_at_start {
+            // Without a swap device the scan is proven safe; a swapon while
+            // serving must move the server to the full reset.
+            let ready = server.readyz().await;
+            assert!(
+                ready.contains("instances are reset by scan") && ready.contains("no swap device"),
+                "{ready}"
+            );
+            if !swap.enable() {
+                return;
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !server
+                .readyz()
+                .await
+                .contains("instances are reset by full reset")
+            {
+                assert!(
+                    Instant::now() < deadline,
+                    "30 s after swapon the server still resets by scan:\n{}",
+                    server.readyz().await
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         let ready = server.readyz().await;
         assert!(
             ready.contains("instances are reset by full reset"),

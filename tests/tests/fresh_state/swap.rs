@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// A swap file this test enabled; disabled and removed on drop.
-pub struct SwapFile(Option<PathBuf>);
+/// The machine's swap for the test: a swap file this test enables when the
+/// machine has none (disabled and removed on drop).
+pub struct Swap(Option<PathBuf>);
 
-impl Drop for SwapFile {
+impl Drop for Swap {
     fn drop(&mut self) {
         if let Some(path) = &self.0 {
             let _ = Command::new("swapoff").arg(path).status();
@@ -22,52 +23,65 @@ fn devices() -> usize {
         .unwrap_or(0)
 }
 
-/// Swap is on (enabled here when needed); `None` after saying why the test
-/// skips. Under `CI=true` a root machine that cannot enable swap fails the run.
-pub fn enabled() -> Option<SwapFile> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!(
-            "SKIP fresh_state: needs root, to enable a swap file and page out another process's memory"
-        );
-        return None;
+impl Swap {
+    /// `None` after saying why the test skips: it needs root.
+    pub fn prepare() -> Option<Self> {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!(
+                "SKIP fresh_state: needs root, to enable a swap file and page out another process's memory"
+            );
+            return None;
+        }
+        Some(Self(None))
     }
-    if devices() > 0 {
-        return Some(SwapFile(None));
+
+    /// Whether the machine has a swap device now.
+    pub fn on(&self) -> bool {
+        devices() > 0
     }
-    // On the target directory's filesystem: tmpfs and overlayfs cannot hold swap.
-    let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fresh-state.swap");
-    let _ = std::fs::remove_file(&path);
-    let made = Command::new("dd")
-        .args(["if=/dev/zero", "bs=1M", "count=256", "status=none"])
-        .arg(format!("of={}", path.display()))
-        .status()
-        .is_ok_and(|s| s.success())
-        && std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .is_ok()
-        && Command::new("mkswap")
-            .arg(&path)
-            .stdout(std::process::Stdio::null())
+
+    /// Enables a swap file when there is no device; `false` after saying why
+    /// it could not (under `CI=true` that fails the run).
+    pub fn enable(&mut self) -> bool {
+        if self.on() {
+            return true;
+        }
+        // On the target directory's filesystem: tmpfs and overlayfs cannot hold swap.
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("fresh-state.swap");
+        let _ = std::fs::remove_file(&path);
+        let made = Command::new("dd")
+            .args(["if=/dev/zero", "bs=1M", "count=256", "status=none"])
+            .arg(format!("of={}", path.display()))
             .status()
             .is_ok_and(|s| s.success())
-        && Command::new("swapon")
-            .arg(&path)
-            .status()
-            .is_ok_and(|s| s.success());
-    if made && devices() > 0 {
-        return Some(SwapFile(Some(path)));
+            && std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .is_ok()
+            && Command::new("mkswap")
+                .arg(&path)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+            && Command::new("swapon")
+                .arg(&path)
+                .status()
+                .is_ok_and(|s| s.success());
+        if made && self.on() {
+            self.0 = Some(path);
+            return true;
+        }
+        let _ = std::fs::remove_file(&path);
+        let why = format!(
+            "cannot enable a swap file at {} (dd, mkswap or swapon failed)",
+            path.display()
+        );
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "fresh_state must run under CI=true: {why}"
+        );
+        eprintln!("SKIP fresh_state: {why}");
+        false
     }
-    let _ = std::fs::remove_file(&path);
-    let why = format!(
-        "cannot enable a swap file at {} (dd, mkswap or swapon failed)",
-        path.display()
-    );
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "fresh_state must run under CI=true: {why}"
-    );
-    eprintln!("SKIP fresh_state: {why}");
-    None
 }
 
 /// Pages out every private writable mapping of `pid`, one at a time (an
