@@ -3,6 +3,7 @@
 //!
 //! Start from [`review::decode`], [`wit::to_wit`] and [`Decision`].
 
+pub mod chain;
 pub mod decision;
 pub mod disagreement;
 pub mod matching;
@@ -12,11 +13,14 @@ pub mod review;
 pub mod reviewing;
 pub mod set;
 mod sources;
+pub mod synthetic;
 pub mod wit;
 
+pub use chain::{Admission, admit, admit_for_report};
 pub use decision::{Decision, Denial, Effect, PolicyResult};
 pub use object::RawObject;
 pub use review::{Request, ReviewError};
 pub use reviewing::{Budget, Endpoint, Reviewed};
 pub use set::{Entry, PolicySet};
 pub use sources::Pulls;
+pub use synthetic::RequestSpec;

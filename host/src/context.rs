@@ -3,12 +3,13 @@
 //!
 //! Three sources, one trait: [`Cluster`]. In `bouncer serve`, [`watch`] keeps
 //! watch caches of exactly the declared kinds; offline,
-//! `offline::Snapshot` answers
+//! [`Snapshot`] answers
 //! from the objects a suite case or the checked manifests give; [`NoCluster`]
 //! knows nothing (lookups fail, selectors on namespace labels match).
 
 pub mod access;
 pub mod index;
+pub mod snapshot;
 pub mod watch;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 use crate::policy::{ContextKind, ContextSource, Query};
 
 pub use access::{AccessError, KubeAccess, explain};
+pub use snapshot::Snapshot;
 pub use watch::{KindHealth, Watched};
 
 /// Where namespace labels come from, for `namespaceSelector`.

@@ -6,6 +6,7 @@
 //! the other documents are still returned.
 
 pub mod documents;
+pub mod placement;
 pub mod yaml;
 
 use std::fmt;

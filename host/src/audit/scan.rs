@@ -14,9 +14,9 @@ use serde_json::Value;
 use super::findings::{AuditError, AuditFinding, AuditReport, ObjectRef, Outcome, Unseen};
 use super::governed::{self, Target};
 use crate::admission::PolicySet;
+use crate::admission::admit_for_report;
+use crate::admission::synthetic::{self, RequestSpec};
 use crate::context::Cluster;
-use crate::offline::admit_for_report;
-use crate::offline::request::{self, RequestSpec};
 
 /// What to audit and how.
 #[derive(Debug, Clone)]
@@ -252,7 +252,7 @@ impl Run<'_> {
             ..RequestSpec::create(value, reference.namespace.as_deref().unwrap_or_default())
         };
         self.judged += 1;
-        let request = match request::build(&spec, &format!("bouncer-audit-{}", self.judged)) {
+        let request = match synthetic::build(&spec, &format!("bouncer-audit-{}", self.judged)) {
             Ok(request) => request,
             Err(error) => {
                 self.unreadable(subject, error.to_string());

@@ -5,12 +5,14 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::request::{self, RequestSpec};
-use super::{Snapshot, admit_for_report};
 use crate::admission::PolicySet;
+use crate::admission::admit_for_report;
+use crate::admission::synthetic::{self, RequestSpec};
 use crate::config::Mode;
 use crate::context::Cluster;
+use crate::context::Snapshot;
 use crate::manifest::Manifests;
+use crate::manifest::placement::namespace_of;
 
 /// Everything `bouncer check` found.
 #[derive(Debug, Clone, Serialize)]
@@ -128,7 +130,7 @@ pub fn check(
         .map(|&(kept, ignored)| {
             let object = all[ignored];
             let value = object.value();
-            let namespace = super::request::namespace_of(
+            let namespace = namespace_of(
                 &value,
                 value
                     .get("apiVersion")
@@ -176,7 +178,7 @@ pub fn check(
             .unwrap_or("")
             .to_owned();
         let spec = RequestSpec::create(value, namespace);
-        let request = match request::build(&spec, &format!("bouncer-check-{index}")) {
+        let request = match synthetic::build(&spec, &format!("bouncer-check-{index}")) {
             Ok(request) => request,
             Err(error) => {
                 report.errors.push(InputError {

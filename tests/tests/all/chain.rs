@@ -2,11 +2,11 @@
 //! webhook, then validating webhook on the mutated object, with real components
 //! and the captured pod review whose object the mutating call sends incomplete.
 
+use bouncer::admission::admit;
+use bouncer::admission::synthetic::{RequestSpec, build};
 use bouncer::admission::{PolicySet, review};
 use bouncer::config::Config;
 use bouncer::context::{Cluster, NoCluster};
-use bouncer::offline::admit;
-use bouncer::offline::request::{RequestSpec, build};
 use bouncer_tests::{engine, fixture};
 use serde_json::json;
 

@@ -4,7 +4,7 @@ use jsonpath_rust::JsonPath;
 use serde_json::Value;
 
 use super::suite::Expect;
-use crate::offline::Admission;
+use crate::admission::Admission;
 
 /// One unmet expectation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,8 +9,9 @@ use serde_json::Value;
 
 use super::expect::{Failure, check};
 use super::suite::{Case, Input, Suite};
+use crate::admission::{admit, synthetic};
 use crate::context::Cluster;
-use crate::offline::{Snapshot, admit, request};
+use crate::context::Snapshot;
 
 /// How one case ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +126,7 @@ fn request_of(
         Input::Request(request) => Ok((**request).clone()),
         Input::Spec(spec) => {
             let uid = format!("bouncer-test-{suite}-{index}");
-            request::build(spec, &uid).map_err(|e| e.to_string())
+            synthetic::build(spec, &uid).map_err(|e| e.to_string())
         }
     }
 }

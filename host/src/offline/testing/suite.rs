@@ -9,11 +9,11 @@ use kube::core::admission::Operation;
 use serde_json::Value;
 
 use super::format::{API_VERSION, AssertionFile, CaseFile, ContextFile, KIND, SuiteFile};
+use crate::admission::RequestSpec;
 use crate::admission::{PolicySet, Request, review};
 use crate::authoring::project;
 use crate::config::{Config, PolicyConfig};
 use crate::manifest::{self, ManifestObject};
-use crate::offline::RequestSpec;
 use crate::policy::{PolicyEngine, Source};
 use crate::registry::PolicyRef;
 

@@ -1,9 +1,9 @@
-//! The API server's admission chain, run offline: the mutating webhook first,
-//! then the validating webhook on the object as mutated.
+//! The API server's admission chain, run by bouncer itself: the mutating
+//! webhook first, then the validating webhook on the object as mutated.
 //!
-//! `bouncer test` and `bouncer check` answer "what happens when I apply this?",
-//! so they run both endpoints in the order a cluster calls them, through the
-//! same [`PolicySet::review`] the server uses.
+//! `bouncer test`, `bouncer check` and `bouncer audit` answer "what happens
+//! when I apply this?", so they run both endpoints in the order a cluster calls
+//! them, through the same [`PolicySet`] review the server uses.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use kube::core::admission::AdmissionResponse;
 use serde_json::Value;
 
-use super::request::with_object;
-use crate::admission::{Budget, Effect, Endpoint, PolicyResult, PolicySet, Request};
+use super::synthetic::with_object;
+use super::{Budget, Effect, Endpoint, PolicyResult, PolicySet, Request};
 use crate::context::Cluster;
 
 /// How long an offline chain may take in all; each policy still has its own deadline.

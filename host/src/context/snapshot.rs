@@ -6,10 +6,9 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-use super::request::{namespace_of, with_namespace};
-use crate::context::Cluster;
-use crate::context::NamespaceLabels;
-use crate::context::index::Indexes;
+use super::index::Indexes;
+use super::{Cluster, NamespaceLabels};
+use crate::manifest::placement::{namespace_of, with_namespace};
 use crate::policy::{ContextKind, ContextSource, Gathered, Query, Queryable as _, too_large};
 
 /// Objects held in memory, answering lookups and namespace labels.
