@@ -91,8 +91,13 @@ enum Command {
     /// Run the admission webhook over HTTPS.
     ///
     /// Endpoints: POST /validate, /mutate (every matching policy), /validate/{policy} and
-    /// /mutate/{policy} (one policy); GET /healthz, /readyz, /metrics. The configuration is
-    /// reloaded on SIGHUP and when its files change; SIGTERM drains in-flight requests.
+    /// /mutate/{policy} (one policy); GET /healthz, /readyz, /metrics (also on the plain
+    /// --health-addr port). Each policy runs off the server's threads within its own time,
+    /// memory and concurrency; a policy that cannot be loaded answers by its failure mode
+    /// (--strict-start exits instead). The configuration is reloaded on SIGHUP and when its
+    /// files change (once they stop changing); rotated certificates and client CAs are re-read.
+    /// On SIGTERM, readiness fails, requests are still answered for --shutdown-delay, then
+    /// in-flight requests drain. Guide: docs/install.md.
     ///
     /// Example: bouncer serve --write-ca /tmp/bouncer-ca.pem
     Serve(Box<serve::ServeArgs>),
