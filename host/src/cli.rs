@@ -12,6 +12,7 @@ mod inspect;
 mod new;
 mod policies;
 mod push;
+mod registry_flags;
 mod serve;
 mod test;
 

@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod evaluate;
 mod imports;
+mod limiter;
 mod limits;
 mod loaded;
 mod metadata;

@@ -13,6 +13,7 @@
 //! component is read from the store afterwards. This module names no other
 //! module of the crate: it turns a reference into a file and a digest.
 
+mod annotations;
 mod artifact;
 mod auth;
 mod challenge;
@@ -23,10 +24,10 @@ mod push;
 mod reference;
 mod signature;
 mod store;
+mod upload;
 
-pub use artifact::{
-    ANNOTATION_PREFIX, Artifact, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MAX_LAYER_BYTES,
-};
+pub use annotations::{Governs, PolicyAnnotations};
+pub use artifact::{Artifact, CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MAX_LAYER_BYTES};
 pub use error::RegistryError;
 pub use fetch::{Fetched, fetch, fetch_stored, inspect};
 pub use push::{Pushed, push};

@@ -174,7 +174,12 @@ impl Server {
                 "--client-ca without --health-addr: probes and metrics need a client certificate too"
             );
         }
-        let acceptor = TlsAcceptor::from(tls::server_config(certs.clone(), client_ca.clone())?);
+        let acceptor = TlsAcceptor::from(tls::server_config(
+            certs.clone(),
+            client_ca
+                .clone()
+                .map(|ca| ca as Arc<dyn rustls::server::danger::ClientCertVerifier>),
+        )?);
         let listener = TcpListener::bind(options.addr)
             .await
             .with_context(|| format!("binding {}", options.addr))?;

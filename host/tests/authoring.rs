@@ -622,7 +622,7 @@ fn a_python_policy_finds_no_environment_files_network_or_time() {
 #[test]
 fn the_examples_carry_the_hosts_wit_contract() {
     let contract = std::fs::read_to_string(workspace().join("wit/policy.wit")).unwrap();
-    assert_eq!(bouncer::authoring::scaffold::WIT, contract);
+    assert_eq!(bouncer::policy::bindings::WIT, contract);
     for example in ["require-team-label", "max-replicas"] {
         let copy = workspace().join(format!("examples/policies/{example}/wit/policy.wit"));
         assert_eq!(

@@ -9,9 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::build::{COMPONENTIZE_JS_VERSION, COMPONENTIZE_PY_VERSION, RUST_TARGET};
 use super::project::{self, Language};
-
-/// The WIT contract the host implements, copied into JS and Python projects.
-pub const WIT: &str = include_str!("../../../wit/policy.wit");
+use crate::policy::bindings::WIT;
 
 /// What to scaffold.
 #[derive(Debug, Clone)]

@@ -76,7 +76,10 @@ pub(crate) fn files() -> Vec<(String, String)> {
             ((*path).to_owned(), text)
         })
         .collect();
-    files.push(("wit/policy.wit".to_owned(), super::scaffold::WIT.to_owned()));
+    files.push((
+        "wit/policy.wit".to_owned(),
+        crate::policy::bindings::WIT.to_owned(),
+    ));
     files.push(("Cargo.toml".to_owned(), standalone_manifest()));
     files
 }

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::registry_flags::RegistryArgs;
 use crate::authoring::project;
 use crate::policy::{Description, EngineConfig, PolicyEngine, Source};
-use crate::registry::{ANNOTATION_PREFIX, PolicyRef};
+use crate::registry::{PolicyAnnotations, PolicyRef};
 
 /// Arguments of `bouncer inspect`.
 #[derive(Debug, clap::Args)]
@@ -21,7 +22,7 @@ pub struct InspectArgs {
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: super::Output,
     #[command(flatten)]
-    registry: super::push::RegistryArgs,
+    registry: RegistryArgs,
 }
 
 /// Runs `bouncer inspect`.
@@ -58,16 +59,12 @@ fn inspect_remote(args: &InspectArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let bold = anstyle::Style::new().bold();
-    let get = |key: &str| artifact.annotations.get(key).map(String::as_str);
-    let ours = |key: &str| get(&format!("{ANNOTATION_PREFIX}{key}"));
-    match (
-        get("org.opencontainers.image.title"),
-        get("org.opencontainers.image.version"),
-    ) {
+    let said = PolicyAnnotations::from_map(&artifact.annotations);
+    match (&said.title, &said.version) {
         (Some(title), Some(version)) => writeln!(out, "{bold}{title} {version}{bold:#}")?,
         _ => writeln!(out, "{bold}{reference}{bold:#}")?,
     }
-    if let Some(description) = get("org.opencontainers.image.description") {
+    if let Some(description) = &said.description {
         writeln!(out, "  {description}")?;
     }
     writeln!(out)?;
@@ -78,30 +75,19 @@ fn inspect_remote(args: &InspectArgs) -> Result<ExitCode> {
         format_size(usize::try_from(artifact.layer_size).unwrap_or(usize::MAX)),
         artifact.layer_digest
     )?;
-    match ours("kinds") {
-        Some(kinds) => {
-            let or_all = |v: &str, all: &str| {
+    match &said.governs {
+        Some(governs) => {
+            let or_all = |v: &[String], all: &str| {
                 if v.is_empty() {
                     all.to_owned()
                 } else {
-                    v.replace(',', ", ")
+                    v.join(", ")
                 }
             };
-            writeln!(out, "governs:     {}", or_all(kinds, "any kind"))?;
-            writeln!(
-                out,
-                "operations:  {}",
-                or_all(ours("operations").unwrap_or(""), "all")
-            )?;
-            writeln!(
-                out,
-                "mutating:    {}",
-                if ours("mutating") == Some("true") {
-                    "yes"
-                } else {
-                    "no"
-                }
-            )?;
+            writeln!(out, "governs:     {}", or_all(&governs.kinds, "any kind"))?;
+            writeln!(out, "operations:  {}", or_all(&governs.operations, "all"))?;
+            let mutating = if governs.mutating { "yes" } else { "no" };
+            writeln!(out, "mutating:    {mutating}")?;
         }
         None => writeln!(
             out,

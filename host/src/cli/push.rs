@@ -1,13 +1,13 @@
 //! `bouncer push`: a policy to an OCI registry.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context as _, Result};
 
+use super::registry_flags::RegistryArgs;
 use crate::policy::{Description, EngineConfig, PolicyEngine};
-use crate::registry::{ANNOTATION_PREFIX, PolicyRef, RegistryOptions, push};
+use crate::registry::{Governs, PolicyAnnotations, PolicyRef, push};
 
 /// Arguments of `bouncer push`.
 #[derive(Debug, clap::Args)]
@@ -25,41 +25,6 @@ pub struct PushArgs {
     registry: RegistryArgs,
 }
 
-/// How to reach a registry from the command line (the `registry:` block of a
-/// configuration, for commands that have none).
-#[derive(Debug, clap::Args)]
-pub struct RegistryArgs {
-    /// A Docker config.json with credentials [default: $DOCKER_CONFIG/config.json or
-    /// ~/.docker/config.json].
-    #[arg(long, value_name = "FILE")]
-    auth: Option<PathBuf>,
-    /// PEM certificates to trust for the registry, besides the system's.
-    #[arg(long, value_name = "FILE")]
-    ca_bundle: Option<PathBuf>,
-    /// Reach the registry over plain HTTP (a local test registry).
-    #[arg(long)]
-    plain_http: bool,
-    /// How long the whole exchange with the registry may take.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
-    registry_timeout: std::time::Duration,
-}
-
-impl RegistryArgs {
-    pub(super) fn options(&self, reference: &PolicyRef) -> RegistryOptions {
-        RegistryOptions {
-            auth: self.auth.clone(),
-            ca_bundle: self.ca_bundle.clone(),
-            plain_http: if self.plain_http {
-                vec![reference.registry().to_owned()]
-            } else {
-                Vec::new()
-            },
-            store: None,
-            timeout: self.registry_timeout,
-        }
-    }
-}
-
 /// Runs `bouncer push`.
 pub(super) fn run(args: &PushArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let reference = PolicyRef::parse(&args.reference)?;
@@ -73,7 +38,7 @@ pub(super) fn run(args: &PushArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let pushed = push(
         &component,
         &reference,
-        annotations(&description),
+        annotations(&description).to_map(),
         &args.registry.options(&reference),
         args.sign.as_deref(),
     )?;
@@ -85,30 +50,21 @@ pub(super) fn run(args: &PushArgs, engine: &EngineConfig) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The manifest annotations: OCI's own keys for name, version and
-/// description, and bouncer's for what the policy governs.
-pub(super) fn annotations(description: &Description) -> BTreeMap<String, String> {
-    // No creation time: the same policy pushed twice keeps its digest.
-    let mut out = BTreeMap::new();
+/// What the manifest says about the policy (`registry::PolicyAnnotations`).
+fn annotations(description: &Description) -> PolicyAnnotations {
     let Some(m) = &description.metadata else {
-        return out;
+        return PolicyAnnotations::default();
     };
-    let key = |k: &str| format!("{ANNOTATION_PREFIX}{k}");
-    out.insert("org.opencontainers.image.title".to_owned(), m.name.clone());
-    out.insert(
-        "org.opencontainers.image.version".to_owned(),
-        m.version.clone(),
-    );
-    out.insert(
-        "org.opencontainers.image.description".to_owned(),
-        m.description.clone(),
-    );
-    out.insert(key("kinds"), m.governed_kinds().join(","));
-    out.insert(key("operations"), m.operations.join(","));
-    out.insert(key("mutating"), m.mutating.to_string());
-    out.insert(key("imports-wasi"), description.imports_wasi.to_string());
-    if let Some(schema) = &m.settings_schema {
-        out.insert(key("settings-schema"), schema.to_string());
+    PolicyAnnotations {
+        title: Some(m.name.clone()),
+        version: Some(m.version.clone()),
+        description: Some(m.description.clone()),
+        governs: Some(Governs {
+            kinds: m.governed_kinds(),
+            operations: m.operations.clone(),
+            mutating: m.mutating,
+            imports_wasi: description.imports_wasi,
+        }),
+        settings_schema: m.settings_schema.as_ref().map(ToString::to_string),
     }
-    out
 }

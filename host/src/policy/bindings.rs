@@ -9,5 +9,9 @@ wasmtime::component::bindgen!({
     path: "../wit",
 });
 
+/// The WIT contract these bindings come from, as text: projects written by
+/// `bouncer new` get a copy, so they build against what this host implements.
+pub const WIT: &str = include_str!("../../../wit/policy.wit");
+
 pub use self::PolicyRequired as Policy;
 pub use self::PolicyRequiredPre as PolicyPre;

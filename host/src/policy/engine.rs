@@ -17,22 +17,12 @@ use super::cache::ArtifactCache;
 use super::error::PolicyError;
 use super::imports::StoreState;
 use super::limits::Limits;
-use super::loaded::Policy;
+use super::loaded::{Policy, Prepared};
 use super::metadata::Metadata;
 use super::quota::Quotas;
 use super::reset::{ResetChoice, ResetDecision, ResetPath};
 use super::source::Source;
 use super::wasi;
-
-/// A component linked and ready to instantiate, with what the host learnt about it.
-#[derive(Clone)]
-pub(crate) struct Prepared {
-    pub(crate) pre: PolicyPre<StoreState>,
-    /// It imports WASI, so its calls must not run on an async runtime thread.
-    pub(crate) wasi: bool,
-    /// It exports `metadata` (built against WIT 0.1.2 or later).
-    pub(crate) metadata: bool,
-}
 
 /// How often the epoch advances. Deadlines are rounded up to whole ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use super::bindings::bouncer::policy::context::{self, LookupError, ObjectQuery};
 use super::bindings::bouncer::policy::host::{self, Field, Level};
 use super::context::{ContextKind, ContextSource, FieldPath, Query, Selector};
-use super::limits::{LogLimits, MemoryLimiter};
+use super::limiter::MemoryLimiter;
+use super::limits::LogLimits;
 use super::quota::Quota;
-use super::wasi::Wasi;
+use super::wasi::{Wasi, printed_lines};
 
 /// Lookup results of one evaluation may take this part of the policy's memory
 /// limit: they are copied into the guest too, and it has to parse them.
@@ -248,4 +249,37 @@ pub(crate) fn truncate(mut text: String, max: usize) -> String {
         text.push('…');
     }
     text
+}
+/// WASI for the guest, kept with the rest of its store.
+impl StoreState {
+    fn wasi(&mut self) -> &mut Wasi {
+        self.wasi.get_or_insert_with(Wasi::new)
+    }
+
+    /// Writes what the guest printed to the host log: stdout as info, stderr as
+    /// warnings. The last stderr lines (an uncaught exception's traceback, say)
+    /// explain a trap when the guest logged no error itself.
+    pub(crate) fn flush_wasi_output(&mut self) {
+        let Some((stdout, stderr)) = self.wasi.as_ref().map(Wasi::output) else {
+            return;
+        };
+        for line in printed_lines(&stdout) {
+            self.write_log(Level::Info, line.to_owned(), Vec::new());
+        }
+        let stderr = printed_lines(&stderr);
+        for line in &stderr {
+            self.write_log(Level::Warn, (*line).to_owned(), Vec::new());
+        }
+        // The end of stderr is where runtimes put the error that ended them.
+        let tail = &stderr[stderr.len().saturating_sub(3)..];
+        if self.last_error.is_none() && !tail.is_empty() {
+            self.last_error = Some(tail.join(" | "));
+        }
+    }
+}
+
+impl wasmtime_wasi::WasiView for StoreState {
+    fn ctx(&mut self) -> wasmtime_wasi::WasiCtxView<'_> {
+        self.wasi().view()
+    }
 }

@@ -3,11 +3,22 @@
 
 use std::sync::Arc;
 
+use super::bindings::PolicyPre;
 use super::context::ContextKind;
-use super::engine::Prepared;
+use super::imports::StoreState;
 use super::limits::Limits;
 use super::metadata::Metadata;
 use super::quota::Quota;
+
+/// A component linked and ready to instantiate, with what the host learnt about it.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    pub(crate) pre: PolicyPre<StoreState>,
+    /// It imports WASI, so its calls must not run on an async runtime thread.
+    pub(crate) wasi: bool,
+    /// It exports `metadata` (built against WIT 0.1.2 or later).
+    pub(crate) metadata: bool,
+}
 
 /// A policy ready to evaluate requests: its component, settings and limits.
 ///

@@ -21,10 +21,9 @@ use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
-use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView};
-
-use super::bindings::bouncer::policy::host::Level;
-use super::imports::StoreState;
+use wasmtime_wasi::{
+    HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView,
+};
 
 /// Bytes of stdout (and of stderr) kept per evaluation.
 const OUTPUT_CAPACITY: usize = 16 * 1024;
@@ -38,7 +37,7 @@ pub(crate) struct Wasi {
 }
 
 impl Wasi {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let ctx = WasiCtxBuilder::new()
@@ -65,50 +64,23 @@ impl Wasi {
     }
 }
 
-impl StoreState {
-    fn wasi(&mut self) -> &mut Wasi {
-        self.wasi.get_or_insert_with(Wasi::new)
-    }
-
-    /// Writes what the guest printed to the host log: stdout as info, stderr as
-    /// warnings. The last stderr lines (an uncaught exception's traceback, say)
-    /// explain a trap when the guest logged no error itself.
-    pub(crate) fn flush_wasi_output(&mut self) {
-        let Some((stdout, stderr)) = self.wasi.as_ref().map(Wasi::output) else {
-            return;
-        };
-        for line in printed_lines(&stdout) {
-            self.write_log(Level::Info, line.to_owned(), Vec::new());
-        }
-        let stderr = printed_lines(&stderr);
-        for line in &stderr {
-            self.write_log(Level::Warn, (*line).to_owned(), Vec::new());
-        }
-        // The end of stderr is where runtimes put the error that ended them.
-        let tail = &stderr[stderr.len().saturating_sub(3)..];
-        if self.last_error.is_none() && !tail.is_empty() {
-            self.last_error = Some(tail.join(" | "));
+impl Wasi {
+    /// The view wasmtime-wasi's host functions work on.
+    pub(crate) fn view(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
         }
     }
 }
 
 /// The non-blank lines of what a guest printed.
-fn printed_lines(text: &str) -> Vec<&str> {
+pub(crate) fn printed_lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| !l.trim().is_empty()).collect()
 }
 
-impl wasmtime_wasi::WasiView for StoreState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        let wasi = self.wasi();
-        WasiCtxView {
-            ctx: &mut wasi.ctx,
-            table: &mut wasi.table,
-        }
-    }
-}
-
 /// Links WASI 0.2 into `linker`, with sleeps that return at once.
-pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+pub(crate) fn add_to_linker<T: WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     // The stock monotonic clock sleeps on the host's timer; replace its two
     // subscriptions so that a sleeping guest spins into its deadline instead.
@@ -128,10 +100,10 @@ pub(crate) fn add_to_linker(linker: &mut Linker<StoreState>) -> wasmtime::Result
 /// older 0.2.x resolve to it by semver.
 const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
 
-fn ready_now(
-    store: &mut StoreContextMut<'_, StoreState>,
+fn ready_now<T: WasiView>(
+    store: &mut StoreContextMut<'_, T>,
 ) -> wasmtime::Result<Resource<DynPollable>> {
-    let table = &mut store.data_mut().wasi().table;
+    let table = store.data_mut().ctx().table;
     let ready = table.push(Ready)?;
     subscribe(table, ready)
 }

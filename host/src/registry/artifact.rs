@@ -17,8 +17,6 @@ const OTHER_LAYER_MEDIA_TYPES: &[&str] = &[oci_client::manifest::WASM_LAYER_MEDI
 /// The largest component bouncer pulls: the biggest real policies (Python,
 /// JavaScript) are under 20 MiB; anything far beyond is refused before download.
 pub const MAX_LAYER_BYTES: u64 = 128 * 1024 * 1024;
-/// Prefix of the annotations that carry a policy's metadata.
-pub const ANNOTATION_PREFIX: &str = "dev.bouncer.policy.";
 
 /// The component layer of a checked manifest, and the manifest's annotations.
 #[derive(Debug, Clone)]

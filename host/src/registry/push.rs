@@ -7,10 +7,11 @@ use oci_client::manifest::OciImageManifest;
 
 use super::RegistryOptions;
 use super::artifact::{CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, config};
-use super::client::{Connection, Failure, run, within};
+use super::client::{Connection, run, within};
 use super::error::RegistryError;
 use super::reference::PolicyRef;
 use super::store::sha256;
+use super::upload::upload;
 
 /// What a push left in the registry.
 #[derive(Debug, Clone)]
@@ -72,33 +73,4 @@ pub fn push(
         };
         Ok(Pushed { digest, signature })
     })?
-}
-
-/// Uploads `layers` and `config` as blobs, then `manifest` under the
-/// reference's tag; returns the manifest's digest (of the exact bytes sent).
-pub(crate) async fn upload(
-    connection: &Connection,
-    reference: &PolicyRef,
-    layers: &[ImageLayer],
-    config: &Config,
-    manifest: &OciImageManifest,
-) -> Result<String, Failure> {
-    for layer in layers {
-        connection
-            .push_blob(reference, &layer.sha256_digest(), &layer.data)
-            .await?;
-    }
-    connection
-        .push_blob(reference, &config.sha256_digest(), &config.data)
-        .await?;
-    let bytes = serde_json::to_vec(manifest)
-        .map_err(|e| Failure::Protocol(format!("cannot write the manifest: {e}")))?;
-    let media_type = manifest
-        .media_type
-        .clone()
-        .unwrap_or_else(|| oci_client::manifest::OCI_IMAGE_MEDIA_TYPE.to_owned());
-    connection
-        .push_manifest(reference, &media_type, &bytes)
-        .await?;
-    Ok(sha256(&bytes))
 }

@@ -164,7 +164,7 @@ pub(crate) async fn sign(
             .collect();
         manifest.layers = kept.into_iter().chain(ours).collect();
     }
-    super::push::upload(connection, &target, &[layer], &config, &manifest)
+    super::upload::upload(connection, &target, &[layer], &config, &manifest)
         .await
         .map_err(failed)?;
     Ok(target)

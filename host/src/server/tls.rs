@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -167,10 +168,11 @@ pub fn write_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
 }
 
 /// The rustls configuration: HTTP/2 and HTTP/1.1, certificates from `store`,
-/// and client certificates required when `client_ca` is given.
+/// and client certificates required when `client_ca` is given (in `serve`,
+/// `client_ca.rs`'s reloading verifier).
 pub fn server_config(
     store: Arc<CertStore>,
-    client_ca: Option<Arc<super::client_ca::ClientCa>>,
+    client_ca: Option<Arc<dyn ClientCertVerifier>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let builder =
         ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
