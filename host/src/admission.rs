@@ -6,6 +6,8 @@
 pub mod chain;
 pub mod decision;
 pub mod disagreement;
+pub mod load_error;
+pub mod loader;
 pub mod matching;
 pub mod object;
 pub mod patch;
@@ -17,7 +19,9 @@ pub mod synthetic;
 pub mod wit;
 
 pub use chain::{Admission, admit, admit_for_report};
-pub use decision::{Decision, Denial, Effect, PolicyResult};
+pub use decision::{Decision, Denial, Effect, PolicyResult, Warning};
+pub use load_error::{EntryError, LoadError, LoadFailure};
+pub use loader::Loaded;
 pub use object::RawObject;
 pub use review::{Request, ReviewError};
 pub use reviewing::{Budget, Endpoint, Reviewed};

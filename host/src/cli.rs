@@ -16,6 +16,8 @@ mod registry_flags;
 mod serve;
 mod test;
 
+use crate::admission::{Pulls, loader};
+use crate::config::ConfigSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -229,18 +231,15 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// The error and its causes, `: `-joined, each said once: many errors (kube's,
-/// std's I/O) repeat their source in their own message.
+/// The error and its causes, `: `-joined. Each error of ours says its own
+/// part only (none prints its `#[source]` too), and foreign errors that repeat
+/// theirs (kube's) are put in words where they enter (`context::explain`).
 fn causes(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
+    error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 /// Loads `config` (the embedded default when `None`) strictly, and prints
@@ -249,12 +248,12 @@ fn load_set(
     config: Option<&std::path::Path>,
     engine: &crate::policy::EngineConfig,
 ) -> anyhow::Result<crate::admission::PolicySet> {
-    let config = match config {
-        Some(path) => crate::config::Config::from_file(path)?,
-        None => crate::config::Config::default_config(),
+    let source = match config {
+        Some(path) => ConfigSource::File(path.to_owned()),
+        None => ConfigSource::Embedded,
     };
     let engine = crate::policy::PolicyEngine::new(engine)?;
-    let set = crate::admission::PolicySet::load(&engine, &config)?;
+    let set = loader::load(&engine, &source, Pulls::Now)?.strict()?.set;
     for warning in set.warnings() {
         eprintln!("warning: {warning}");
     }
@@ -266,9 +265,8 @@ fn check_config(
     engine: &crate::policy::EngineConfig,
 ) -> anyhow::Result<ExitCode> {
     let engine = crate::policy::PolicyEngine::new(engine)?;
-    let source = crate::server::reload::ConfigSource::File(file.to_owned());
-    let loaded =
-        crate::server::reload::load(&engine, &source, crate::admission::Pulls::Now)?.strict()?;
+    let source = ConfigSource::File(file.to_owned());
+    let loaded = loader::load(&engine, &source, Pulls::Now)?.strict()?;
     println!(
         "{}: {} policies load",
         file.display(),

@@ -6,7 +6,9 @@
 pub mod file;
 pub mod matching;
 pub mod modes;
+pub mod source;
 
 pub use file::{Config, ConfigError, Origin, PolicyConfig};
 pub use matching::MatchRules;
 pub use modes::{FailureMode, Mode};
+pub use source::ConfigSource;

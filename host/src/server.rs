@@ -30,9 +30,10 @@ use self::connection::{Admit, Connections};
 
 use self::app::{AppState, ConfigStatus, RequestLimits};
 use self::metrics::Metrics;
-use self::reload::ConfigSource;
 use self::tls::CertStore;
 use crate::admission::Pulls;
+use crate::admission::loader::FileStamp;
+use crate::config::ConfigSource;
 use crate::policy::{EngineConfig, PolicyEngine};
 
 /// Everything `bouncer serve` is configured with.
@@ -111,7 +112,7 @@ pub struct Server {
     state: Arc<AppState>,
     engine: Arc<PolicyEngine>,
     certs: Arc<CertStore>,
-    files: (Vec<PathBuf>, Vec<reload::FileStamp>),
+    files: (Vec<PathBuf>, Vec<FileStamp>),
     /// The start-up load left registry entries to a background pull.
     pull_first: bool,
     options: ServeOptions,
@@ -148,7 +149,7 @@ impl Server {
                 format!("loading {} (--strict-start)", options.config.describe())
             })?
         } else {
-            for error in &loaded.errors {
+            for error in &loaded.failures {
                 tracing::error!(error = %format!("{error:#}"), "policy not loaded; it answers by its failure mode until a reload brings it in");
             }
             loaded

@@ -108,7 +108,7 @@ fn eval_usage_and_load_errors_exit_2_with_the_reason() {
         ),
         (
             &["eval", "-p", "/no/such/policy.wasm", "-r", MISSING],
-            "error: loading policy /no/such/policy.wasm: policy `such`: cannot read /no/such/policy.wasm:",
+            "error: loading policy `such` from /no/such/policy.wasm: cannot read /no/such/policy.wasm:",
         ),
         (
             &["eval", "--policy"],
@@ -149,7 +149,7 @@ fn eval_refuses_settings_the_policy_rejects() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output).contains(
-            "policy `alb-target-type-ip` rejected its settings: albClassNames must name at least one ingress class"
+            "policy `alb-target-type-ip` from builtin:alb-target-type-ip: rejected its settings: albClassNames must name at least one ingress class"
         ),
         "{}",
         stderr(&output)
@@ -298,7 +298,7 @@ fn settings_that_break_the_declared_schema_are_refused_with_their_paths() {
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("policy `alb` rejected its settings: they do not match its settings schema"),
+        err.contains("policy `alb`: rejected its settings: they do not match its settings schema"),
         "{err}"
     );
     for problem in [

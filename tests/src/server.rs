@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bouncer::config::ConfigSource;
 use bouncer::policy::EngineConfig;
 use bouncer::server::app::{AppState, RequestLimits};
-use bouncer::server::reload::ConfigSource;
 use bouncer::server::{ConnectionLimits, KubeAccess, ServeOptions, Server};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;

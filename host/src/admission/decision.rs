@@ -90,7 +90,17 @@ pub struct Decision {
     /// The largest the object may become (the request body limit).
     max_object: usize,
     denials: Vec<Denial>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
+}
+
+/// A warning a policy added: its name and its words, kept apart until the
+/// response puts them together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The policy's configured name.
+    pub policy: String,
+    /// What it said (or what its failure meant).
+    pub text: String,
 }
 
 impl Decision {
@@ -126,7 +136,7 @@ impl Decision {
     }
 
     /// The warnings so far, in order.
-    pub fn warnings(&self) -> &[String] {
+    pub fn warnings(&self) -> &[Warning] {
         &self.warnings
     }
 
@@ -153,10 +163,9 @@ impl Decision {
         let error = result.as_ref().err().map(PolicyError::kind);
         let detail = result.as_ref().err().map(ToString::to_string);
         let effect = self.apply_result(policy, mode, failure, result, mutate);
-        let prefix = format!("{policy}: ");
         let new_warnings: Vec<String> = self.warnings[warnings..]
             .iter()
-            .map(|w| w.strip_prefix(&prefix).unwrap_or(w).to_owned())
+            .map(|w| w.text.clone())
             .collect();
         let message = match self.denials.get(denials) {
             Some(denial) => Some(denial.message.clone()),
@@ -193,12 +202,18 @@ impl Decision {
             Err(error) => return self.record_failure(policy, failure, &error.for_user()),
         };
         self.warnings
-            .extend(outcome.warnings.iter().map(|w| format!("{policy}: {w}")));
+            .extend(outcome.warnings.iter().map(|w| Warning {
+                policy: policy.to_owned(),
+                text: w.clone(),
+            }));
         if !outcome.allowed {
             let message = outcome.message.unwrap_or_default();
             return match mode {
                 Mode::Monitor => {
-                    self.warnings.push(format!("{policy}: {message}"));
+                    self.warnings.push(Warning {
+                        policy: policy.to_owned(),
+                        text: message,
+                    });
                     Effect::Warned
                 }
                 Mode::Enforce => {
@@ -237,9 +252,10 @@ impl Decision {
                 message: format!("{error} (failure mode: closed)"),
                 code: POLICY_FAILURE_CODE,
             }),
-            FailureMode::Open => self.warnings.push(format!(
-                "{policy}: {error}; request allowed (failure mode: open)"
-            )),
+            FailureMode::Open => self.warnings.push(Warning {
+                policy: policy.to_owned(),
+                text: format!("{error}; request allowed (failure mode: open)"),
+            }),
         }
         Effect::Failed
     }
@@ -286,7 +302,12 @@ impl Decision {
     pub fn into_response(self, request: &Request) -> AdmissionResponse {
         let mut response = AdmissionResponse::from(request);
         if !self.warnings.is_empty() {
-            response.warnings = Some(self.warnings);
+            response.warnings = Some(
+                self.warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.policy, w.text))
+                    .collect(),
+            );
         }
         if let Some(first) = self.denials.first() {
             let code = first.code;

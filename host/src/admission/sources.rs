@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::load_error::EntryError;
 use crate::config::{Config, Origin, PolicyConfig};
 use crate::policy::{PolicyEngine, Source};
 use crate::registry::{Fetched, PolicyRef, Store, default_store_dir, fetch, fetch_stored};
@@ -52,8 +53,8 @@ pub(super) fn resolve_all(
     engine: &Arc<PolicyEngine>,
     config: &Config,
     pulls: Pulls,
-) -> Vec<anyhow::Result<Resolution>> {
-    let mut resolved: Vec<Option<anyhow::Result<Resolution>>> =
+) -> Vec<Result<Resolution, EntryError>> {
+    let mut resolved: Vec<Option<Result<Resolution, EntryError>>> =
         config.policies.iter().map(|_| None).collect();
     let mut remote = Vec::new();
     for (index, entry) in config.policies.iter().enumerate() {
@@ -61,7 +62,7 @@ pub(super) fn resolve_all(
             Ok(Origin::Local(source)) => resolved[index] = Some(Ok(Resolution::Local(source))),
             Ok(Origin::Registry(reference)) => remote.push((index, entry, reference)),
             Err(e) => {
-                resolved[index] = Some(Err(anyhow::anyhow!("policy `{}`: {e}", entry.name)));
+                resolved[index] = Some(Err(EntryError::Source(e)));
             }
         }
     }
@@ -76,21 +77,17 @@ pub(super) fn resolve_all(
                     let handle = std::thread::Builder::new()
                         .name("bouncer-pull".into())
                         .spawn_scoped(scope, work);
-                    (*index, entry, handle)
+                    (*index, handle)
                 })
                 .collect();
-            for (index, entry, handle) in running {
+            for (index, handle) in running {
                 let result = match handle {
-                    Ok(handle) => handle.join().unwrap_or_else(|_| {
-                        Err(anyhow::anyhow!(
-                            "policy `{}`: its pull panicked",
-                            entry.name
-                        ))
-                    }),
-                    Err(e) => Err(anyhow::anyhow!(
-                        "policy `{}`: cannot start a thread to pull it: {e}",
-                        entry.name
-                    )),
+                    Ok(handle) => handle
+                        .join()
+                        .unwrap_or_else(|_| Err(EntryError::Pull("its pull panicked".into()))),
+                    Err(e) => Err(EntryError::Pull(format!(
+                        "cannot start a thread to pull it: {e}"
+                    ))),
                 };
                 resolved[index] = Some(result);
             }
@@ -98,7 +95,7 @@ pub(super) fn resolve_all(
     }
     resolved
         .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(anyhow::anyhow!("an entry was not resolved"))))
+        .map(|r| r.unwrap_or_else(|| Err(EntryError::Pull("it was not resolved".into()))))
         .collect()
 }
 
@@ -108,10 +105,10 @@ fn pull(
     reference: &PolicyRef,
     store: Store,
     pulls: Pulls,
-) -> anyhow::Result<Resolution> {
+) -> Result<Resolution, EntryError> {
     let fetched = match pulls {
         Pulls::Now => fetch(reference, &config.registry, &config.verify, &store)
-            .map_err(|e| anyhow::anyhow!("policy `{}`: {e}", entry.name))?,
+            .map_err(EntryError::Registry)?,
         Pulls::StoreOnly => match fetch_stored(reference, &config.verify, &store) {
             Some(fetched) => fetched,
             None => return Ok(Resolution::Pending),

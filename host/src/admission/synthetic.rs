@@ -61,7 +61,13 @@ pub enum SyntheticError {
     MissingField(&'static str),
     /// The result does not decode as an admission request (a malformed object).
     #[error("the object does not make a valid admission request: {0}")]
-    Invalid(#[from] serde_json::Error),
+    Invalid(serde_json::Error),
+}
+
+impl From<serde_json::Error> for SyntheticError {
+    fn from(error: serde_json::Error) -> Self {
+        Self::Invalid(error)
+    }
 }
 
 /// The user offline requests come from unless a case says otherwise.

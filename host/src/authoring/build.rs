@@ -45,7 +45,7 @@ pub enum BuildError {
         dir: PathBuf,
     },
     /// Running a tool or copying its output failed.
-    #[error("{what}: {source}")]
+    #[error("{what}")]
     Io {
         /// What was being done.
         what: String,
@@ -57,7 +57,7 @@ pub enum BuildError {
     #[error("cargo built no .wasm for {}: is `crate-type = [\"cdylib\"]` set in Cargo.toml?", .0.display())]
     NoArtifact(PathBuf),
     /// The component does not load as a policy.
-    #[error(transparent)]
+    #[error("the built component does not load as a policy")]
     Policy(#[from] PolicyError),
 }
 

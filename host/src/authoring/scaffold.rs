@@ -35,7 +35,7 @@ pub enum ScaffoldError {
     #[error("{} already exists and is not empty; choose another --path", .0.display())]
     Exists(PathBuf),
     /// Writing a file failed.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         /// The file.
         path: PathBuf,

@@ -59,7 +59,7 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let engine = PolicyEngine::new(engine)?;
     let policy = engine
         .load(&name, &source, &settings, limits)
-        .with_context(|| format!("loading policy {source}"))?;
+        .with_context(|| format!("loading policy `{name}` from {source}"))?;
 
     let set = PolicySet::of_one(Entry::matching_everything(
         policy,

@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 
 use super::registry_flags::RegistryArgs;
 use crate::authoring::project;
@@ -32,7 +32,9 @@ pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode>
     }
     let (name, source) = resolve(&args.policy)?;
     let engine = PolicyEngine::new(engine)?;
-    let description = engine.describe(&name, &source)?;
+    let description = engine
+        .describe(&name, &source)
+        .with_context(|| format!("policy `{name}`"))?;
     let mut out = anstream::stdout().lock();
     match args.output {
         super::Output::Json => writeln!(out, "{}", serde_json::to_string_pretty(&description)?)?,

@@ -57,7 +57,9 @@ fn builtin_metadata(engine: &Arc<PolicyEngine>) -> Result<Vec<(&'static str, Met
         .iter()
         .map(|builtin| {
             let source = Source::Builtin(builtin);
-            let description = engine.describe(builtin.name, &source)?;
+            let description = engine
+                .describe(builtin.name, &source)
+                .with_context(|| format!("built-in policy `{}`", builtin.name))?;
             let metadata = description
                 .metadata
                 .with_context(|| format!("built-in `{}` has no metadata", builtin.name))?;

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
+use crate::config::ConfigSource;
 use crate::policy::{EngineConfig, ResetChoice};
 use crate::server::app::RequestLimits;
-use crate::server::reload::ConfigSource;
 use crate::server::{ServeOptions, Server, Stop};
 
 /// Arguments of `bouncer serve`.

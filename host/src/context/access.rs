@@ -2,8 +2,10 @@
 //! or not at all. `serve` needs a connection only for context lookups;
 //! `audit` needs one to list what the cluster holds.
 //!
-//! Errors name what failed and keep the cause as their source (not in their
-//! message), so a report that prints the chain says each part once.
+//! kube's errors repeat their sources in their own messages, so they are put
+//! into words here, where they enter ([`explain`], [`in_words`]), and carried
+//! in messages, not as sources: a report that prints a chain says each part
+//! once.
 
 use std::path::PathBuf;
 
@@ -22,27 +24,27 @@ pub enum KubeAccess {
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
     /// The kubeconfig file could not be read or parsed.
-    #[error("reading kubeconfig {}", path.display())]
+    #[error("reading kubeconfig {}: {}", path.display(), in_words(error))]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: kube::config::KubeconfigError,
+        error: kube::config::KubeconfigError,
     },
     /// The kubeconfig names no usable cluster or user.
-    #[error("using kubeconfig {}", path.display())]
+    #[error("using kubeconfig {}: {}", path.display(), in_words(error))]
     Use {
         /// The file.
         path: PathBuf,
         /// Why.
-        source: kube::config::KubeconfigError,
+        error: kube::config::KubeconfigError,
     },
     /// No credentials were found (in-cluster, `KUBECONFIG`, `~/.kube/config`).
     #[error("no cluster credentials found (in-cluster, KUBECONFIG or ~/.kube/config): {0}")]
     NotFound(kube::config::InferConfigError),
     /// The client could not be built from the credentials.
-    #[error("building a Kubernetes client")]
-    Client(#[from] kube::Error),
+    #[error("building a Kubernetes client: {}", explain(.0))]
+    Client(kube::Error),
 }
 
 /// A Kubernetes client error in words: the API server's status as code,
@@ -60,18 +62,28 @@ pub fn explain(error: &kube::Error) -> String {
                 status.code, status.message
             )
         }
-        other => {
-            let mut text = other.to_string();
-            let mut cause = std::error::Error::source(other);
-            while let Some(inner) = cause {
-                let more = inner.to_string();
-                if !text.contains(&more) {
-                    text = format!("{text}: {more}");
-                }
-                cause = inner.source();
-            }
-            text
+        other => in_words(other),
+    }
+}
+
+/// A foreign error and its causes in one line, each part once: kube's (and
+/// std's I/O) errors often repeat their source in their own message.
+pub fn in_words(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
         }
+        cause = inner.source();
+    }
+    text
+}
+
+impl From<kube::Error> for AccessError {
+    fn from(error: kube::Error) -> Self {
+        Self::Client(error)
     }
 }
 
@@ -86,17 +98,17 @@ impl KubeAccess {
             Self::None => return Ok(None),
             Self::Infer => kube::Config::infer().await.map_err(AccessError::NotFound)?,
             Self::Kubeconfig(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|source| {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|error| {
                     AccessError::Read {
                         path: path.clone(),
-                        source,
+                        error,
                     }
                 })?;
                 kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
                     .await
-                    .map_err(|source| AccessError::Use {
+                    .map_err(|error| AccessError::Use {
                         path: path.clone(),
-                        source,
+                        error,
                     })?
             }
         };

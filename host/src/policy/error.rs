@@ -11,10 +11,14 @@ use std::time::Duration;
 pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A policy failed to load or to evaluate.
+///
+/// `Display` is the sentence about the policy without its name ("did not
+/// answer within its 100ms deadline"): the caller, which knows how the name is
+/// shown (a response's `name: `, a log field, `policy `x`: `), adds it once.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// The component file could not be read.
-    #[error("policy `{policy}`: cannot read {}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         /// Policy name.
         policy: String,
@@ -25,7 +29,7 @@ pub enum PolicyError {
         source: std::io::Error,
     },
     /// The bytes are not a valid WebAssembly component.
-    #[error("policy `{policy}`: not a valid WebAssembly component")]
+    #[error("not a valid WebAssembly component")]
     Compile {
         /// Policy name.
         policy: String,
@@ -34,7 +38,7 @@ pub enum PolicyError {
         source: Cause,
     },
     /// The component does not implement the `bouncer:policy` world.
-    #[error("policy `{policy}`: does not implement the bouncer:policy world (wit/policy.wit)")]
+    #[error("does not implement the bouncer:policy world (wit/policy.wit)")]
     Contract {
         /// Policy name.
         policy: String,
@@ -43,7 +47,7 @@ pub enum PolicyError {
         source: Cause,
     },
     /// `validate-settings` refused the settings.
-    #[error("policy `{policy}` rejected its settings: {message}")]
+    #[error("rejected its settings: {message}")]
     Settings {
         /// Policy name.
         policy: String,
@@ -51,7 +55,7 @@ pub enum PolicyError {
         message: String,
     },
     /// The evaluation ran past its deadline.
-    #[error("policy `{policy}` did not answer within its {}ms deadline", (timeout.as_micros() + 500) / 1000)]
+    #[error("did not answer within its {}ms deadline", (timeout.as_micros() + 500) / 1000)]
     Deadline {
         /// Policy name.
         policy: String,
@@ -59,7 +63,7 @@ pub enum PolicyError {
         timeout: Duration,
     },
     /// The evaluation tried to grow memory past its cap.
-    #[error("policy `{policy}` tried to use more than its {} MiB memory limit", limit / (1024 * 1024))]
+    #[error("tried to use more than its {} MiB memory limit", limit / (1024 * 1024))]
     Memory {
         /// Policy name.
         policy: String,
@@ -69,7 +73,7 @@ pub enum PolicyError {
     /// The instance memory budget of the server had no room for the evaluation
     /// to grow, and the policy had used its guaranteed share of it.
     #[error(
-        "policy `{policy}` needed more memory than the server's instance memory budget could give it \
+        "needed more memory than the server's instance memory budget could give it \
          (it is guaranteed {} MiB of {} MiB; the rest was in use by other evaluations)",
         share / (1024 * 1024), budget / (1024 * 1024)
     )]
@@ -83,7 +87,7 @@ pub enum PolicyError {
     },
     /// Every evaluation slot of the policy stayed busy until the deadline.
     #[error(
-        "policy `{policy}` was not evaluated: all {slots} of its evaluation slots were busy for {}ms",
+        "was not evaluated: all {slots} of its evaluation slots were busy for {}ms",
         waited.as_millis()
     )]
     Busy {
@@ -95,7 +99,7 @@ pub enum PolicyError {
         waited: Duration,
     },
     /// The configured policy could not be loaded, so it cannot judge.
-    #[error("policy `{policy}` is not loaded: {reason}")]
+    #[error("is not loaded: {reason}")]
     NotLoaded {
         /// Policy name.
         policy: String,
@@ -104,7 +108,7 @@ pub enum PolicyError {
     },
     /// The guest stopped with an error of its own (a Rust panic, an uncaught
     /// exception): its last error log line, which its author wrote for people.
-    #[error("policy `{policy}` stopped with an error: {message}")]
+    #[error("stopped with an error: {message}")]
     Panic {
         /// Policy name.
         policy: String,
@@ -112,7 +116,7 @@ pub enum PolicyError {
         message: String,
     },
     /// The guest trapped (an abort, an illegal operation) without saying why.
-    #[error("policy `{policy}` crashed: {reason}")]
+    #[error("crashed: {reason}")]
     Trap {
         /// Policy name.
         policy: String,
@@ -120,7 +124,7 @@ pub enum PolicyError {
         reason: String,
     },
     /// The verdict could not be used (for example a patch that is not JSON).
-    #[error("policy `{policy}` returned an unusable verdict: {reason}")]
+    #[error("returned an unusable verdict: {reason}")]
     BadVerdict {
         /// Policy name.
         policy: String,
@@ -211,42 +215,20 @@ impl PolicyError {
 }
 
 impl PolicyError {
-    /// What the user (kubectl, the API server's log) is told: one deliberate
-    /// sentence without the policy's name, which the response puts in front of
-    /// it, and without internals (a trap's backtrace), which go to bouncer's log.
+    /// What the user (kubectl, the API server's log) is told: the sentence
+    /// without internals (a trap's backtrace, wasmtime's words), which go to
+    /// bouncer's log. Like `Display`, it leaves the policy's name to the caller.
     pub fn for_user(&self) -> String {
         match self {
-            Self::Deadline { timeout, .. } => format!(
-                "did not answer within its {}ms deadline",
-                (timeout.as_micros() + 500) / 1000
-            ),
-            Self::Memory { limit, .. } => format!(
-                "tried to use more than its {} MiB memory limit",
-                limit / (1024 * 1024)
-            ),
             Self::MemoryBudget { share, budget, .. } => format!(
                 "needed more memory than the server's instance memory budget could give it \
                  (it is guaranteed {} MiB of {} MiB)",
                 share / (1024 * 1024),
                 budget / (1024 * 1024)
             ),
-            Self::Busy { slots, waited, .. } => format!(
-                "was not evaluated: all {slots} of its evaluation slots were busy for {}ms",
-                waited.as_millis()
-            ),
-            Self::NotLoaded { policy, reason } => {
-                let prefix = format!("policy `{policy}`: ");
-                format!(
-                    "is not loaded: {}",
-                    reason.strip_prefix(&prefix).unwrap_or(reason)
-                )
-            }
-            Self::Panic { message, .. } => format!("stopped with an error: {message}"),
             Self::Trap { .. } => {
                 "crashed while judging this request; the details are in bouncer's log".into()
             }
-            Self::BadVerdict { reason, .. } => format!("returned an unusable verdict: {reason}"),
-            Self::Settings { message, .. } => format!("rejected its settings: {message}"),
             Self::Read { .. } | Self::Compile { .. } | Self::Contract { .. } => {
                 "could not be loaded; the details are in bouncer's log".into()
             }
@@ -254,6 +236,7 @@ impl PolicyError {
                 "could not be run: the policy engine failed; the details are in bouncer's log"
                     .into()
             }
+            _ => self.to_string(),
         }
     }
 }

@@ -453,7 +453,10 @@ fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &R
     let reason = notable
         .iter()
         // The log gets a failure in full (a trap's internals); the user got a sentence.
-        .filter_map(|r| r.detail.as_deref().or(r.message.as_deref()))
+        .filter_map(|r| {
+            let text = r.detail.as_deref().or(r.message.as_deref())?;
+            Some(format!("{}: {text}", r.policy))
+        })
         .collect::<Vec<_>>()
         .join("; ");
     let allowed = reviewed.response.allowed;

@@ -16,82 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::app::{AppState, ConfigStatus};
+use crate::admission::loader::{FileStamp, Loaded, file_times, load};
 use crate::admission::{PolicySet, Pulls};
-use crate::config::Config;
+use crate::config::ConfigSource;
 use crate::policy::PolicyEngine;
-
-/// Where the configuration comes from.
-#[derive(Debug, Clone)]
-pub enum ConfigSource {
-    /// The embedded default configuration.
-    Embedded,
-    /// A file.
-    File(PathBuf),
-}
-
-impl ConfigSource {
-    /// How `/readyz` and logs name it.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::Embedded => "the embedded default config".into(),
-            Self::File(path) => path.display().to_string(),
-        }
-    }
-
-    /// Reads the configuration.
-    pub fn read(&self) -> Result<Config, crate::config::ConfigError> {
-        match self {
-            Self::Embedded => Ok(Config::default_config()),
-            Self::File(path) => Config::from_file(path),
-        }
-    }
-}
-
-/// A loaded set and the files it came from, with their modification times as
-/// they were *before* reading, so an edit made during the load is not missed.
-pub struct Loaded {
-    /// The policies; entries that failed are in it as unloaded.
-    pub set: PolicySet,
-    /// Why each unloaded entry failed, in configuration order.
-    pub errors: Vec<anyhow::Error>,
-    /// The config file and the `.wasm` files it references.
-    pub files: Vec<PathBuf>,
-    /// Their modification times and lengths.
-    pub times: Vec<FileStamp>,
-}
-
-/// Reads a configuration and loads every policy that can be loaded, its
-/// registry entries resolved as `pulls` says.
-///
-/// # Errors
-/// The configuration cannot be read or is invalid.
-pub fn load(
-    engine: &Arc<PolicyEngine>,
-    source: &ConfigSource,
-    pulls: Pulls,
-) -> anyhow::Result<Loaded> {
-    let config_times = match source {
-        ConfigSource::File(path) => file_times(std::slice::from_ref(path)),
-        ConfigSource::Embedded => Vec::new(),
-    };
-    let config = source.read()?;
-    let components = config.component_files();
-    let times = [config_times, file_times(&components)].concat();
-    let (set, errors) = PolicySet::load_with(engine, &config, pulls);
-    for warning in set.warnings() {
-        tracing::warn!("{warning}");
-    }
-    let mut files = components;
-    if let ConfigSource::File(path) = source {
-        files.insert(0, path.clone());
-    }
-    Ok(Loaded {
-        set,
-        errors,
-        files,
-        times,
-    })
-}
 
 /// [`load`] on a thread of its own. Not `spawn_blocking`: the runtime waits
 /// for those when it shuts down, and a load waiting on a registry must not
@@ -106,7 +34,13 @@ pub async fn load_off_thread(
     std::thread::Builder::new()
         .name("bouncer-load".into())
         .spawn(move || {
-            let _ = sender.send(load(&engine, &source, pulls));
+            let loaded = load(&engine, &source, pulls);
+            if let Ok(loaded) = &loaded {
+                for warning in loaded.set.warnings() {
+                    tracing::warn!("{warning}");
+                }
+            }
+            let _ = sender.send(loaded.map_err(anyhow::Error::from));
         })
         .map_err(|e| anyhow::anyhow!("cannot start a thread to load the configuration: {e}"))?;
     receiver
@@ -114,42 +48,30 @@ pub async fn load_off_thread(
         .map_err(|_| anyhow::anyhow!("the configuration loader crashed"))?
 }
 
-impl Loaded {
-    /// The set, or every load error when there is one.
-    pub fn strict(self) -> Result<Self, crate::admission::set::LoadError> {
-        if self.errors.is_empty() {
-            Ok(self)
-        } else {
-            Err(crate::admission::set::LoadError {
-                errors: self.errors,
-            })
-        }
-    }
-
-    /// Why the set may not replace `current`: a failing entry that is loaded in
-    /// `current` (a reload must never take a serving policy away), or one that
-    /// is new (it would start answering by its failure mode unasked). Entries
-    /// that were already unloaded may stay so.
-    fn refusal(&self, current: &PolicySet) -> Option<String> {
-        let already: Vec<&str> = current.unloaded().map(|u| u.name.as_str()).collect();
-        // Until the pulls after start have settled, only taking a loaded
-        // policy away refuses a set: refusing for a new broken entry would
-        // leave the pending ones pending.
-        let settling = current.pending().next().is_some();
-        // `errors` holds one error per failed entry; pending entries have none.
-        let failing: Vec<_> = self
-            .set
-            .unloaded()
-            .filter(|u| !u.pending)
-            .zip(&self.errors)
-            .filter(|(u, _)| !already.contains(&u.name.as_str()))
-            .filter(|(u, _)| {
-                !settling || current.entries().iter().any(|e| e.policy.name() == u.name)
-            })
-            .map(|(_, e)| format!("{e:#}"))
-            .collect();
-        (!failing.is_empty()).then(|| failing.join("; "))
-    }
+/// Why the set may not replace `current`: a failing entry that is loaded in
+/// `current` (a reload must never take a serving policy away), or one that
+/// is new (it would start answering by its failure mode unasked). Entries
+/// that were already unloaded may stay so.
+fn refusal(loaded: &Loaded, current: &PolicySet) -> Option<String> {
+    let already: Vec<&str> = current.unloaded().map(|u| u.name.as_str()).collect();
+    // Until the pulls after start have settled, only taking a loaded
+    // policy away refuses a set: refusing for a new broken entry would
+    // leave the pending ones pending.
+    let settling = current.pending().next().is_some();
+    let failing: Vec<_> = loaded
+        .failures
+        .iter()
+        .filter(|f| !already.contains(&f.policy.as_str()))
+        .filter(|f| {
+            !settling
+                || current
+                    .entries()
+                    .iter()
+                    .any(|e| e.policy.name() == f.policy)
+        })
+        .map(ToString::to_string)
+        .collect();
+    (!failing.is_empty()).then(|| failing.join("; "))
 }
 
 /// Registers the SIGHUP handler. Call it before the server starts serving: until
@@ -242,7 +164,7 @@ pub async fn watch(
         set_pending(&state, None);
         match loaded {
             Ok(loaded) => {
-                if let Some(refusal) = loaded.refusal(&state.policies.load()) {
+                if let Some(refusal) = refusal(&loaded, &state.policies.load()) {
                     refuse(&state, &source, refusal);
                     // Retry only after the next change, not every interval.
                     files = loaded.files;
@@ -330,17 +252,4 @@ fn refuse(state: &AppState, source: &ConfigSource, error: String) {
         pending: status.pending.clone(),
     });
     state.metrics.reload(false);
-}
-
-/// What is compared to see a file change: its modification time and length.
-pub type FileStamp = Option<(std::time::SystemTime, u64)>;
-
-fn file_times(files: &[PathBuf]) -> Vec<FileStamp> {
-    files
-        .iter()
-        .map(|f| {
-            let meta = std::fs::metadata(f).ok()?;
-            Some((meta.modified().ok()?, meta.len()))
-        })
-        .collect()
 }

@@ -29,7 +29,7 @@ pub enum TlsError {
     },
     /// rustls refused the material (key does not match, unsupported algorithm).
     #[error("invalid TLS material: {0}")]
-    Rustls(#[from] rustls::Error),
+    Rustls(rustls::Error),
     /// The self-signed certificate could not be generated.
     #[error("cannot generate a self-signed certificate")]
     Generate(#[from] rcgen::Error),
@@ -45,6 +45,12 @@ pub enum TlsError {
     /// The client CA bundle is unusable.
     #[error("invalid client CA bundle")]
     ClientCa(#[from] rustls::server::VerifierBuilderError),
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(error: rustls::Error) -> Self {
+        Self::Rustls(error)
+    }
 }
 
 pub use crate::crypto::{install_default_provider, provider};

@@ -4,8 +4,8 @@
 
 use bouncer::admission::admit;
 use bouncer::admission::synthetic::{RequestSpec, build};
-use bouncer::admission::{PolicySet, review};
-use bouncer::config::Config;
+use bouncer::admission::{PolicySet, Pulls, loader, review};
+use bouncer::config::{Config, ConfigSource};
 use bouncer::context::{Cluster, NoCluster};
 use bouncer_tests::{engine, fixture};
 use serde_json::json;
@@ -16,7 +16,12 @@ fn no_cluster() -> std::sync::Arc<dyn Cluster> {
 
 fn set(yaml: &str) -> PolicySet {
     let config = Config::from_yaml(yaml, "<test>", std::path::Path::new(".")).unwrap();
-    PolicySet::load(&engine(), &config).unwrap()
+    let source = ConfigSource::Given(Box::new(config), "<test>".into());
+    loader::load(&engine(), &source, Pulls::Now)
+        .unwrap()
+        .strict()
+        .unwrap()
+        .set
 }
 
 const MUTATE_THEN_REPORT: &str = "

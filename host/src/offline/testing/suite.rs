@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::format::{API_VERSION, AssertionFile, CaseFile, ContextFile, KIND, SuiteFile};
 use crate::admission::RequestSpec;
-use crate::admission::{PolicySet, Request, review};
+use crate::admission::{PolicySet, Pulls, Request, loader, review};
 use crate::authoring::project;
-use crate::config::{Config, PolicyConfig};
+use crate::config::{Config, ConfigSource, PolicyConfig};
 use crate::manifest::{self, ManifestObject};
 use crate::policy::{PolicyEngine, Source};
 use crate::registry::PolicyRef;
@@ -111,8 +111,11 @@ pub fn load(path: &Path, engine: &Arc<PolicyEngine>) -> Result<Suite, SuiteError
     let dir = path.parent().unwrap_or(Path::new(".")).to_owned();
     let (config, key) =
         target_config(&file, &dir).map_err(|(key, m)| fail(key_line(&text, key), m))?;
-    let set =
-        PolicySet::load(engine, &config).map_err(|e| fail(key_line(&text, key), e.to_string()))?;
+    let set = loader::load(engine, &config, Pulls::Now)
+        .map_err(|e| e.to_string())
+        .and_then(|loaded| loaded.strict().map_err(|e| e.to_string()))
+        .map_err(|m| fail(key_line(&text, key), m))?
+        .set;
 
     let lines = case_lines(&text);
     let namespace = file.namespace.as_deref().unwrap_or("default");
@@ -142,7 +145,7 @@ pub fn load(path: &Path, engine: &Arc<PolicyEngine>) -> Result<Suite, SuiteError
 fn target_config(
     file: &SuiteFile,
     dir: &Path,
-) -> Result<(Config, &'static str), (&'static str, String)> {
+) -> Result<(ConfigSource, &'static str), (&'static str, String)> {
     match (&file.policy, &file.config) {
         (Some(policy), None) => {
             let (name, source) = if PolicyRef::is_oci(policy) {
@@ -179,7 +182,7 @@ fn target_config(
                 verify: Default::default(),
                 base_dir: dir.to_owned(),
             };
-            Ok((config, "policy"))
+            Ok((ConfigSource::Given(Box::new(config), "the suite's policy".into()), "policy"))
         }
         (None, Some(config)) => {
             if !file.context_kinds.is_empty() {
@@ -189,12 +192,12 @@ fn target_config(
                 return Err(("settings", "`settings` belongs to `policy`; with `config`, settings come from the config file".into()));
             }
             // `default` is the embedded default config: the built-in house rules as shipped.
-            let config = if config == "default" {
-                Config::default_config()
+            let source = if config == "default" {
+                ConfigSource::Embedded
             } else {
-                Config::from_file(&dir.join(config)).map_err(|e| ("config", e.to_string()))?
+                ConfigSource::File(dir.join(config))
             };
-            Ok((config, "config"))
+            Ok((source, "config"))
         }
         (Some(_), Some(_)) => Err(("config", "give either `policy` or `config`, not both".into())),
         (None, None) => Err(("cases", "the suite names nothing to test: add `policy: builtin:<name>` (or a .wasm path) or `config: <policies.yaml>`".into())),

@@ -1,0 +1,243 @@
+//! The one way a configuration becomes a policy set, for every command and
+//! for the server's reloads: read the configuration, resolve each entry's
+//! component (`sources.rs`), load it, and build its match rules. What fails is
+//! kept beside the set as a typed [`LoadFailure`], and the set holds the entry
+//! as unloaded, so one broken entry does not stop the others from serving.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::load_error::{EntryError, LoadError, LoadFailure};
+use super::matching::Matcher;
+use super::set::{Entry, Member, PolicySet, Unloaded, everything};
+use super::sources::{Pulls, Resolution, resolve_all};
+use crate::config::{Config, ConfigError, ConfigSource, PolicyConfig};
+use crate::policy::PolicyEngine;
+
+/// A loaded set and the files it came from, with their modification times as
+/// they were *before* reading, so an edit made during the load is not missed.
+pub struct Loaded {
+    /// The policies; entries that failed are in it as unloaded.
+    pub set: PolicySet,
+    /// Why each unloaded entry failed, in configuration order; pending
+    /// entries (not pulled yet) have none.
+    pub failures: Vec<LoadFailure>,
+    /// The config file and the `.wasm` files it references.
+    pub files: Vec<PathBuf>,
+    /// Their modification times and lengths.
+    pub times: Vec<FileStamp>,
+}
+
+impl Loaded {
+    /// The set, or every failure when there is one: for commands that judge
+    /// with the whole configuration or not at all.
+    ///
+    /// # Errors
+    /// [`LoadError`] when any entry failed.
+    pub fn strict(self) -> Result<Self, LoadError> {
+        if self.failures.is_empty() {
+            Ok(self)
+        } else {
+            Err(LoadError {
+                failures: self.failures,
+            })
+        }
+    }
+}
+
+/// What is compared to see a file change: its modification time and length.
+pub type FileStamp = Option<(std::time::SystemTime, u64)>;
+
+/// The stamps of `files`, in order.
+pub fn file_times(files: &[PathBuf]) -> Vec<FileStamp> {
+    files
+        .iter()
+        .map(|f| {
+            let meta = std::fs::metadata(f).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        })
+        .collect()
+}
+
+/// Reads the configuration of `source` and loads every policy that can be
+/// loaded, registry entries resolved as `pulls` says (in parallel). With
+/// [`Pulls::StoreOnly`], an entry only the registry can give is unloaded and
+/// pending (no failure), and [`PolicySet::awaiting_registry`] names what a
+/// later load with [`Pulls::Now`] must settle.
+///
+/// # Errors
+/// The configuration cannot be read or is invalid.
+pub fn load(
+    engine: &Arc<PolicyEngine>,
+    source: &ConfigSource,
+    pulls: Pulls,
+) -> Result<Loaded, ConfigError> {
+    let config_times = file_times(source.file().map(std::slice::from_ref).unwrap_or_default());
+    let config = source.read()?;
+    let components = config.component_files();
+    let times = [config_times, file_times(&components)].concat();
+    let (set, failures) = load_set(engine, &config, pulls);
+    let mut files = components;
+    if let Some(path) = source.file() {
+        files.insert(0, path.clone());
+    }
+    Ok(Loaded {
+        set,
+        failures,
+        files,
+        times,
+    })
+}
+
+/// Instance slots kept back from the policies' quotas for `validate-settings`
+/// calls and for a reload's new set while the old one still serves: an
+/// eighth of the pool, 1 to 16.
+fn reserved_instances(max_instances: u32) -> u32 {
+    (max_instances / 8).clamp(1, 16)
+}
+
+fn load_set(
+    engine: &Arc<PolicyEngine>,
+    config: &Config,
+    pulls: Pulls,
+) -> (PolicySet, Vec<LoadFailure>) {
+    let mut entries = Vec::new();
+    let mut members = Vec::new();
+    let mut failures = Vec::new();
+    let mut warnings = Vec::new();
+    let mut awaiting = Vec::new();
+    let mut slots = 0u32;
+    let reserved = reserved_instances(engine.max_instances());
+    let available = engine.max_instances().saturating_sub(reserved).max(1);
+    let resolutions = resolve_all(engine, config, pulls);
+    for (entry, resolution) in config.policies.iter().zip(resolutions) {
+        let concurrency = entry.limits().concurrency;
+        let asks_registry = match &resolution {
+            Ok(Resolution::Pending) => true,
+            Ok(Resolution::Registry { fetched, .. }) => fetched.stale.is_some(),
+            _ => false,
+        };
+        if pulls == Pulls::StoreOnly && asks_registry {
+            awaiting.push(entry.name.clone());
+        }
+        let loaded = if slots + concurrency > available {
+            Err(EntryError::Slots {
+                total: slots + concurrency,
+                available,
+                reserved,
+            })
+        } else {
+            resolution.and_then(|r| load_entry(engine, entry, r, &mut warnings))
+        };
+        match loaded {
+            Ok(Some(loaded)) => {
+                slots += concurrency;
+                if let Some(metadata) = loaded.policy.metadata() {
+                    warnings.extend(super::disagreement::find(entry, metadata, loaded.mutating));
+                }
+                members.push(Member::Loaded(entries.len()));
+                entries.push(loaded);
+            }
+            Ok(None) => members.push(Member::Unloaded(Box::new(unloaded(
+                entry,
+                format!(
+                    "not pulled yet: its registry is being asked (at most {}); until then it \
+                     answers by its failure mode",
+                    humantime::format_duration(config.registry.timeout)
+                ),
+                true,
+            )))),
+            Err(error) => {
+                let failure = LoadFailure {
+                    policy: entry.name.clone(),
+                    error,
+                };
+                members.push(Member::Unloaded(Box::new(unloaded(
+                    entry,
+                    failure.reason(),
+                    false,
+                ))));
+                failures.push(failure);
+            }
+        }
+    }
+    (
+        PolicySet::new(entries, members, warnings, awaiting),
+        failures,
+    )
+}
+
+/// The longest reason an unloaded entry keeps: it is copied into `/readyz`,
+/// every response for that policy and a log line per review.
+const MAX_REASON_CHARS: usize = 1024;
+
+fn unloaded(entry: &PolicyConfig, reason: String, pending: bool) -> Unloaded {
+    let reason = match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((at, _)) => format!("{}… (cut at {MAX_REASON_CHARS} characters)", &reason[..at]),
+        None => reason,
+    };
+    Unloaded {
+        name: entry.name.clone(),
+        reason,
+        pending,
+        failure: entry.failure,
+        // Without its metadata it is not known to mutate.
+        mutating: entry.mutating.unwrap_or(false),
+        // Config checks the rules; if they still fail, answer for every request.
+        matcher: Matcher::new(&entry.rules).unwrap_or_else(|_| everything()),
+    }
+}
+
+/// Loads one entry from its resolved component; `None` when it is pending.
+fn load_entry(
+    engine: &Arc<PolicyEngine>,
+    entry: &PolicyConfig,
+    resolution: Resolution,
+    warnings: &mut Vec<String>,
+) -> Result<Option<Entry>, EntryError> {
+    let Some(source) = resolution.source() else {
+        return Ok(None);
+    };
+    let pinned = match &resolution {
+        Resolution::Registry { fetched, .. } => {
+            if let Some(why) = &fetched.stale {
+                warnings.push(format!(
+                    "policy `{}`: {why}; serving the last good {}",
+                    entry.name, fetched.pinned
+                ));
+            }
+            Some(fetched.pinned.to_string())
+        }
+        _ => None,
+    };
+    let policy = engine
+        .load(&entry.name, &source, &entry.settings, entry.limits())
+        .map_err(EntryError::Policy)?
+        .with_context_kinds(entry.context.clone());
+    // What an entry does not say follows the policy's own metadata.
+    let mutating = entry
+        .mutating
+        .or(policy.metadata().map(|m| m.mutating))
+        .unwrap_or(false);
+    let matcher =
+        Matcher::new(&entry.rules.filled_from(policy.metadata())).map_err(EntryError::Match)?;
+    // Only a component that loaded becomes the tag's last good one (its
+    // match rules built too).
+    if let Resolution::Registry {
+        fetched,
+        reference,
+        store,
+    } = &resolution
+        && let Err(error) = fetched.loaded(reference, store)
+    {
+        warnings.push(format!("policy `{}`: {error}", entry.name));
+    }
+    Ok(Some(Entry {
+        policy,
+        mode: entry.mode,
+        failure: entry.failure,
+        mutating,
+        pinned,
+        matcher,
+    }))
+}
