@@ -6,25 +6,25 @@
 pub mod chain;
 pub mod decision;
 pub mod disagreement;
+pub mod dispatch;
 pub mod load_error;
 pub mod loader;
 pub mod matching;
 pub mod object;
 pub mod patch;
 pub mod review;
-pub mod reviewing;
 pub mod set;
 mod sources;
 pub mod synthetic;
 pub mod wit;
 
 pub use chain::{Admission, admit, admit_for_report};
-pub use decision::{Decision, Denial, Effect, PolicyResult, Warning};
+pub use decision::{Decision, Denial, Effect, PolicyResult, Verdict, Warning};
+pub use dispatch::{Budget, Endpoint, Reviewed};
 pub use load_error::{EntryError, LoadError, LoadFailure};
 pub use loader::Loaded;
 pub use object::RawObject;
 pub use review::{Request, ReviewError};
-pub use reviewing::{Budget, Endpoint, Reviewed};
 pub use set::{Entry, PolicySet};
 pub use sources::Pulls;
 pub use synthetic::RequestSpec;

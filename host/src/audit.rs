@@ -14,5 +14,5 @@ pub mod governed;
 pub mod reports;
 pub mod scan;
 
-pub use findings::{AuditError, AuditFinding, AuditReport, Outcome};
+pub use findings::{AuditError, AuditFinding, AuditReport};
 pub use scan::{AuditOptions, Progress, audit};

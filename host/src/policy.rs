@@ -10,7 +10,6 @@ mod batch;
 pub mod bindings;
 mod builtin;
 mod cache;
-pub mod context;
 mod engine;
 mod error;
 mod evaluate;
@@ -18,6 +17,7 @@ mod imports;
 mod limiter;
 mod limits;
 mod loaded;
+pub mod lookup;
 mod metadata;
 mod quota;
 mod reset;
@@ -27,15 +27,15 @@ mod wasi;
 
 pub use batch::evaluate_all;
 pub use builtin::{BUILTINS, Builtin};
-pub use context::{
-    ContextKind, ContextSource, FieldPath, Gathered, IndexKey, Query, Queryable, Requirement,
-    Selector, too_large,
-};
 pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};
 pub use evaluate::{Mutation, Outcome, Run};
 pub use limits::{Limits, LogLimits, OutputLimits};
 pub use loaded::Policy;
+pub use lookup::{
+    ContextKind, ContextSource, FieldPath, Gathered, IndexKey, Query, Queryable, Requirement,
+    Selector, too_large,
+};
 pub use metadata::{GovernedKinds, Metadata, group_kind, operation_name};
 pub use reset::{ResetChoice, ResetDecision, ResetPath};
 pub use source::{Source, UnknownBuiltin};

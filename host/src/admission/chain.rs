@@ -115,7 +115,7 @@ fn merge(results: &mut Vec<PolicyResult>, phase: &[PolicyResult]) {
         merged.refused |= result.refused;
         merged.mutated |= result.mutated;
         if result.effect != Effect::Allowed {
-            merged.effect = result.effect.clone();
+            merged.effect = result.effect;
         }
         if merged.message.is_none() {
             merged.message = result.message.clone();

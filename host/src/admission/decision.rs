@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use kube::core::admission::AdmissionResponse;
+use serde::Serialize;
 use serde_json::Value;
 
 use super::review::Request;
@@ -17,7 +18,7 @@ pub const DEFAULT_DENY_CODE: u16 = 403;
 pub const POLICY_FAILURE_CODE: u16 = 500;
 
 /// What one policy did with the request, as recorded by [`Decision::record`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
     /// Allowed, object unchanged.
     Allowed,
@@ -29,6 +30,30 @@ pub enum Effect {
     Warned,
     /// The policy failed; the failure mode decided.
     Failed,
+}
+
+impl Effect {
+    /// The word logs use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Mutated => "mutated",
+            Self::Denied => "denied",
+            Self::Warned => "warned",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The `result` label of `bouncer_evaluations_total`: a monitor-mode
+    /// denial counts as a denial, a failure as an error.
+    pub fn metric_label(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Mutated => "mutated",
+            Self::Denied | Self::Warned => "denied",
+            Self::Failed => "error",
+        }
+    }
 }
 
 /// What one policy did with one request: returned by [`Decision::record`],
@@ -64,6 +89,46 @@ impl PolicyResult {
     /// Whether it let the request through.
     pub fn allowed(&self) -> bool {
         !self.refused
+    }
+}
+
+/// What one policy's result comes to, in the words reports use (OpenReports'
+/// `result`): the one classification `check`, `audit` and their reports share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// The policy would refuse the object.
+    Fail,
+    /// The policy could not judge it (a trap, a timeout, an object it cannot read).
+    Error,
+    /// Not met but not enforced (monitor mode), or allowed with warnings.
+    Warn,
+    /// Met.
+    Pass,
+}
+
+impl Verdict {
+    /// The verdict of one policy's result.
+    pub fn of(result: &PolicyResult) -> Self {
+        if result.error.is_some() {
+            Self::Error
+        } else if result.refused {
+            Self::Fail
+        } else if result.message.is_some() || !result.warnings.is_empty() {
+            Self::Warn
+        } else {
+            Self::Pass
+        }
+    }
+
+    /// The word reports use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fail => "fail",
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Pass => "pass",
+        }
     }
 }
 

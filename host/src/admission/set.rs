@@ -1,5 +1,5 @@
 //! A loaded configuration: the policies in order, each with its compiled match
-//! rules, ready to review requests (`admission::reviewing`).
+//! rules, ready to review requests (`admission::dispatch`).
 
 use std::collections::HashMap;
 

@@ -6,47 +6,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::admission::PolicyResult;
+use crate::admission::Verdict;
 use crate::config::Mode;
-
-/// A policy's verdict on one object, in OpenReports' words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// The policy would refuse the object.
-    Fail,
-    /// The policy could not judge it (a trap, a timeout, an object it cannot read).
-    Error,
-    /// Not met but not enforced (monitor mode), or allowed with warnings.
-    Warn,
-    /// Met.
-    Pass,
-}
-
-impl Outcome {
-    /// The outcome of one policy's result.
-    pub fn of(result: &PolicyResult) -> Self {
-        if result.error.is_some() {
-            Self::Error
-        } else if result.refused {
-            Self::Fail
-        } else if result.message.is_some() || !result.warnings.is_empty() {
-            Self::Warn
-        } else {
-            Self::Pass
-        }
-    }
-
-    /// The word reports use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fail => "fail",
-            Self::Error => "error",
-            Self::Warn => "warn",
-            Self::Pass => "pass",
-        }
-    }
-}
 
 /// The audited object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -78,7 +39,7 @@ pub struct AuditFinding {
     /// `enforce` or `monitor`.
     pub mode: Mode,
     /// The verdict.
-    pub result: Outcome,
+    pub result: Verdict,
     /// The denial, the monitor-mode message, or the failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
@@ -135,19 +96,19 @@ pub struct Counts {
 
 impl Counts {
     /// Counts one more result.
-    pub fn add(&mut self, outcome: Outcome) {
+    pub fn add(&mut self, outcome: Verdict) {
         match outcome {
-            Outcome::Pass => self.pass += 1,
-            Outcome::Fail => self.fail += 1,
-            Outcome::Warn => self.warn += 1,
-            Outcome::Error => self.error += 1,
+            Verdict::Pass => self.pass += 1,
+            Verdict::Fail => self.fail += 1,
+            Verdict::Warn => self.warn += 1,
+            Verdict::Error => self.error += 1,
         }
     }
 }
 
 /// Counts for the closing line.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
+pub struct AuditSummary {
     /// Objects audited.
     pub objects: usize,
     /// Kinds listed.
@@ -186,7 +147,7 @@ pub struct AuditReport {
     /// What could not be audited.
     pub errors: Vec<AuditError>,
     /// Counts.
-    pub summary: Summary,
+    pub summary: AuditSummary,
     /// Verdict counts per namespace (`""`: cluster-scoped objects), passes included.
     pub scopes: BTreeMap<String, Counts>,
     /// The namespaces the audit was limited to (their reports are this run's

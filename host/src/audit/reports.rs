@@ -21,7 +21,8 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use super::findings::{AuditFinding, AuditReport, Counts, Outcome, Unseen};
+use super::findings::{AuditFinding, AuditReport, Counts, Unseen};
+use crate::admission::Verdict;
 
 /// The label on every report bouncer writes, and the selector that finds them.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bouncer");
@@ -113,7 +114,7 @@ pub async fn write(
     let now = time_now();
     let mut by_scope: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     for finding in &report.results {
-        if finding.result == Outcome::Pass && !options.passes {
+        if finding.result == Verdict::Pass && !options.passes {
             continue;
         }
         by_scope
@@ -355,7 +356,7 @@ fn result(finding: &AuditFinding, now: &Value) -> Value {
         "policy": finding.policy,
         "result": finding.result.as_str(),
         // Monitor-mode findings are reported, not enforced.
-        "scored": finding.result != Outcome::Warn,
+        "scored": finding.result != Verdict::Warn,
         "message": message,
         "timestamp": now,
         "resources": [resource],
@@ -453,7 +454,7 @@ mod tests {
     use crate::audit::findings::ObjectRef;
     use crate::config::Mode;
 
-    fn finding(name: &str, result: Outcome, message: &str) -> AuditFinding {
+    fn finding(name: &str, result: Verdict, message: &str) -> AuditFinding {
         AuditFinding {
             object: ObjectRef {
                 api_version: "networking.k8s.io/v1".into(),
@@ -463,7 +464,7 @@ mod tests {
                 uid: Some(format!("uid-{name}")),
             },
             policy: "alb-target-type-ip".into(),
-            mode: if result == Outcome::Warn {
+            mode: if result == Verdict::Warn {
                 Mode::Monitor
             } else {
                 Mode::Enforce
@@ -485,10 +486,10 @@ mod tests {
     #[test]
     fn a_full_report_keeps_failures_first_and_counts_everything() {
         let findings = [
-            finding("a", Outcome::Warn, "would be refused"),
-            finding("b", Outcome::Fail, "refused"),
-            finding("c", Outcome::Error, "trapped"),
-            finding("d", Outcome::Fail, "refused too"),
+            finding("a", Verdict::Warn, "would be refused"),
+            finding("b", Verdict::Fail, "refused"),
+            finding("c", Verdict::Error, "trapped"),
+            finding("d", Verdict::Fail, "refused too"),
         ];
         let now = json!({"seconds": 1, "nanos": 0});
         let results: Vec<Value> = findings.iter().map(|f| result(f, &now)).collect();
@@ -517,7 +518,7 @@ mod tests {
 
     #[test]
     fn monitor_findings_are_not_scored_and_wgpolicyk8s_has_no_openreports_fields() {
-        let findings = [finding("a", Outcome::Warn, "would be refused")];
+        let findings = [finding("a", Verdict::Warn, "would be refused")];
         let results: Vec<Value> = findings.iter().map(|f| result(f, &json!(null))).collect();
         let resource = Format::Wgpolicyk8s.resource(true);
         let options = ReportOptions {
@@ -540,7 +541,7 @@ mod tests {
             .map(|i| {
                 finding(
                     &format!("ingress-{i}-{}", "n".repeat(200)),
-                    Outcome::Fail,
+                    Verdict::Fail,
                     &long,
                 )
             })

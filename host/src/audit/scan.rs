@@ -11,9 +11,10 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::TypeMeta;
 use serde_json::Value;
 
-use super::findings::{AuditError, AuditFinding, AuditReport, ObjectRef, Outcome, Unseen};
+use super::findings::{AuditError, AuditFinding, AuditReport, ObjectRef, Unseen};
 use super::governed::{self, Target};
 use crate::admission::PolicySet;
+use crate::admission::Verdict;
 use crate::admission::admit_for_report;
 use crate::admission::synthetic::{self, RequestSpec};
 use crate::context::Cluster;
@@ -70,7 +71,7 @@ pub async fn audit(
     let (targets, problems) = governed::targets(set, client).await;
     report.add_problems(problems);
     let terminating = terminating_namespaces(client, &mut report).await;
-    let mut audit = Run {
+    let mut audit = Sweep {
         set,
         cluster,
         options,
@@ -125,7 +126,7 @@ async fn terminating_namespaces(
 }
 
 /// One audit in progress.
-struct Run<'a> {
+struct Sweep<'a> {
     set: &'a PolicySet,
     cluster: &'a Arc<dyn Cluster>,
     options: &'a AuditOptions,
@@ -134,7 +135,7 @@ struct Run<'a> {
     judged: usize,
 }
 
-impl Run<'_> {
+impl Sweep<'_> {
     /// Lists one kind (in one namespace, or all) page by page and judges each object.
     async fn list(
         &mut self,
@@ -272,19 +273,19 @@ impl Run<'_> {
             .scopes
             .entry(reference.namespace.clone().unwrap_or_default())
             .or_default();
-        let mut worst = Outcome::Pass;
+        let mut worst = Verdict::Pass;
         for result in &admission.policies {
-            let outcome = Outcome::of(result);
+            let outcome = Verdict::of(result);
             scope.add(outcome);
             worst = worst.min(outcome);
-            if matches!(outcome, Outcome::Fail | Outcome::Warn) {
+            if matches!(outcome, Verdict::Fail | Verdict::Warn) {
                 *report
                     .metrics
                     .violations_by_policy
                     .entry(result.policy.clone())
                     .or_default() += 1;
             }
-            if outcome != Outcome::Pass || self.options.report_passes {
+            if outcome != Verdict::Pass || self.options.report_passes {
                 report.results.push(AuditFinding {
                     object: reference.clone(),
                     policy: result.policy.clone(),
@@ -296,10 +297,10 @@ impl Run<'_> {
             }
         }
         match worst {
-            Outcome::Fail => report.summary.denied += 1,
-            Outcome::Error => report.summary.failed += 1,
-            Outcome::Warn => report.summary.warned += 1,
-            Outcome::Pass => {}
+            Verdict::Fail => report.summary.denied += 1,
+            Verdict::Error => report.summary.failed += 1,
+            Verdict::Warn => report.summary.warned += 1,
+            Verdict::Pass => {}
         }
         size
     }

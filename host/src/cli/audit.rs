@@ -15,7 +15,8 @@ use super::{EXIT_DENIED, EXIT_ERROR};
 use crate::admission::PolicySet;
 use crate::audit::findings::{AuditFinding, Level};
 use crate::audit::reports::{self, Format, ReportOptions};
-use crate::audit::{AuditError, AuditOptions, AuditReport, Outcome, Progress, audit};
+use crate::admission::Verdict;
+use crate::audit::{AuditError, AuditOptions, AuditReport, Progress, audit};
 use crate::context::{Cluster, KubeAccess, Watched};
 use crate::policy::EngineConfig;
 
@@ -231,24 +232,24 @@ fn write_text(
         let policy = &finding.policy;
         let message = finding.message.as_deref().unwrap_or_default();
         match finding.result {
-            Outcome::Fail => writeln!(
+            Verdict::Fail => writeln!(
                 out,
                 "{}",
                 line(DENY, "DENY", None, &object, policy, message)
             )?,
-            Outcome::Error => writeln!(
+            Verdict::Error => writeln!(
                 out,
                 "{}",
                 line(ERROR, "ERROR", None, &object, policy, message)
             )?,
-            Outcome::Warn if !message.is_empty() => {
+            Verdict::Warn if !message.is_empty() => {
                 writeln!(
                     out,
                     "{}",
                     line(WARN, "WARN", None, &object, policy, message)
                 )?;
             }
-            Outcome::Warn | Outcome::Pass => {}
+            Verdict::Warn | Verdict::Pass => {}
         }
         for warning in &finding.warnings {
             writeln!(
@@ -330,8 +331,8 @@ fn junit(report: &AuditReport) -> quick_junit::Report {
     let mut suites: std::collections::BTreeMap<&str, TestSuite> = Default::default();
     for finding in &report.results {
         let status = match finding.result {
-            Outcome::Fail | Outcome::Error => {
-                let kind = if finding.result == Outcome::Fail {
+            Verdict::Fail | Verdict::Error => {
+                let kind = if finding.result == Verdict::Fail {
                     NonSuccessKind::Failure
                 } else {
                     NonSuccessKind::Error
@@ -340,14 +341,14 @@ fn junit(report: &AuditReport) -> quick_junit::Report {
                 status.set_message(finding.message.clone().unwrap_or_default());
                 status
             }
-            Outcome::Warn | Outcome::Pass => TestCaseStatus::success(),
+            Verdict::Warn | Verdict::Pass => TestCaseStatus::success(),
         };
         let mut case = TestCase::new(label(finding), status);
         case.set_classname(finding.policy.as_str());
         let notes: Vec<&str> = finding
             .message
             .iter()
-            .filter(|_| finding.result == Outcome::Warn)
+            .filter(|_| finding.result == Verdict::Warn)
             .map(String::as_str)
             .chain(finding.warnings.iter().map(String::as_str))
             .collect();

@@ -24,7 +24,7 @@ pub struct Report {
     /// Objects defined twice: only one of each is the cluster state lookups see.
     pub duplicates: Vec<Duplicate>,
     /// Counts.
-    pub summary: Summary,
+    pub summary: CheckSummary,
 }
 
 /// What one policy said about one object.
@@ -92,7 +92,7 @@ pub struct Duplicate {
 
 /// Counts for the closing line.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Summary {
+pub struct CheckSummary {
     /// Files read.
     pub files: usize,
     /// Objects checked.
@@ -165,9 +165,9 @@ pub fn check(
             })
             .collect(),
         duplicates,
-        summary: Summary {
+        summary: CheckSummary {
             files: manifests.files,
-            ..Summary::default()
+            ..CheckSummary::default()
         },
     };
     for (index, object) in manifests.objects.iter().enumerate() {

@@ -12,5 +12,5 @@ pub mod report;
 pub mod run;
 pub mod suite;
 
-pub use run::{CaseResult, Outcome, run};
+pub use run::{CaseOutcome, CaseResult, run};
 pub use suite::{Suite, SuiteError, discover, load};

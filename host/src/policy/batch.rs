@@ -20,10 +20,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::bindings::Request;
-use super::context::ContextSource;
 use super::error::PolicyError;
 use super::evaluate::{Outcome, Run};
 use super::loaded::Policy;
+use super::lookup::ContextSource;
 use super::threads::{self, Threads};
 
 /// A policy's answer and how long its evaluation took.

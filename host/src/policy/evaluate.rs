@@ -9,12 +9,12 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::bindings::bouncer::policy::types::Mutation as WitMutation;
 use super::bindings::bouncer::policy::types::PolicyMetadata;
 use super::bindings::{PolicyPre, Request, Verdict};
-use super::context::ContextSource;
 use super::engine::EPOCH_TICK;
 use super::error::PolicyError;
 use super::imports::StoreState;
 use super::limits::{MemoryRefusal, OutputLimits};
 use super::loaded::Policy;
+use super::lookup::ContextSource;
 use super::metadata::Metadata;
 use super::threads::{self, Threads};
 

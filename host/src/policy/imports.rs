@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use super::bindings::bouncer::policy::context::{self, LookupError, ObjectQuery};
 use super::bindings::bouncer::policy::host::{self, Field, Level};
-use super::context::{ContextKind, ContextSource, FieldPath, Query, Selector};
 use super::limiter::MemoryLimiter;
 use super::limits::LogLimits;
+use super::lookup::{ContextKind, ContextSource, FieldPath, Query, Selector};
 use super::quota::Quota;
 use super::wasi::{Wasi, printed_lines};
 

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::bindings::PolicyPre;
-use super::context::ContextKind;
 use super::imports::StoreState;
 use super::limits::Limits;
+use super::lookup::ContextKind;
 use super::metadata::Metadata;
 use super::quota::Quota;
 

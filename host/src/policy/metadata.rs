@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::bindings::bouncer::policy::types::{self as wit, Operation};
-use super::context::ContextKind;
+use super::lookup::ContextKind;
 
 /// A policy's self-description: what it governs, whether it mutates, its settings.
 #[derive(Debug, Clone, Serialize)]

@@ -391,12 +391,7 @@ async fn review(
 fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &Reviewed) {
     let metrics = &state.metrics;
     for record in &reviewed.records {
-        let result = match record.effect {
-            Effect::Allowed => "allowed",
-            Effect::Mutated => "mutated",
-            Effect::Denied | Effect::Warned => "denied",
-            Effect::Failed => "error",
-        };
+        let result = record.effect.metric_label();
         let mode = match record.mode {
             crate::config::Mode::Enforce => "enforce",
             crate::config::Mode::Monitor => "monitor",
@@ -447,7 +442,7 @@ fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &R
         .join(",");
     let effects = notable
         .iter()
-        .map(|r| format!("{:?}", r.effect).to_lowercase())
+        .map(|r| r.effect.as_str())
         .collect::<Vec<_>>()
         .join(",");
     let reason = notable

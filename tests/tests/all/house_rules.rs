@@ -14,12 +14,11 @@ fn every_house_rule_loads_with_its_defaults_and_refuses_unknown_settings() {
         load(&engine, builtin.name, &source, json!({}))
             .unwrap_or_else(|e| panic!("{} with defaults: {e}", builtin.name));
         let error = load(&engine, builtin.name, &source, json!({"colour": "blue"}))
-            .expect_err(builtin.name)
-            .to_string();
+            .expect_err(builtin.name);
+        assert_eq!(error.policy(), Some(builtin.name));
+        let error = error.to_string();
         assert!(
-            error.contains(builtin.name)
-                && error.contains("settings schema")
-                && error.contains("'colour' was unexpected"),
+            error.contains("settings schema") && error.contains("'colour' was unexpected"),
             "{}: {error}",
             builtin.name
         );

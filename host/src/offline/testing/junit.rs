@@ -3,7 +3,7 @@
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::run::{CaseResult, Outcome};
+use super::run::{CaseOutcome, CaseResult};
 use super::suite::Suite;
 
 /// Builds the report for `results` of `suites`.
@@ -14,8 +14,8 @@ pub fn report(suites: &[Suite], results: &[CaseResult]) -> Report {
         for result in results.iter().filter(|r| r.suite == index) {
             let case = &suite.cases[result.case];
             let status = match &result.outcome {
-                Outcome::Passed => TestCaseStatus::success(),
-                Outcome::Failed(failures) => {
+                CaseOutcome::Passed => TestCaseStatus::success(),
+                CaseOutcome::Failed(failures) => {
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     let summary = failures
                         .iter()
@@ -40,7 +40,7 @@ pub fn report(suites: &[Suite], results: &[CaseResult]) -> Report {
                     ));
                     status
                 }
-                Outcome::Error(error) => {
+                CaseOutcome::Error(error) => {
                     let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
                     status.set_message(error.as_str());
                     status

@@ -10,7 +10,7 @@ use anstyle::{AnsiColor, Style};
 use similar::{ChangeTag, TextDiff};
 
 use super::expect::Failure;
-use super::run::{CaseResult, Outcome, case_id};
+use super::run::{CaseOutcome, CaseResult, case_id};
 use super::suite::Suite;
 
 const PASS: Style = AnsiColor::Green.on_default().bold();
@@ -35,12 +35,12 @@ pub fn write_case(out: &mut impl Write, suites: &[Suite], result: &CaseResult) -
         millis(result.elapsed)
     )?;
     match &result.outcome {
-        Outcome::Passed => Ok(()),
-        Outcome::Error(error) => {
+        CaseOutcome::Passed => Ok(()),
+        CaseOutcome::Error(error) => {
             writeln!(out, "     at {}:{}", suite.path.display(), case.line)?;
             writeln!(out, "     error: {error}")
         }
-        Outcome::Failed(failures) => {
+        CaseOutcome::Failed(failures) => {
             writeln!(out, "     at {}:{}", suite.path.display(), case.line)?;
             failures.iter().try_for_each(|f| write_failure(out, f))
         }

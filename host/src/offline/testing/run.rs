@@ -15,7 +15,7 @@ use crate::context::Snapshot;
 
 /// How one case ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum CaseOutcome {
     /// Every expectation held.
     Passed,
     /// Some did not.
@@ -32,7 +32,7 @@ pub struct CaseResult {
     /// Index of the case in its suite.
     pub case: usize,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: CaseOutcome,
     /// How long building the request and admitting it took.
     pub elapsed: Duration,
 }
@@ -40,7 +40,7 @@ pub struct CaseResult {
 impl CaseResult {
     /// Whether the case passed.
     pub fn passed(&self) -> bool {
-        self.outcome == Outcome::Passed
+        self.outcome == CaseOutcome::Passed
     }
 }
 
@@ -90,7 +90,7 @@ fn run_case(suite: &Suite, suite_index: usize, case_index: usize) -> CaseResult 
     let case = &suite.cases[case_index];
     let started = Instant::now();
     let outcome = match request_of(case, suite_index, case_index) {
-        Err(error) => Outcome::Error(error),
+        Err(error) => CaseOutcome::Error(error),
         Ok(request) => {
             let namespace = request.namespace.as_deref().unwrap_or("default");
             let cluster: std::sync::Arc<dyn Cluster> =
@@ -103,9 +103,9 @@ fn run_case(suite: &Suite, suite_index: usize, case_index: usize) -> CaseResult 
                 .and_then(|o| serde_json::from_str::<Value>(o.json()).ok());
             let failures = check(&case.expect, &admission, sent.as_ref());
             if failures.is_empty() {
-                Outcome::Passed
+                CaseOutcome::Passed
             } else {
-                Outcome::Failed(failures)
+                CaseOutcome::Failed(failures)
             }
         }
     };
