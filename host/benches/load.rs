@@ -15,11 +15,11 @@
 //! no-match fast path unless the scenario says so). Figures and how to read
 //! them: `host/benches/README.md`.
 
-#[path = "../tests/support/tls.rs"]
+#[path = "../tests/all/support/tls.rs"]
 mod tls;
 // The tests' way to start `bouncer serve` as a child process, shared.
 #[allow(dead_code)]
-#[path = "../tests/support/serve.rs"]
+#[path = "../tests/all/support/serve.rs"]
 mod serve;
 
 /// The workspace root, where `serve` runs from (for `support/serve.rs`).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what the registry tests (host/tests/registry.rs) need besides bouncer:
+# Installs what the registry tests (host/tests/all/registry.rs) need besides bouncer:
 #   docker-registry  the reference `distribution` registry, Debian's package
 #   cosign           the Sigstore CLI, built from Go modules into a cache outside
 #                    the repository keyed by version (the interoperability test)

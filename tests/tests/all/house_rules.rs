@@ -1,6 +1,6 @@
 //! The seven house rules refuse bad settings at load, naming the setting, and
 //! each loads with its defaults. Their behaviour on requests is covered by the
-//! suites next to each crate (`bouncer test policies/`, run by host/tests/offline.rs).
+//! suites next to each crate (`bouncer test policies/`, run by host/tests/all/offline.rs).
 
 use bouncer::policy::BUILTINS;
 use bouncer_tests::{engine, load};

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-#[path = "../../../host/tests/support/registry.rs"]
+#[path = "../../../host/tests/all/support/registry.rs"]
 #[allow(dead_code)]
 mod support_registry;
 

@@ -3,7 +3,7 @@
 //! policy can reach: review decoding (any request body), JSON Patch application
 //! (any policy's patch) and the configuration parser (any `policies.yaml`).
 //!
-//! Regressions proptest finds are kept in `host/tests/properties.proptest-regressions`.
+//! Regressions proptest finds are kept in `host/tests/all/properties.proptest-regressions`.
 
 use std::path::Path;
 

@@ -4,17 +4,15 @@
 //! or hostile one would: bodies without end, lying lengths, a token realm
 //! that never stops, a drip of one byte a second, silence.
 
-mod support;
-
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::run_bounded;
+use crate::support::run_bounded;
 
-use support::serve::{
+use crate::support::serve::{
     free_port, get_raw, ingress_review_without_target_type, post_raw, serve_command,
     wait_until_serving,
 };
@@ -118,7 +116,7 @@ fn config(dir: &Path, registry: &str, timeout: &str) -> PathBuf {
 }
 
 fn config_check(config: &Path) -> Command {
-    let mut command = support::bouncer_command();
+    let mut command = crate::support::bouncer_command();
     command.args(["config", "check"]).arg(config);
     command
 }

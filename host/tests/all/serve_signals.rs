@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-mod support;
-use support::serve::{free_port, post_raw, serve_command, tls_connect, wait_until_serving};
+use crate::support::serve::{free_port, post_raw, serve_command, tls_connect, wait_until_serving};
 
 #[tokio::test]
 async fn serve_with_no_arguments_answers_and_sigterm_drains_in_flight_requests() {
@@ -84,7 +83,7 @@ async fn sighup_reloads_the_configuration() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let body = support::serve::ingress_review_without_target_type();
+    let body = crate::support::serve::ingress_review_without_target_type();
     let denied = post_raw(port, &ca, "/validate", &body).await;
     assert!(denied.contains(r#""allowed":false"#), "{denied}");
 
@@ -124,7 +123,7 @@ async fn sigterm_fails_readiness_and_keeps_answering_for_the_shutdown_delay() {
         .spawn()
         .unwrap();
     let log = wait_until_serving(&mut child);
-    let get = async |path: &str| support::serve::get_raw(port, &ca, path).await;
+    let get = async |path: &str| crate::support::serve::get_raw(port, &ca, path).await;
     assert!(get("/readyz").await.starts_with("HTTP/1.1 200"));
 
     let killed = Command::new("kill")

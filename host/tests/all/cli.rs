@@ -1,10 +1,8 @@
 //! The `bouncer` binary as a user runs it: exit codes, stdout, stderr.
 
-mod support;
-
 use std::path::Path;
 
-use support::{bouncer, stderr, stdout_json, workspace};
+use crate::support::{bouncer, stderr, stdout_json, workspace};
 
 const MISSING: &str = "examples/requests/alb-ingress-missing-target-type.yaml";
 

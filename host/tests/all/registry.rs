@@ -3,18 +3,16 @@
 //! the last good component when the registry is down, and every way a pull
 //! can be refused.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::registry::{self, Registry};
-use support::serve::{
+use crate::support::registry::{self, Registry};
+use crate::support::serve::{
     free_port, get_raw, ingress_review_without_target_type, post_raw, serve_command,
     wait_until_serving,
 };
-use support::{bouncer, stderr, stdout};
+use crate::support::{bouncer, stderr, stdout};
 
 const LEGACY_INGRESS: &str = "examples/manifests/violating/legacy-ingress.yaml";
 
@@ -150,7 +148,7 @@ fn a_pushed_policy_is_enforced_by_tag_and_by_digest() {
     ];
     args.extend(flags(&registry));
     let inspected = bouncer(&args.iter().map(String::as_str).collect::<Vec<_>>(), None);
-    let json = support::stdout_json(&inspected);
+    let json = crate::support::stdout_json(&inspected);
     assert_eq!(json["pinned"], pinned.as_str());
     assert_eq!(
         json["annotations"]["org.opencontainers.image.title"],
@@ -346,7 +344,7 @@ fn a_tampered_layer_is_refused() {
             "json".into(),
         ];
         args.extend(flags(&registry));
-        support::stdout_json(&bouncer(
+        crate::support::stdout_json(&bouncer(
             &args.iter().map(String::as_str).collect::<Vec<_>>(),
             None,
         ))

@@ -12,8 +12,7 @@ use std::sync::{Mutex, OnceLock};
 
 use serde_json::{Value, json};
 
-mod support;
-use support::workspace;
+use crate::support::workspace;
 
 const EXAMPLES: [&str; 3] = ["deny-latest-tag", "require-team-label", "max-replicas"];
 
@@ -149,7 +148,7 @@ fn round_trip(lang: &str) {
             "{manifest}"
         );
         assert!(project.join("bouncer-sdk/wit/policy.wit").is_file());
-        let checkout = support::workspace().display().to_string();
+        let checkout = crate::support::workspace().display().to_string();
         for entry in walkdir::WalkDir::new(&project)
             .into_iter()
             .filter_map(Result::ok)

@@ -3,14 +3,12 @@
 //! CRD's objects at every served version), and an object given twice is named
 //! with the one lookups see.
 
-mod support;
-
 use std::path::PathBuf;
 
-use support::{bouncer, stdout};
+use crate::support::{bouncer, stdout};
 
 fn scratch(name: &str) -> PathBuf {
-    support::scratch("context-versions", name)
+    crate::support::scratch("context-versions", name)
 }
 
 /// The LBC docs write GatewayClasses as v1beta1 and the EKS workshop its

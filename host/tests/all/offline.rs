@@ -1,15 +1,13 @@
 //! `bouncer test` and `bouncer check` as a user runs them: the built binary,
 //! real suite files and manifests, exit codes and what is printed.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
-use support::{bouncer, stderr, stdout, stdout_json, workspace};
+use crate::support::{bouncer, stderr, stdout, stdout_json, workspace};
 
 /// A fresh directory for one test's files.
 fn scratch(name: &str) -> PathBuf {
-    support::scratch("offline", name)
+    crate::support::scratch("offline", name)
 }
 
 fn last_line(text: &str) -> &str {
@@ -595,9 +593,9 @@ fn yaml_bombs_are_refused_naming_the_file_and_the_rest_is_checked() {
     )
     .unwrap();
 
-    let mut command = support::bouncer_command();
+    let mut command = crate::support::bouncer_command();
     command.args(["check", "-f"]).arg(dir.path());
-    let finished = support::run_bounded(command, std::time::Duration::from_secs(120));
+    let finished = crate::support::run_bounded(command, std::time::Duration::from_secs(120));
     let bomb_file = dir.path().join("bomb.yaml").display().to_string();
     let deep_file = dir.path().join("deep.yaml").display().to_string();
     let out = &finished.stdout;
@@ -686,13 +684,13 @@ fn a_tenants_large_ingresses_do_not_reach_another_groups_review() {
         "policies:\n  - name: lb-scheme\n    source: builtin:lb-scheme\n    context:\n      - {apiVersion: networking.k8s.io/v1, kind: Ingress}\n      - {apiVersion: networking.k8s.io/v1, kind: IngressClass}\n",
     )
     .unwrap();
-    let mut command = support::bouncer_command();
+    let mut command = crate::support::bouncer_command();
     command
         .args(["check", "-o", "json", "-c"])
         .arg(&config)
         .arg("-f")
         .arg(dir.path());
-    let finished = support::run_bounded(command, std::time::Duration::from_secs(300));
+    let finished = crate::support::run_bounded(command, std::time::Duration::from_secs(300));
     assert_eq!(
         finished.code,
         Some(0),
@@ -737,9 +735,9 @@ fn checking_20_mb_of_manifests_keeps_memory_bounded() {
     }
     assert!(text.len() > 15_000_000, "{}", text.len());
     std::fs::write(dir.path().join("many.yaml"), &text).unwrap();
-    let mut command = support::bouncer_command();
+    let mut command = crate::support::bouncer_command();
     command.args(["check", "-f"]).arg(dir.path());
-    let finished = support::run_bounded(command, std::time::Duration::from_secs(300));
+    let finished = crate::support::run_bounded(command, std::time::Duration::from_secs(300));
     assert!(
         finished.stdout.contains("6000 objects in 1 files checked"),
         "{}",

@@ -1,12 +1,10 @@
 //! What users read, snapshot-tested: CLI output and error messages, and the
 //! outputs README.md quotes. A change shows up as a diff to review; bless it
 //! with `cargo insta review` (or `INSTA_UPDATE=always cargo test --workspace
-//! --test snapshots`) once it is what a user should see. Under `CI=true` a
+//! --test all snapshots::`) once it is what a user should see. Under `CI=true` a
 //! mismatch fails and nothing is written.
 
-mod support;
-
-use support::{bouncer, stderr, workspace};
+use crate::support::{bouncer, stderr, workspace};
 
 fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -102,10 +100,12 @@ fn error_messages_say_what_was_wrong_and_what_to_do() {
     let mut all = String::new();
     for args in cases {
         let output = bouncer(args, Some(""));
+        // Both streams: an error that reaches only stdout (or neither) shows.
         all.push_str(&format!(
-            "$ bouncer {}\nexit {:?}\n{}\n",
+            "$ bouncer {}\nexit {:?}\nstdout: {}\nstderr: {}\n",
             args.join(" "),
             output.status.code(),
+            stdout(&output).trim_end(),
             stderr(&output)
         ));
     }
