@@ -9,6 +9,10 @@
 //! full reset while serving. It needs root (to enable a swap file, and to page
 //! out another process's memory). Without root it says why and skips; as root
 //! under `CI=true` it must run.
+//!
+//! Its own test binary because it changes the machine: swap enabled
+//! system-wide and pages pushed out would slow and skew every test running
+//! beside it in one process.
 
 mod swap;
 
