@@ -3,17 +3,17 @@
 //!
 //! Start from [`review::decode`], [`wit::to_wit`] and [`Decision`].
 
-pub mod chain;
-pub mod decision;
-pub mod disagreement;
-pub mod dispatch;
-pub mod load_error;
+mod chain;
+mod decision;
+mod disagreement;
+mod dispatch;
+mod load_error;
 pub mod loader;
-pub mod matching;
-pub mod object;
+mod matching;
+mod object;
 pub mod patch;
 pub mod review;
-pub mod set;
+mod set;
 mod sources;
 pub mod synthetic;
 pub mod wit;

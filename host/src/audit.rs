@@ -9,10 +9,11 @@
 //! ([`scan`]), and collects what each policy said ([`findings`]). [`reports`]
 //! turns the findings into OpenReports (or wgpolicyk8s) objects in the cluster.
 
-pub mod findings;
-pub mod governed;
-pub mod reports;
-pub mod scan;
+mod findings;
+mod governed;
+mod reports;
+mod scan;
 
-pub use findings::{AuditError, AuditFinding, AuditReport};
+pub use findings::{AuditError, AuditFinding, AuditReport, AuditSummary, Counts, Level, ObjectRef};
+pub use reports::{Format, ReportError, ReportOptions, Written, write as write_reports};
 pub use scan::{AuditOptions, Progress, audit};

@@ -6,6 +6,7 @@
 mod audit;
 mod build;
 mod check;
+mod choices;
 mod eval;
 mod findings;
 mod inspect;
@@ -16,8 +17,8 @@ mod registry_flags;
 mod serve;
 mod test;
 
-use crate::admission::{Pulls, loader};
-use crate::config::ConfigSource;
+use bouncer::admission::{Pulls, loader};
+use bouncer::config::ConfigSource;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -198,11 +199,11 @@ pub fn main() -> ExitCode {
         ColorWhen::Never => anstream::ColorChoice::Never,
     }
     .write_global();
-    let engine_config = crate::policy::EngineConfig {
+    let engine_config = bouncer::policy::EngineConfig {
         cache_dir: cli
             .cache_dir
             .clone()
-            .or_else(crate::policy::default_cache_dir),
+            .or_else(bouncer::policy::default_cache_dir),
         ..Default::default()
     };
     let result = match cli.command {
@@ -217,7 +218,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&args, &engine_config),
         Command::Audit(args) => audit::run(&args, &engine_config),
         Command::Config(ConfigCommand::Default) => {
-            print!("{}", crate::config::file::DEFAULT_CONFIG);
+            print!("{}", bouncer::config::DEFAULT_CONFIG);
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Check { file }) => check_config(&file, &engine_config),
@@ -246,13 +247,13 @@ fn causes(error: &anyhow::Error) -> String {
 /// where its entries and their policies disagree: what `check` and `audit` judge with.
 fn load_set(
     config: Option<&std::path::Path>,
-    engine: &crate::policy::EngineConfig,
-) -> anyhow::Result<crate::admission::PolicySet> {
+    engine: &bouncer::policy::EngineConfig,
+) -> anyhow::Result<bouncer::admission::PolicySet> {
     let source = match config {
         Some(path) => ConfigSource::File(path.to_owned()),
         None => ConfigSource::Embedded,
     };
-    let engine = crate::policy::PolicyEngine::new(engine)?;
+    let engine = bouncer::policy::PolicyEngine::new(engine)?;
     let set = loader::load(&engine, &source, Pulls::Now)?.strict()?.set;
     for warning in set.warnings() {
         eprintln!("warning: {warning}");
@@ -262,9 +263,9 @@ fn load_set(
 
 fn check_config(
     file: &std::path::Path,
-    engine: &crate::policy::EngineConfig,
+    engine: &bouncer::policy::EngineConfig,
 ) -> anyhow::Result<ExitCode> {
-    let engine = crate::policy::PolicyEngine::new(engine)?;
+    let engine = bouncer::policy::PolicyEngine::new(engine)?;
     let source = ConfigSource::File(file.to_owned());
     let loaded = loader::load(&engine, &source, Pulls::Now)?.strict()?;
     println!(

@@ -3,12 +3,12 @@
 //! Start from [`Config`] ([`Config::from_yaml`], [`Config::default_config`]) and
 //! [`PolicyConfig`]; [`matching`] holds an entry's `match` rules.
 
-pub mod file;
-pub mod matching;
-pub mod modes;
-pub mod source;
+mod file;
+mod matching;
+mod modes;
+mod source;
 
-pub use file::{Config, ConfigError, Origin, PolicyConfig};
+pub use file::{Config, ConfigError, DEFAULT_CONFIG, Origin, PolicyConfig, parse_quantity};
 pub use matching::MatchRules;
 pub use modes::{FailureMode, Mode};
 pub use source::ConfigSource;

@@ -19,7 +19,6 @@
 pub mod admission;
 pub mod audit;
 pub mod authoring;
-pub mod cli;
 pub mod config;
 pub mod context;
 pub mod crypto;

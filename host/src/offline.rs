@@ -8,5 +8,7 @@
 //! with the cluster's state taken from the manifests and context files
 //! ([`context::Snapshot`](crate::context::Snapshot)).
 
-pub mod check;
+mod check;
 pub mod testing;
+
+pub use check::{CheckReport, CheckSummary, Duplicate, InputError, PolicyFinding, check};

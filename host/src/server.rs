@@ -4,12 +4,12 @@
 //! configuration and binds the socket, [`Server::run`] serves until its shutdown
 //! future resolves, then drains in-flight requests.
 
-pub mod app;
-pub mod client_ca;
-pub mod connection;
-pub mod metrics;
-pub mod reload;
-pub mod tls;
+mod app;
+mod client_ca;
+mod connection;
+mod metrics;
+mod reload;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -24,11 +24,13 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+pub use self::app::{AppState, RequestLimits};
 use self::client_ca::ClientCa;
 pub use self::connection::ConnectionLimits;
 use self::connection::{Admit, Connections};
+pub use self::tls::{install_default_provider, provider};
 
-use self::app::{AppState, ConfigStatus, RequestLimits};
+use self::app::ConfigStatus;
 use self::metrics::Metrics;
 use self::tls::CertStore;
 use crate::admission::Pulls;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bouncer::config::ConfigSource;
 use bouncer::policy::EngineConfig;
-use bouncer::server::app::{AppState, RequestLimits};
+use bouncer::server::{AppState, RequestLimits};
 use bouncer::server::{ConnectionLimits, KubeAccess, ServeOptions, Server};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -60,7 +60,7 @@ pub fn options(dir: &Path, config: Option<PathBuf>) -> ServeOptions {
 /// Starts a server with `config` (YAML written to `policies.yaml`; the embedded
 /// default when `None`), after `tweak` adjusts the options.
 pub async fn start(config: Option<&str>, tweak: impl FnOnce(&mut ServeOptions)) -> TestServer {
-    bouncer::server::tls::install_default_provider();
+    bouncer::server::install_default_provider();
     let dir = tempfile::tempdir().expect("tempdir");
     let config_path = config.map(|text| {
         let path = dir.path().join("policies.yaml");
@@ -182,12 +182,12 @@ pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
 
 /// The rustls client configuration of [`client`].
 pub fn tls_config(ca_pem: &str, identity: Option<(&str, &str)>) -> rustls::ClientConfig {
-    bouncer::server::tls::install_default_provider();
+    bouncer::server::install_default_provider();
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         roots.add(cert.expect("CA PEM")).expect("CA cert");
     }
-    let builder = rustls::ClientConfig::builder_with_provider(bouncer::server::tls::provider())
+    let builder = rustls::ClientConfig::builder_with_provider(bouncer::server::provider())
         .with_safe_default_protocol_versions()
         .expect("protocols")
         .with_root_certificates(roots);

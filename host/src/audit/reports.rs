@@ -35,7 +35,7 @@ const MAX_MESSAGE: usize = 1024;
 pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
 
 /// Which report kinds to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// `openreports.io/v1alpha1` Report and ClusterReport.
     Openreports,

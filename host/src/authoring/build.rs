@@ -74,17 +74,22 @@ pub struct Built {
 
 /// Builds the project in `dir` into `dir/policy.wasm` and checks that it loads.
 ///
-/// The toolchain's progress goes to this process's stderr.
+/// The toolchain's own output goes to this process's stderr; what bouncer
+/// says while it runs (installing, running) goes to `say`.
 ///
 /// # Errors
 /// See [`BuildError`]; a missing toolchain names the command that installs it.
-pub fn build(dir: &Path, engine: &Arc<PolicyEngine>) -> Result<Built, BuildError> {
+pub fn build(
+    dir: &Path,
+    engine: &Arc<PolicyEngine>,
+    say: &dyn Fn(&str),
+) -> Result<Built, BuildError> {
     let language = project::detect(dir).ok_or_else(|| BuildError::NotAProject(dir.to_owned()))?;
     let output = project::component_path(dir);
     match language {
-        Language::Rust => build_rust(dir, &output)?,
-        Language::Js => build_js(dir, &output)?,
-        Language::Python => build_python(dir, &output)?,
+        Language::Rust => build_rust(dir, &output, say)?,
+        Language::Js => build_js(dir, &output, say)?,
+        Language::Python => build_python(dir, &output, say)?,
     }
     let description = engine.describe(&project::name_of(dir), &Source::File(output.clone()))?;
     Ok(Built {
@@ -94,7 +99,7 @@ pub fn build(dir: &Path, engine: &Arc<PolicyEngine>) -> Result<Built, BuildError
     })
 }
 
-fn build_rust(dir: &Path, output: &Path) -> Result<(), BuildError> {
+fn build_rust(dir: &Path, output: &Path, say: &dyn Fn(&str)) -> Result<(), BuildError> {
     require("cargo", &["--version"], "Rust", "https://rustup.rs")?;
     check_rust_target()?;
     let mut command = Command::new("cargo");
@@ -105,7 +110,7 @@ fn build_rust(dir: &Path, output: &Path) -> Result<(), BuildError> {
         RUST_TARGET,
         "--message-format=json-render-diagnostics",
     ]);
-    let stdout = run(command.current_dir(dir).stdout(Stdio::piped()), dir)?;
+    let stdout = run(command.current_dir(dir).stdout(Stdio::piped()), dir, say)?;
     // cargo names its artefacts on stdout, wherever CARGO_TARGET_DIR puts them.
     let artifact = String::from_utf8_lossy(&stdout)
         .lines()
@@ -152,7 +157,7 @@ fn check_rust_target() -> Result<(), BuildError> {
     }
 }
 
-fn build_js(dir: &Path, output: &Path) -> Result<(), BuildError> {
+fn build_js(dir: &Path, output: &Path, say: &dyn Fn(&str)) -> Result<(), BuildError> {
     require(
         "node",
         &["--version"],
@@ -168,14 +173,14 @@ fn build_js(dir: &Path, output: &Path) -> Result<(), BuildError> {
     if find_tool(dir, "node_modules/.bin", "componentize-js", install).is_err() && on_path("npm") {
         // A fresh scaffold: install the pinned toolchain into the project, as
         // its package.json says, showing npm's progress.
-        eprintln!(
+        say(&format!(
             "installing componentize-js {COMPONENTIZE_JS_VERSION} into {} (once per project)",
             dir.join("node_modules").display()
-        );
+        ));
         let mut npm = Command::new("npm");
         npm.args(["install", "--no-audit", "--no-fund", "--prefix"])
             .arg(dir);
-        run(npm.stdout(Stdio::inherit()), dir)?;
+        run(npm.stdout(Stdio::inherit()), dir, say)?;
     }
     let tool = find_tool(dir, "node_modules/.bin", "componentize-js", install)?;
     let entry = js_entry(dir);
@@ -186,7 +191,7 @@ fn build_js(dir: &Path, output: &Path) -> Result<(), BuildError> {
         .args(["--wit", "wit", "--world-name", "policy", "-o"])
         .arg(output_arg(dir, output))
         .args(["--disable", "http", "fetch-event"]);
-    run(command.current_dir(dir), dir).map(drop)
+    run(command.current_dir(dir), dir, say).map(drop)
 }
 
 /// The module package.json names as `main`, else `policy.js`.
@@ -198,33 +203,33 @@ fn js_entry(dir: &Path) -> String {
         .unwrap_or_else(|| "policy.js".to_owned())
 }
 
-fn build_python(dir: &Path, output: &Path) -> Result<(), BuildError> {
+fn build_python(dir: &Path, output: &Path, say: &dyn Fn(&str)) -> Result<(), BuildError> {
     let install = || format!("pip install componentize-py=={COMPONENTIZE_PY_VERSION}");
     if find_tool(dir, ".venv/bin", "componentize-py", install).is_err() && on_path("python3") {
         // A fresh scaffold: a virtualenv in the project with the pinned
         // toolchain from requirements-dev.txt, showing pip's progress.
         let venv = dir.join(".venv");
-        eprintln!(
+        say(&format!(
             "installing componentize-py {COMPONENTIZE_PY_VERSION} into {} (once per project)",
             venv.display()
-        );
+        ));
         let mut create = Command::new("python3");
         create.args(["-m", "venv"]).arg(&venv);
-        run(create.stdout(Stdio::inherit()), dir)?;
+        run(create.stdout(Stdio::inherit()), dir, say)?;
         let mut pip = Command::new(venv.join("bin/pip"));
         pip.args([
             "install",
             "--disable-pip-version-check",
             &format!("componentize-py=={COMPONENTIZE_PY_VERSION}"),
         ]);
-        run(pip.stdout(Stdio::inherit()), dir)?;
+        run(pip.stdout(Stdio::inherit()), dir, say)?;
     }
     let tool = find_tool(dir, ".venv/bin", "componentize-py", install)?;
     let mut command = Command::new(tool);
     command
         .args(["-d", "wit", "-w", "policy", "componentize", "app", "-o"])
         .arg(output_arg(dir, output));
-    run(command.current_dir(dir), dir).map(drop)
+    run(command.current_dir(dir), dir, say).map(drop)
 }
 
 /// `output` as the tool sees it from `dir`.
@@ -235,7 +240,7 @@ fn output_arg(dir: &Path, output: &Path) -> PathBuf {
 }
 
 /// Runs a toolchain command, its stderr shown to the user; returns its stdout when piped.
-fn run(command: &mut Command, dir: &Path) -> Result<Vec<u8>, BuildError> {
+fn run(command: &mut Command, dir: &Path, say: &dyn Fn(&str)) -> Result<Vec<u8>, BuildError> {
     let line = format!(
         "{} {}",
         command.get_program().to_string_lossy(),
@@ -245,7 +250,7 @@ fn run(command: &mut Command, dir: &Path) -> Result<Vec<u8>, BuildError> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    eprintln!("running {line}");
+    say(&format!("running {line}"));
     let out = command
         .stderr(Stdio::inherit())
         .output()
@@ -255,7 +260,10 @@ fn run(command: &mut Command, dir: &Path) -> Result<Vec<u8>, BuildError> {
         })?;
     if !out.status.success() {
         // Output that was not piped to us went to the terminal already.
-        eprint!("{}", String::from_utf8_lossy(&out.stdout));
+        let printed = String::from_utf8_lossy(&out.stdout);
+        if !printed.trim().is_empty() {
+            say(printed.trim_end());
+        }
         return Err(BuildError::Toolchain {
             command: line,
             status: out.status,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 pub const COMPONENT_FILE: &str = "policy.wasm";
 
 /// A language bouncer can scaffold and build policies in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
     /// Rust with the bouncer SDK, built for `wasm32-wasip2`.
     Rust,

@@ -10,15 +10,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
+use super::choices::FormatChoice;
 use super::findings::{DENY, ERROR, OK, SKIP, WARN, line, object_label};
 use super::{EXIT_DENIED, EXIT_ERROR};
-use crate::admission::PolicySet;
-use crate::admission::Verdict;
-use crate::audit::findings::{AuditFinding, Level};
-use crate::audit::reports::{self, Format, ReportOptions};
-use crate::audit::{AuditError, AuditOptions, AuditReport, Progress, audit};
-use crate::context::{Cluster, KubeAccess, Watched};
-use crate::policy::EngineConfig;
+use bouncer::admission::PolicySet;
+use bouncer::admission::Verdict;
+use bouncer::audit::{
+    AuditError, AuditFinding, AuditOptions, AuditReport, Level, Progress, ReportError,
+    ReportOptions, Written, audit, write_reports,
+};
+use bouncer::context::{Cluster, KubeAccess, Watched};
+use bouncer::policy::EngineConfig;
 
 /// Arguments of `bouncer audit`.
 #[derive(Debug, clap::Args)]
@@ -50,7 +52,7 @@ pub struct AuditArgs {
         default_value = "openreports",
         requires = "write_reports"
     )]
-    report_format: Format,
+    report_format: FormatChoice,
     /// Put passing results in the reports too (the summary counts them either way).
     #[arg(long)]
     report_passes: bool,
@@ -147,13 +149,13 @@ pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
     })
 }
 
-type Written = Option<Result<reports::Written, reports::ReportError>>;
+type ReportsWritten = Option<Result<Written, ReportError>>;
 
 async fn run_async(
     args: &AuditArgs,
     set: &PolicySet,
     access: &KubeAccess,
-) -> Result<(AuditReport, Written)> {
+) -> Result<(AuditReport, ReportsWritten)> {
     let Some(client) = access.client().await? else {
         bail!("bouncer audit needs a cluster: give --kubeconfig, or run it in the cluster");
     };
@@ -185,11 +187,11 @@ async fn run_async(
     report.add_problems(context_errors);
     let written = if args.write_reports {
         let options = ReportOptions {
-            format: args.report_format,
+            format: args.report_format.into(),
             max_results: args.max_results as usize,
             passes: args.report_passes,
         };
-        Some(reports::write(&client, &report, &options).await)
+        Some(write_reports(&client, &report, &options).await)
     } else {
         None
     };

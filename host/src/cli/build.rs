@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::authoring::build;
-use crate::policy::{EngineConfig, PolicyEngine};
+use bouncer::authoring::build;
+use bouncer::policy::{EngineConfig, PolicyEngine};
 
 /// Arguments of `bouncer build`.
 #[derive(Debug, clap::Args)]
@@ -19,7 +19,7 @@ pub struct BuildArgs {
 /// Runs `bouncer build`.
 pub(super) fn run(args: &BuildArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let engine = PolicyEngine::new(engine)?;
-    let built = build::build(&args.dir, &engine)?;
+    let built = build::build(&args.dir, &engine, &|line| eprintln!("{line}"))?;
     let size = built.description.size;
     println!(
         "built {} ({} bytes, {}) from {}",

@@ -10,8 +10,8 @@ use anyhow::{Result, bail};
 
 use super::findings::{DENY, ERROR, OK, PATCH, WARN, line, object_label};
 use super::{EXIT_DENIED, EXIT_ERROR};
-use crate::offline::check::{PolicyFinding, Report, check};
-use crate::policy::EngineConfig;
+use bouncer::offline::{CheckReport, PolicyFinding, check};
+use bouncer::policy::EngineConfig;
 
 /// Arguments of `bouncer check`.
 #[derive(Debug, clap::Args)]
@@ -45,8 +45,8 @@ pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
     if args.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
         bail!("`-f -` (stdin) can be given once");
     }
-    let manifests = crate::manifest::read_paths(&args.files);
-    let context = crate::manifest::read_paths(&args.context);
+    let manifests = bouncer::manifest::read_paths(&args.files);
+    let context = bouncer::manifest::read_paths(&args.context);
     if let Some(error) = context.errors.first() {
         bail!("reading --context: {error}");
     }
@@ -70,7 +70,7 @@ pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
 /// grouped by file (a blank line between files), then the summary.
 fn write_text(
     out: &mut impl std::io::Write,
-    report: &Report,
+    report: &CheckReport,
     policies: usize,
 ) -> std::io::Result<()> {
     let mut lines: Vec<(&str, usize, String)> = Vec::new();

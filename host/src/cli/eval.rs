@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::EXIT_DENIED;
-use crate::admission::{Budget, Endpoint, Entry, PolicySet, review};
-use crate::config::{FailureMode, Mode};
-use crate::context::{Cluster, NoCluster};
-use crate::policy::{EngineConfig, Limits, PolicyEngine};
+use bouncer::admission::{Budget, Endpoint, Entry, PolicySet, review};
+use bouncer::config::{FailureMode, Mode};
+use bouncer::context::{Cluster, NoCluster};
+use bouncer::policy::{EngineConfig, Limits, PolicyEngine};
 
 /// Arguments of `bouncer eval`.
 #[derive(Debug, clap::Args)]
@@ -38,7 +38,7 @@ pub struct EvalArgs {
 
 /// Runs `bouncer eval`.
 pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
-    let (name, source) = crate::authoring::project::resolve(&args.policy, Path::new(""))
+    let (name, source) = bouncer::authoring::project::resolve(&args.policy, Path::new(""))
         .map_err(anyhow::Error::msg)?;
     let settings = match &args.settings {
         Some(path) => read_settings(path)?,
@@ -91,13 +91,13 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
 
 fn read_input(path: &Path) -> Result<String> {
     if path == Path::new("-") {
-        return crate::manifest::yaml::read_bounded(std::io::stdin()).context("reading stdin");
+        return bouncer::manifest::yaml::read_bounded(std::io::stdin()).context("reading stdin");
     }
-    crate::manifest::yaml::read_file(path).with_context(|| format!("reading {}", path.display()))
+    bouncer::manifest::yaml::read_file(path).with_context(|| format!("reading {}", path.display()))
 }
 
 fn read_settings(path: &Path) -> Result<serde_json::Value> {
     let text = read_input(path)?;
-    crate::manifest::yaml::from_str(&text)
+    bouncer::manifest::yaml::from_str(&text)
         .with_context(|| format!("parsing settings file {}", path.display()))
 }

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::registry_flags::RegistryArgs;
-use crate::authoring::project;
-use crate::policy::{Description, EngineConfig, PolicyEngine, Source};
-use crate::registry::{PolicyAnnotations, PolicyRef};
+use bouncer::authoring::project;
+use bouncer::policy::{Description, EngineConfig, PolicyEngine, Source};
+use bouncer::registry::{PolicyAnnotations, PolicyRef};
 
 /// Arguments of `bouncer inspect`.
 #[derive(Debug, clap::Args)]
@@ -47,7 +47,7 @@ pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode>
 fn inspect_remote(args: &InspectArgs) -> Result<ExitCode> {
     let reference = PolicyRef::parse(&args.policy)?;
     let (digest, artifact) =
-        crate::registry::inspect(&reference, &args.registry.options(&reference))?;
+        bouncer::registry::inspect(&reference, &args.registry.options(&reference))?;
     let mut out = anstream::stdout().lock();
     if let super::Output::Json = args.output {
         let json = serde_json::json!({

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::authoring::Language;
-use crate::authoring::scaffold::{self, Options};
+use super::choices::LanguageChoice;
+use bouncer::authoring::Language;
+use bouncer::authoring::scaffold::{self, Options};
 
 /// Arguments of `bouncer new`.
 #[derive(Debug, clap::Args)]
@@ -15,7 +16,7 @@ pub struct NewArgs {
     name: String,
     /// The language to write the policy in.
     #[arg(long, value_enum, default_value = "rust")]
-    lang: Language,
+    lang: LanguageChoice,
     /// The directory to create (default: `./<name>`).
     #[arg(long)]
     path: Option<PathBuf>,
@@ -34,14 +35,14 @@ pub(super) fn run(args: &NewArgs) -> Result<ExitCode> {
         .unwrap_or_else(|| PathBuf::from(&args.name));
     let options = Options {
         name: args.name.clone(),
-        language: args.lang,
+        language: args.lang.into(),
         path: path.clone(),
         sdk: args.sdk.clone(),
     };
     let files = scaffold::scaffold(&options)?;
     println!(
         "created {} policy `{}` in {}:",
-        args.lang,
+        Language::from(args.lang),
         args.name,
         path.display()
     );
@@ -49,7 +50,7 @@ pub(super) fn run(args: &NewArgs) -> Result<ExitCode> {
         println!("  {}", file.display());
     }
     let shown = path.display();
-    let install = match args.lang {
+    let install = match Language::from(args.lang) {
         Language::Rust => String::new(),
         Language::Js => format!("  (cd {shown} && npm install)\n"),
         Language::Python => format!("  pip install -r {shown}/requirements-dev.txt\n"),

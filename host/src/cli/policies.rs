@@ -10,7 +10,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 
-use crate::policy::{BUILTINS, EngineConfig, Metadata, PolicyEngine, Source};
+use bouncer::policy::{BUILTINS, EngineConfig, Metadata, PolicyEngine, Source};
 
 /// Arguments of `bouncer policies`.
 #[derive(Debug, clap::Args)]

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 
 use super::registry_flags::RegistryArgs;
-use crate::policy::{Description, EngineConfig, PolicyEngine};
-use crate::registry::{Governs, PolicyAnnotations, PolicyRef, push};
+use bouncer::policy::{Description, EngineConfig, PolicyEngine};
+use bouncer::registry::{Governs, PolicyAnnotations, PolicyRef, push};
 
 /// Arguments of `bouncer push`.
 #[derive(Debug, clap::Args)]

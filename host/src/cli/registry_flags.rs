@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::registry::{PolicyRef, RegistryOptions};
+use bouncer::registry::{PolicyRef, RegistryOptions};
 
 /// How to reach a registry from the command line (the `registry:` block of a
 /// configuration, for commands that have none).

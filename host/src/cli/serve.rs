@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::config::ConfigSource;
-use crate::policy::{EngineConfig, ResetChoice};
-use crate::server::app::RequestLimits;
-use crate::server::{ServeOptions, Server, Stop};
+use super::choices::ResetChoiceArg;
+use bouncer::config::ConfigSource;
+use bouncer::policy::EngineConfig;
+use bouncer::server::{RequestLimits, ServeOptions, Server, Stop};
 
 /// Arguments of `bouncer serve`.
 #[derive(Debug, clap::Args)]
@@ -90,8 +90,8 @@ pub struct ServeArgs {
     /// page elsewhere; `full` always rewrites; `scan` always restores only
     /// written pages, which is unsound where memory can swap (for benchmarks).
     /// `/readyz` says which is in use.
-    #[arg(long, env = "BOUNCER_INSTANCE_RESET", value_enum, default_value_t = ResetChoice::Auto)]
-    instance_reset: ResetChoice,
+    #[arg(long, env = "BOUNCER_INSTANCE_RESET", value_enum, default_value_t = ResetChoiceArg::Auto)]
+    instance_reset: ResetChoiceArg,
 }
 
 /// Memory the server needs besides policy instances: code, compiled
@@ -111,7 +111,7 @@ fn instance_memory(args: &ServeArgs, default: usize) -> usize {
 }
 
 fn parse_bytes(text: &str) -> Result<usize, String> {
-    crate::config::file::parse_quantity(text)
+    bouncer::config::parse_quantity(text)
         .ok_or_else(|| format!("`{text}`: use bytes or a number with Ki, Mi or Gi"))
 }
 
@@ -138,20 +138,20 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
         shutdown_delay: args.shutdown_delay,
         drain_timeout: args.drain_timeout,
         health_addr: args.health_addr,
-        connections: crate::server::ConnectionLimits {
+        connections: bouncer::server::ConnectionLimits {
             max_connections: args.max_connections.max(1),
             idle_timeout: args.idle_timeout,
             ..Default::default()
         },
         strict_start: args.strict_start,
         kube: match &args.kubeconfig {
-            Some(path) => crate::server::KubeAccess::Kubeconfig(path.clone()),
-            None => crate::server::KubeAccess::Infer,
+            Some(path) => bouncer::server::KubeAccess::Kubeconfig(path.clone()),
+            None => bouncer::server::KubeAccess::Infer,
         },
         engine: EngineConfig {
             instance_memory: instance_memory(args, engine.instance_memory),
             max_instances: args.max_instances.max(2),
-            reset: args.instance_reset,
+            reset: args.instance_reset.into(),
             ..engine.clone()
         },
     };

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 
 use super::{EXIT_DENIED, EXIT_ERROR};
-use crate::offline::testing::{self, junit, report};
-use crate::policy::{EngineConfig, PolicyEngine};
+use bouncer::offline::testing;
+use bouncer::policy::{EngineConfig, PolicyEngine};
 
 /// Arguments of `bouncer test`.
 #[derive(Debug, clap::Args)]
@@ -67,15 +67,15 @@ pub(super) fn run(args: &TestArgs, engine: &EngineConfig) -> Result<ExitCode> {
 
     let mut out = anstream::stdout().lock();
     for result in &results {
-        report::write_case(&mut out, &suites, result)?;
+        testing::write_case(&mut out, &suites, result)?;
     }
     if let Some(file) = &junit_file {
-        let xml = junit::report(&suites, &results)
+        let xml = testing::junit_report(&suites, &results)
             .to_string()
             .context("rendering the JUnit report")?;
         std::fs::write(file, xml).with_context(|| format!("writing {}", file.display()))?;
     }
-    writeln!(out, "{}", report::summary(&results))?;
+    writeln!(out, "{}", testing::summary(&results))?;
     Ok(if !errors.is_empty() {
         ExitCode::from(EXIT_ERROR)
     } else if results.iter().any(|r| !r.passed()) {

@@ -105,7 +105,7 @@ impl<'de> Deserialize<'de> for Quantity {
 }
 
 /// Bytes from `512`, `64Ki`, `256Mi` or `1Gi`; `None` for anything else.
-pub(crate) fn parse_quantity(text: &str) -> Option<usize> {
+pub fn parse_quantity(text: &str) -> Option<usize> {
     let text = text.trim();
     let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
         Some(at) => text.split_at(at),

@@ -16,7 +16,7 @@ use crate::manifest::placement::namespace_of;
 
 /// Everything `bouncer check` found.
 #[derive(Debug, Clone, Serialize)]
-pub struct Report {
+pub struct CheckReport {
     /// One entry per object and policy evaluated, in file order.
     pub results: Vec<PolicyFinding>,
     /// Documents and files that could not be checked.
@@ -116,7 +116,7 @@ pub fn check(
     manifests: &Manifests,
     context: &[crate::manifest::ManifestObject],
     namespace: &str,
-) -> Report {
+) -> CheckReport {
     let all: Vec<&crate::manifest::ManifestObject> =
         manifests.objects.iter().chain(context).collect();
     let snapshot = Snapshot::new(all.iter().map(|o| o.value()), namespace);
@@ -153,7 +153,7 @@ pub fn check(
         })
         .collect();
     let cluster: std::sync::Arc<dyn Cluster> = std::sync::Arc::new(snapshot);
-    let mut report = Report {
+    let mut report = CheckReport {
         results: Vec::new(),
         errors: manifests
             .errors

@@ -5,12 +5,15 @@
 //! policies) → [`run::run`] (parallel) → [`report`] / [`junit`]. The file
 //! format is [`mod@format`], documented for users in `docs/testing.md`.
 
-pub mod expect;
-pub mod format;
-pub mod junit;
-pub mod report;
-pub mod run;
-pub mod suite;
+mod expect;
+mod format;
+mod junit;
+mod report;
+mod run;
+mod suite;
 
+pub use expect::Failure;
+pub use junit::report as junit_report;
+pub use report::{summary, write_case};
 pub use run::{CaseOutcome, CaseResult, run};
 pub use suite::{Suite, SuiteError, discover, load};

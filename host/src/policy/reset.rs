@@ -42,7 +42,7 @@ impl ResetPath {
 }
 
 /// What the operator asked for (`serve --instance-reset`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ResetChoice {
     /// The scan where memory provably cannot be swapped, the full reset elsewhere.
     #[default]

@@ -52,7 +52,7 @@ impl Source {
     }
 
     /// The component's bytes; `policy` names the policy in the error.
-    pub(crate) fn bytes(&self, policy: &str) -> Result<Cow<'_, [u8]>, PolicyError> {
+    pub fn bytes(&self, policy: &str) -> Result<Cow<'_, [u8]>, PolicyError> {
         match self {
             Self::Builtin(builtin) => Ok(Cow::Borrowed(builtin.component)),
             Self::Bytes(bytes) => Ok(Cow::Borrowed(bytes)),

@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 
 use super::connection::Arrived;
 use super::metrics::{ErrorLabels, EvaluationLabels, Metrics, PolicyLabels};
-use crate::admission::decision::Effect;
+use crate::admission::Effect;
 use crate::admission::{Budget, Endpoint, PolicySet, Request, Reviewed, review};
 use crate::context::Cluster;
 use crate::policy::Run;

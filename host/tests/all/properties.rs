@@ -142,7 +142,7 @@ proptest! {
         pick in any::<usize>(),
         with in any_json(),
     ) {
-        let default: Value = serde_yaml::from_str(bouncer::config::file::DEFAULT_CONFIG).unwrap();
+        let default: Value = serde_yaml::from_str(bouncer::config::DEFAULT_CONFIG).unwrap();
         let changed = replaced(&default, pick, with);
         let text = serde_yaml::to_string(&changed).unwrap();
         let _ = Config::from_yaml(&text, "policies.yaml", Path::new("."));

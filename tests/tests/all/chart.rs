@@ -9,7 +9,7 @@ fn the_charts_default_config_is_the_embedded_default() {
     let values: serde_json::Value =
         serde_yaml::from_str(&std::fs::read_to_string(values).unwrap()).unwrap();
     let embedded: serde_json::Value =
-        serde_yaml::from_str(bouncer::config::file::DEFAULT_CONFIG).unwrap();
+        serde_yaml::from_str(bouncer::config::DEFAULT_CONFIG).unwrap();
     assert_eq!(
         values["config"], embedded,
         "charts/bouncer/values.yaml `config` differs from host/src/config/default.yaml"
