@@ -78,7 +78,7 @@ fn find_builtins(policies: &Path) -> Result<Vec<Builtin>> {
             .and_then(|m| m.get("bouncer"))
             .and_then(|b| b.as_table());
         let Some(meta) = meta else { continue };
-        if meta.get("builtin").and_then(|b| b.as_bool()) != Some(true) {
+        if meta.get("builtin").and_then(toml::Value::as_bool) != Some(true) {
             continue;
         }
         let field = |name: &str| {

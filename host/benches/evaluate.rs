@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("alb-target-type-ip");
     group.throughput(criterion::Throughput::Bytes(body.len() as u64));
     group.bench_function("evaluate (instantiate + validate + drop)", |b| {
-        b.iter(|| black_box(policy.evaluate(black_box(&wit_request)).expect("evaluates")))
+        b.iter(|| black_box(policy.evaluate(black_box(&wit_request)).expect("evaluates")));
     });
     // The server's path: wait for one of the policy's slots, hand the
     // evaluation to a blocking thread, await it. Against the inline call above,
@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
                             .expect("evaluates"),
                     )
                 })
-            })
+            });
         },
     );
     let set = PolicySet::of_one(Entry::matching_everything(
@@ -81,7 +81,7 @@ fn bench(c: &mut Criterion) {
             let budget = Budget::here(Instant::now() + Duration::from_secs(1));
             let reviewed = set.review_blocking(&request, Endpoint::Mutate, &cluster, budget);
             black_box(review::encode_body(&reviewed.response))
-        })
+        });
     });
     group.finish();
 

@@ -311,14 +311,14 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(5);
-    let concurrencies: Vec<usize> = std::env::var("BOUNCER_LOAD_CONCURRENCY")
-        .ok()
-        .map(|list| {
+    let concurrencies: Vec<usize> = std::env::var("BOUNCER_LOAD_CONCURRENCY").ok().map_or_else(
+        || vec![1, 8, 64],
+        |list| {
             list.split(',')
                 .map(|c| c.trim().parse().expect("a concurrency"))
                 .collect()
-        })
-        .unwrap_or_else(|| vec![1, 8, 64]);
+        },
+    );
     let duration = Duration::from_secs(seconds);
     let (ingress, pod) = (
         review("ingress-create.json"),

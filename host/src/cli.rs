@@ -25,14 +25,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 /// Exit code for a denial.
-pub const EXIT_DENIED: u8 = 1;
+pub(crate) const EXIT_DENIED: u8 = 1;
 /// Exit code for bad usage, unreadable input or a policy that cannot load.
-pub const EXIT_ERROR: u8 = 2;
+pub(crate) const EXIT_ERROR: u8 = 2;
 
 /// Kubernetes admission webhook: house rules for EKS as sandboxed WebAssembly policies.
 #[derive(Debug, Parser)]
 #[command(name = "bouncer", version, about, long_about = None, propagate_version = true)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Log format on stderr.
     #[arg(
         long,
@@ -176,7 +176,7 @@ enum ConfigCommand {
 }
 
 /// Parses the command line, runs it, and maps the result to an exit code.
-pub fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     // A server reports what it does; a one-shot command only what went wrong.
     let default_level = if matches!(cli.command, Command::Serve(_)) {

@@ -16,7 +16,7 @@ use super::{Budget, Effect, Endpoint, PolicyResult, PolicySet, Request};
 use crate::context::Cluster;
 
 /// How long an offline chain may take in all; each policy still has its own deadline.
-pub const CHAIN_DEADLINE: Duration = Duration::from_secs(30);
+pub(super) const CHAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What the chain made of one request.
 #[derive(Debug, Clone)]

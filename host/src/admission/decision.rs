@@ -13,9 +13,9 @@ use crate::config::{FailureMode, Mode};
 use crate::policy::{ErrorKind, Mutation, Outcome, PolicyError};
 
 /// The HTTP code of a denial when the policy gives none.
-pub const DEFAULT_DENY_CODE: u16 = 403;
+pub(super) const DEFAULT_DENY_CODE: u16 = 403;
 /// The HTTP code of a denial caused by a policy failing (failure mode closed).
-pub const POLICY_FAILURE_CODE: u16 = 500;
+pub(super) const POLICY_FAILURE_CODE: u16 = 500;
 
 /// What one policy did with the request, as recorded by [`Decision::record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

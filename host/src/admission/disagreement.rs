@@ -9,7 +9,7 @@ use crate::config::PolicyConfig;
 use crate::policy::{Metadata, group_kind, operation_name};
 
 /// Every disagreement between `entry` and `metadata`, as warnings naming the policy.
-pub fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<String> {
+pub(super) fn find(entry: &PolicyConfig, metadata: &Metadata, mutating: bool) -> Vec<String> {
     let name = &entry.name;
     let mut warnings = Vec::new();
     let governed = metadata.governed_kinds().join(", ");

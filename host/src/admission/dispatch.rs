@@ -135,7 +135,10 @@ impl PolicySet {
             };
         }
         let mut wit_request = Arc::new(to_wit(request));
-        let mut decision = Decision::new(request.object.as_ref().map(|o| o.json()), max_object);
+        let mut decision = Decision::new(
+            request.object.as_ref().map(super::object::RawObject::json),
+            max_object,
+        );
         let mut records = Vec::with_capacity(matching.len());
         let context: Arc<dyn crate::policy::ContextSource> = cluster.clone();
         if mutate {

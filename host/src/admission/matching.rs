@@ -13,7 +13,7 @@ use crate::policy::Selector;
 
 /// Match rules compiled for fast checks.
 #[derive(Debug, Clone)]
-pub struct Matcher {
+pub(super) struct Matcher {
     rules: MatchRules,
     include: Vec<Pattern>,
     exclude: Vec<Pattern>,
@@ -26,7 +26,7 @@ impl Matcher {
     ///
     /// # Errors
     /// What [`MatchRules::check`] reports.
-    pub fn new(rules: &MatchRules) -> Result<Self, String> {
+    pub(super) fn new(rules: &MatchRules) -> Result<Self, String> {
         let (include, exclude) = rules.namespace_globs()?;
         let (namespace_selector, object_selector) = rules.selectors()?;
         Ok(Self {
@@ -39,7 +39,7 @@ impl Matcher {
     }
 
     /// The rules, as filled in from the policy's metadata.
-    pub fn rules(&self) -> &MatchRules {
+    pub(super) fn rules(&self) -> &MatchRules {
         &self.rules
     }
 
@@ -47,7 +47,7 @@ impl Matcher {
     ///
     /// When namespace labels are unknown, a `namespaceSelector` matches: running
     /// a policy that did not need to run is safer than skipping one that did.
-    pub fn matches(&self, request: &Request, namespaces: &dyn NamespaceLabels) -> bool {
+    pub(super) fn matches(&self, request: &Request, namespaces: &dyn NamespaceLabels) -> bool {
         let rules = &self.rules;
         let kinds = rules.kinds.as_deref().unwrap_or_default();
         let kind_ok = kinds.is_empty()

@@ -14,7 +14,7 @@ use crate::admission::PolicySet;
 
 /// One kind to list.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(super) struct Target {
     /// Its served resource.
     pub resource: ApiResource,
     /// Whether its objects live in namespaces.
@@ -25,13 +25,13 @@ pub struct Target {
 
 impl Target {
     /// `Ingress.networking.k8s.io`, or `Service` for the core group.
-    pub fn label(&self) -> String {
+    pub(super) fn label(&self) -> String {
         kind_label(&self.resource.group, &self.resource.kind)
     }
 }
 
 /// `Kind.group`, or `Kind` for the core group.
-pub fn kind_label(group: &str, kind: &str) -> String {
+pub(super) fn kind_label(group: &str, kind: &str) -> String {
     if group.is_empty() {
         kind.to_owned()
     } else {
@@ -72,7 +72,10 @@ fn wanted(set: &PolicySet) -> BTreeMap<(String, String), Vec<String>> {
 }
 
 /// Resolves the kinds `set` governs against the cluster's discovery.
-pub async fn targets(set: &PolicySet, client: &kube::Client) -> (Vec<Target>, Vec<AuditError>) {
+pub(super) async fn targets(
+    set: &PolicySet,
+    client: &kube::Client,
+) -> (Vec<Target>, Vec<AuditError>) {
     let wanted = wanted(set);
     let mut errors = Vec::new();
     let groups = discover(client, wanted.keys().map(|(g, _)| g.as_str()), &mut errors).await;

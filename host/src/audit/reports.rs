@@ -25,14 +25,14 @@ use super::findings::{AuditFinding, AuditReport, Counts, Unseen};
 use crate::admission::Verdict;
 
 /// The label on every report bouncer writes, and the selector that finds them.
-pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bouncer");
+pub(super) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bouncer");
 /// The name of bouncer's report in each namespace, and of its cluster report.
-pub const REPORT_NAME: &str = "bouncer-audit";
+pub(super) const REPORT_NAME: &str = "bouncer-audit";
 /// Longest message kept in a result, in bytes.
 const MAX_MESSAGE: usize = 1024;
 /// The most a report may weigh, serialized: etcd's request limit is 1.5 MiB,
 /// and the API server adds its own fields (managedFields) to what it stores.
-pub const MAX_REPORT_BYTES: usize = 1024 * 1024;
+pub(super) const MAX_REPORT_BYTES: usize = 1024 * 1024;
 
 /// Which report kinds to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -319,7 +319,7 @@ const FIRST_PAGE: u32 = 4;
 /// made of many small maps (an Ingress with thousands of paths) take up to
 /// ~20 times their JSON, so a page costs up to ~80 MiB whatever the objects'
 /// sizes and `--page-size`.
-pub const PAGE_BYTES: u64 = 4 * 1024 * 1024;
+pub(super) const PAGE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The next page's size: as many objects as fit in [`PAGE_BYTES`] at the
 /// average size seen, between 1 and `page_size`.

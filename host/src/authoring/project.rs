@@ -50,8 +50,7 @@ pub fn name_of(dir: &Path) -> String {
     let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_owned());
     absolute
         .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "policy".to_owned())
+        .map_or_else(|| "policy".to_owned(), |n| n.to_string_lossy().into_owned())
 }
 
 /// A policy's name from its component file: the file's stem, or the project's

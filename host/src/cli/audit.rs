@@ -24,7 +24,7 @@ use bouncer::policy::EngineConfig;
 
 /// Arguments of `bouncer audit`.
 #[derive(Debug, clap::Args)]
-pub struct AuditArgs {
+pub(super) struct AuditArgs {
     /// The policies to audit with [default: the embedded default config].
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,

@@ -10,7 +10,7 @@ use bouncer::policy::{EngineConfig, PolicyEngine};
 
 /// Arguments of `bouncer build`.
 #[derive(Debug, clap::Args)]
-pub struct BuildArgs {
+pub(super) struct BuildArgs {
     /// The policy project (default: the current directory).
     #[arg(default_value = ".")]
     dir: PathBuf,

@@ -15,7 +15,7 @@ use bouncer::policy::EngineConfig;
 
 /// Arguments of `bouncer check`.
 #[derive(Debug, clap::Args)]
-pub struct CheckArgs {
+pub(super) struct CheckArgs {
     /// Manifests: files, directories (searched recursively for .yaml, .yml, .json) or `-` for stdin.
     #[arg(
         long = "filename",

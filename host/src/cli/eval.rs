@@ -15,7 +15,7 @@ use bouncer::policy::{EngineConfig, Limits, PolicyEngine};
 
 /// Arguments of `bouncer eval`.
 #[derive(Debug, clap::Args)]
-pub struct EvalArgs {
+pub(super) struct EvalArgs {
     /// The policy: a built-in name (see `bouncer policies`, `builtin:` prefix optional) or a `.wasm` component path.
     #[arg(long, short = 'p')]
     policy: String,

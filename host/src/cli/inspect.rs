@@ -13,7 +13,7 @@ use bouncer::registry::{PolicyAnnotations, PolicyRef};
 
 /// Arguments of `bouncer inspect`.
 #[derive(Debug, clap::Args)]
-pub struct InspectArgs {
+pub(super) struct InspectArgs {
     /// The policy: a built-in name, a `.wasm` component, a policy project directory (its
     /// built `policy.wasm`), or `oci://registry/repository:tag` (read from the manifest's
     /// annotations, without pulling or running the component).

@@ -11,7 +11,7 @@ use bouncer::authoring::scaffold::{self, Options};
 
 /// Arguments of `bouncer new`.
 #[derive(Debug, clap::Args)]
-pub struct NewArgs {
+pub(super) struct NewArgs {
     /// The policy's name: lowercase letters, digits and dashes (such as `deny-latest-tag`).
     name: String,
     /// The language to write the policy in.

@@ -14,7 +14,7 @@ use bouncer::policy::{BUILTINS, EngineConfig, Metadata, PolicyEngine, Source};
 
 /// Arguments of `bouncer policies`.
 #[derive(Debug, clap::Args)]
-pub struct PoliciesArgs {
+pub(super) struct PoliciesArgs {
     /// `text`: one line per policy; `json`: what each governs, keyed by source
     /// (the chart's `files/builtins.json`).
     #[arg(long, short = 'o', value_enum, default_value_t = super::Output::Text)]

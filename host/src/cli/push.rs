@@ -11,7 +11,7 @@ use bouncer::registry::{Governs, PolicyAnnotations, PolicyRef, push};
 
 /// Arguments of `bouncer push`.
 #[derive(Debug, clap::Args)]
-pub struct PushArgs {
+pub(super) struct PushArgs {
     /// The policy: a `.wasm` component, a policy project directory (its built
     /// `policy.wasm`), or a built-in name.
     policy: String,

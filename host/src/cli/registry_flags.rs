@@ -8,7 +8,7 @@ use bouncer::registry::{PolicyRef, RegistryOptions};
 /// How to reach a registry from the command line (the `registry:` block of a
 /// configuration, for commands that have none).
 #[derive(Debug, clap::Args)]
-pub struct RegistryArgs {
+pub(super) struct RegistryArgs {
     /// A Docker config.json with credentials [default: $DOCKER_CONFIG/config.json or
     /// ~/.docker/config.json].
     #[arg(long, value_name = "FILE")]

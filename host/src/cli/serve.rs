@@ -14,7 +14,7 @@ use bouncer::server::{RequestLimits, ServeOptions, Server, Stop};
 
 /// Arguments of `bouncer serve`.
 #[derive(Debug, clap::Args)]
-pub struct ServeArgs {
+pub(super) struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "BOUNCER_ADDR", default_value = "0.0.0.0:8443")]
     addr: SocketAddr,

@@ -12,7 +12,7 @@ use bouncer::policy::{EngineConfig, PolicyEngine};
 
 /// Arguments of `bouncer test`.
 #[derive(Debug, clap::Args)]
-pub struct TestArgs {
+pub(super) struct TestArgs {
     /// Suite files, or directories searched for `*.bouncer-test.yaml` [default: .]
     paths: Vec<PathBuf>,
     /// Run only the cases whose `<suite>/<case>` contains this text.

@@ -155,7 +155,11 @@ fn work(batch: &Arc<Batch>) {
         let Some(cell) = batch.items.get(next) else {
             return;
         };
-        let Some(item) = cell.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+        let Some(item) = cell
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+        else {
             continue;
         };
         let rest = batch.clone();
@@ -167,12 +171,20 @@ fn work(batch: &Arc<Batch>) {
                 .validate_here(&batch.request, batch.deadline, batch.context.as_ref())
         });
         drop((item.slot, _hand_off));
-        let mut answers = batch.answers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut answers = batch
+            .answers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         answers.push((item.index, answer));
         if batch.left.fetch_sub(1, Ordering::AcqRel) == 1 {
             let all = std::mem::take(&mut *answers);
             drop(answers);
-            if let Some(done) = batch.done.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            if let Some(done) = batch
+                .done
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+            {
                 let _ = done.send(all);
             }
             return;

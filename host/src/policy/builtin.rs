@@ -19,13 +19,13 @@ pub static BUILTINS: &[Builtin] = include!(concat!(env!("OUT_DIR"), "/builtins.r
 
 /// Other names of built-ins, `(alias, name)`: a rule whose name no longer
 /// says all it checks gets a better one, and the old name keeps working.
-pub const ALIASES: &[(&str, &str)] = &[
+pub(super) const ALIASES: &[(&str, &str)] = &[
     // IRSA or EKS Pod Identity, static keys, the host network: a workload's AWS identity.
     ("workload-aws-identity", "require-irsa"),
 ];
 
 /// The built-in policy called `name` (or one of its [`ALIASES`]).
-pub fn find(name: &str) -> Option<&'static Builtin> {
+pub(super) fn find(name: &str) -> Option<&'static Builtin> {
     let name = ALIASES
         .iter()
         .find(|(alias, _)| *alias == name)

@@ -340,7 +340,7 @@ impl PolicyEngine {
             match component.serialize() {
                 Ok(artifact) => cache.store(digest, &artifact),
                 Err(error) => {
-                    tracing::warn!(policy = name, %error, "cannot serialise compiled policy")
+                    tracing::warn!(policy = name, %error, "cannot serialise compiled policy");
                 }
             }
         }
@@ -352,7 +352,7 @@ impl PolicyEngine {
         // (single inserts), so a poisoned lock is still usable.
         self.prepared
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// A boxed cause from wasmtime or the file system.
-pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub(super) type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// A policy failed to load or to evaluate.
 ///

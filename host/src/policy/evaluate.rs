@@ -149,15 +149,12 @@ impl Policy {
             return self.evaluate_until(&request, deadline, context.as_ref());
         }
         let slot = self.quota.slots().clone().acquire_owned();
-        let permit = match tokio::time::timeout_at(deadline.into(), slot).await {
-            Ok(Ok(permit)) => permit,
-            Ok(Err(_)) | Err(_) => {
-                return Err(PolicyError::Busy {
-                    policy: self.name.to_string(),
-                    slots: self.quota.concurrency(),
-                    waited: asked.elapsed(),
-                });
-            }
+        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline.into(), slot).await else {
+            return Err(PolicyError::Busy {
+                policy: self.name.to_string(),
+                slots: self.quota.concurrency(),
+                waited: asked.elapsed(),
+            });
         };
         let policy = self.clone();
         let evaluation = Threads::global().run(move || {

@@ -223,16 +223,16 @@ impl StoreState {
         let (policy, uid) = (&*self.policy, &self.request_uid);
         match level {
             Level::Debug => {
-                tracing::debug!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+                tracing::debug!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}");
             }
             Level::Info => {
-                tracing::info!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+                tracing::info!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}");
             }
             Level::Warn => {
-                tracing::warn!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+                tracing::warn!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}");
             }
             Level::Error => {
-                tracing::error!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}")
+                tracing::error!(target: "bouncer::policy_log", policy, uid, ?fields, "{message}");
             }
         }
     }

@@ -33,7 +33,7 @@ impl Limits {
     /// CPUs cannot run faster, and a policy that loops in every slot still
     /// leaves the server's other threads most of the machine.
     pub fn default_concurrency() -> u32 {
-        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
         u32::try_from(cpus * 2).unwrap_or(u32::MAX).clamp(4, 16)
     }
 }

@@ -124,7 +124,7 @@ fn lock(mutex: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
     // Jobs run outside the lock, so a panic cannot leave the queue half-changed.
     mutex
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn work(shared: &Shared) {
@@ -140,7 +140,7 @@ fn work(shared: &Shared) {
                 let (next, waited) = shared
                     .ready
                     .wait_timeout(queue, IDLE_EXIT)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 queue = next;
                 queue.idle -= 1;
                 if waited.timed_out() && queue.jobs.is_empty() {

@@ -75,7 +75,7 @@ pub struct AppState {
 }
 
 /// The router of the webhook: reviews, and the probes and metrics too.
-pub fn app(state: Arc<AppState>) -> Router {
+pub(super) fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/validate", post(validate))
         .route("/mutate", post(mutate))
@@ -89,7 +89,7 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 /// The router of the plain-HTTP health port: probes and metrics only, so the
 /// kubelet and Prometheus need no client certificate when reviews do.
-pub fn health_app(state: Arc<AppState>) -> Router {
+pub(super) fn health_app(state: Arc<AppState>) -> Router {
     health_routes()
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

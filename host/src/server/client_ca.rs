@@ -17,7 +17,7 @@ use super::tls::{TlsError, provider, watch_files};
 
 /// Verifies client certificates against the current CA bundle.
 #[derive(Debug)]
-pub struct ClientCa {
+pub(super) struct ClientCa {
     current: ArcSwap<Verifier>,
     path: PathBuf,
 }
@@ -30,7 +30,7 @@ impl ClientCa {
     ///
     /// # Errors
     /// The file is unreadable, holds no certificate, or one is invalid.
-    pub fn from_file(path: &Path) -> Result<Self, TlsError> {
+    pub(super) fn from_file(path: &Path) -> Result<Self, TlsError> {
         Ok(Self {
             current: ArcSwap::from_pointee(Verifier(read(path)?)),
             path: path.to_owned(),
@@ -39,7 +39,7 @@ impl ClientCa {
 
     /// Re-reads the bundle every `interval` when it changes; a bad new bundle
     /// is logged and the current one stays in force.
-    pub async fn watch(self: Arc<Self>, interval: Duration) {
+    pub(super) async fn watch(self: Arc<Self>, interval: Duration) {
         let path = self.path.clone();
         watch_files(&[&path], interval, || match read(&path) {
             Ok(verifier) => {
@@ -61,7 +61,7 @@ impl ClientCa {
 
 fn read(path: &Path) -> Result<Arc<dyn ClientCertVerifier>, TlsError> {
     let certs = CertificateDer::pem_file_iter(path)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .and_then(std::iter::Iterator::collect::<Result<Vec<_>, _>>)
         .map_err(|e| TlsError::Pem {
             what: "client CA bundle",
             path: path.to_owned(),

@@ -21,7 +21,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 /// When a request's head was read: its deadline counts from here, so time it
 /// spent queued behind other work is not free.
 #[derive(Debug, Clone, Copy)]
-pub struct Arrived(pub Instant);
+pub(super) struct Arrived(pub Instant);
 
 /// How connections are served.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +57,7 @@ const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONCURRENT_STREAMS: u32 = 256;
 
 /// The open connections, their cap, and the shutdown signal they watch.
-pub struct Connections {
+pub(super) struct Connections {
     limits: ConnectionLimits,
     slots: Arc<Semaphore>,
     refusals: Arc<Semaphore>,
@@ -68,7 +68,7 @@ pub struct Connections {
 }
 
 /// What to do with a newly accepted connection.
-pub enum Admit {
+pub(super) enum Admit {
     /// Serve it; the permit is its slot.
     Serve(OwnedSemaphorePermit),
     /// Over the cap: answer it with a 503 and close.
@@ -79,7 +79,7 @@ pub enum Admit {
 
 impl Connections {
     /// Connection handling per `limits`, counted in `metrics`.
-    pub fn new(limits: ConnectionLimits, metrics: &super::metrics::Metrics) -> Self {
+    pub(super) fn new(limits: ConnectionLimits, metrics: &super::metrics::Metrics) -> Self {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder
             .http1()
@@ -103,12 +103,12 @@ impl Connections {
     }
 
     /// The limits in force.
-    pub fn limits(&self) -> ConnectionLimits {
+    pub(super) fn limits(&self) -> ConnectionLimits {
         self.limits
     }
 
     /// Takes a slot for a new connection, or says how to refuse it.
-    pub fn admit(&self) -> Admit {
+    pub(super) fn admit(&self) -> Admit {
         if let Ok(permit) = self.slots.clone().try_acquire_owned() {
             return Admit::Serve(permit);
         }
@@ -120,12 +120,12 @@ impl Connections {
     }
 
     /// Asks every connection to finish its in-flight requests and close.
-    pub fn shut_down(&self) {
+    pub(super) fn shut_down(&self) {
         self.shutdown.send_replace(true);
     }
 
     /// Waits until every connection has closed.
-    pub async fn drained(&self) {
+    pub(super) async fn drained(&self) {
         let all = self.limits.max_connections;
         // The semaphore is never closed, so acquiring can only wait.
         let _ = self.slots.acquire_many(all).await;
@@ -133,7 +133,7 @@ impl Connections {
 
     /// Serves `io` with `service` until the peer closes, it idles past the
     /// idle timeout, or shutdown is asked for; `slot` is held until then.
-    pub async fn serve<I, S>(&self, io: I, service: S, slot: OwnedSemaphorePermit)
+    pub(super) async fn serve<I, S>(&self, io: I, service: S, slot: OwnedSemaphorePermit)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         S: tower::Service<
@@ -197,7 +197,7 @@ impl Connections {
     }
 
     /// Answers one request on `io` with 503 and closes.
-    pub async fn refuse<I>(&self, io: I, permit: OwnedSemaphorePermit)
+    pub(super) async fn refuse<I>(&self, io: I, permit: OwnedSemaphorePermit)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

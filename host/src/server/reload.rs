@@ -25,7 +25,7 @@ use crate::policy::PolicyEngine;
 /// for those when it shuts down, and a load waiting on a registry must not
 /// hold SIGTERM up (each pull ends within `registry.timeout`, but that is
 /// longer than a pod's grace period).
-pub async fn load_off_thread(
+pub(super) async fn load_off_thread(
     engine: Arc<PolicyEngine>,
     source: ConfigSource,
     pulls: Pulls,
@@ -76,7 +76,7 @@ fn refusal(loaded: &Loaded, current: &PolicySet) -> Option<String> {
 
 /// Registers the SIGHUP handler. Call it before the server starts serving: until
 /// a handler exists, SIGHUP's default action ends the process.
-pub fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
+pub(super) fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
     match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(signal) => Some(signal),
         Err(error) => {
@@ -88,7 +88,7 @@ pub fn hangup_signal() -> Option<tokio::signal::unix::Signal> {
 
 /// How the reloader watches.
 #[derive(Debug, Clone, Copy)]
-pub struct Watching {
+pub(super) struct Watching {
     /// How often the files are checked for changes.
     pub interval: Duration,
     /// How long a changed file must stay unchanged before it is read.
@@ -103,7 +103,7 @@ pub struct Watching {
 /// and carried out when it ends (each registry pull ends within
 /// `registry.timeout`), and `/readyz` says so meanwhile.
 #[allow(clippy::too_many_arguments)]
-pub async fn watch(
+pub(super) async fn watch(
     state: Arc<AppState>,
     mut engine: Arc<PolicyEngine>,
     source: ConfigSource,

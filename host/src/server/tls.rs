@@ -15,7 +15,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 /// Why TLS could not be set up.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(super) enum TlsError {
     /// A PEM file could not be read or holds nothing usable.
     #[error("cannot read {what} from {}", path.display())]
     Pem {
@@ -57,7 +57,7 @@ pub use crate::crypto::{install_default_provider, provider};
 
 /// The serving certificate, swapped in place when its files change.
 #[derive(Debug)]
-pub struct CertStore {
+pub(super) struct CertStore {
     current: ArcSwap<CertifiedKey>,
     files: Option<(PathBuf, PathBuf)>,
 }
@@ -70,7 +70,7 @@ impl ResolvesServerCert for CertStore {
 
 impl CertStore {
     /// Loads the certificate chain and key from PEM files.
-    pub fn from_files(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+    pub(super) fn from_files(cert: &Path, key: &Path) -> Result<Self, TlsError> {
         Ok(Self {
             current: ArcSwap::from_pointee(load_pair(cert, key)?),
             files: Some((cert.to_owned(), key.to_owned())),
@@ -79,7 +79,7 @@ impl CertStore {
 
     /// Generates a CA and a serving certificate for `localhost` and `127.0.0.1`
     /// signed by it, and returns the CA in PEM so clients can trust it.
-    pub fn self_signed() -> Result<(Self, String), TlsError> {
+    pub(super) fn self_signed() -> Result<(Self, String), TlsError> {
         let generated = crate::crypto::SelfSigned::generate()?;
         let chain = vec![generated.leaf_der.clone(), generated.ca_der.clone()];
         let key =
@@ -100,7 +100,7 @@ impl CertStore {
 
     /// Re-reads the files every `interval` when their modification time changes.
     /// A bad new pair is logged and the current one keeps serving.
-    pub async fn watch(self: Arc<Self>, interval: Duration) {
+    pub(super) async fn watch(self: Arc<Self>, interval: Duration) {
         let Some((cert, key)) = self.files.clone() else {
             return;
         };
@@ -110,7 +110,7 @@ impl CertStore {
                 tracing::info!(cert = %cert.display(), "serving certificate reloaded");
             }
             Err(error) => {
-                tracing::error!(error = %format!("{error:#}"), "keeping the current certificate")
+                tracing::error!(error = %format!("{error:#}"), "keeping the current certificate");
             }
         })
         .await;
@@ -166,7 +166,7 @@ fn load_pair(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsError> {
 }
 
 /// Writes the CA PEM where clients will look for it.
-pub fn write_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
+pub(super) fn write_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
     std::fs::write(path, pem).map_err(|source| TlsError::WriteCa {
         path: path.to_owned(),
         source,
@@ -176,7 +176,7 @@ pub fn write_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
 /// The rustls configuration: HTTP/2 and HTTP/1.1, certificates from `store`,
 /// and client certificates required when `client_ca` is given (in `serve`,
 /// `client_ca.rs`'s reloading verifier).
-pub fn server_config(
+pub(super) fn server_config(
     store: Arc<CertStore>,
     client_ca: Option<Arc<dyn ClientCertVerifier>>,
 ) -> Result<Arc<ServerConfig>, TlsError> {

@@ -76,7 +76,9 @@ fn text(output: &Output) -> String {
 }
 
 fn build(dir: &str) -> Output {
-    let _guard = BUILDS.lock().unwrap_or_else(|p| p.into_inner());
+    let _guard = BUILDS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     bouncer(&["build", dir])
 }
 
@@ -262,7 +264,9 @@ fn a_fresh_javascript_or_python_scaffold_installs_its_toolchain_when_built() {
         ),
     ] {
         new_project(dir.path(), name, lang);
-        let _guard = BUILDS.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = BUILDS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let output = Command::new(env!("CARGO_BIN_EXE_bouncer"))
             .args(["build", name])
             .current_dir(dir.path())

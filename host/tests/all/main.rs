@@ -18,6 +18,9 @@
 //! `support` is the kit they share: running the binary, a `serve` child
 //! process over TLS, a registry.
 
+// Tests say why they skip (a missing tool) on stderr.
+#![allow(clippy::print_stderr)]
+
 mod support;
 
 mod authoring;

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 #[allow(dead_code)]
 mod support_registry;
 
-pub use support_registry::Registry;
+pub(crate) use support_registry::Registry;
 
 /// The running registry and what the configuration needs to name the policy.
 pub struct Shipped {

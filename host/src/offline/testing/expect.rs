@@ -37,7 +37,11 @@ impl Failure {
 /// Every way `admission` falls short of `expect`; empty when the case passes.
 ///
 /// `object` is the object as sent; assertions run on it when nothing patched it.
-pub fn check(expect: &Expect, admission: &Admission, object: Option<&Value>) -> Vec<Failure> {
+pub(super) fn check(
+    expect: &Expect,
+    admission: &Admission,
+    object: Option<&Value>,
+) -> Vec<Failure> {
     let mut failures = Vec::new();
     let response = &admission.response;
     let message = &response.result.message;
@@ -194,7 +198,7 @@ fn with_namespace_of(expected: &Value, actual: &Value) -> Value {
 }
 
 /// An object as YAML, for people to read and diff.
-pub fn yaml(value: &Value) -> String {
+pub(super) fn yaml(value: &Value) -> String {
     serde_yaml::to_string(value).unwrap_or_else(|_| value.to_string())
 }
 

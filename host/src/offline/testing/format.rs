@@ -10,14 +10,14 @@ use serde::Deserialize;
 use serde_json::Value;
 
 /// The only suite apiVersion this bouncer reads.
-pub const API_VERSION: &str = "bouncer.dev/v1alpha1";
+pub(super) const API_VERSION: &str = "bouncer.dev/v1alpha1";
 /// The kind of a suite file.
-pub const KIND: &str = "TestSuite";
+pub(super) const KIND: &str = "TestSuite";
 
 /// A suite file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct SuiteFile {
+pub(super) struct SuiteFile {
     /// Must be [`API_VERSION`].
     pub api_version: String,
     /// Must be [`KIND`].
@@ -44,7 +44,7 @@ pub struct SuiteFile {
 /// One case as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CaseFile {
+pub(super) struct CaseFile {
     /// Shown in results; unique within the suite.
     pub name: String,
     /// The object, inline.
@@ -82,7 +82,7 @@ pub struct CaseFile {
 /// Picks a document by what it is.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Select {
+pub(super) struct Select {
     /// The document's `kind`.
     pub kind: Option<String>,
     /// The document's `metadata.name`.
@@ -92,7 +92,7 @@ pub struct Select {
 /// Cluster objects a case runs against.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ContextFile {
+pub(super) struct ContextFile {
     /// Objects, inline.
     #[serde(default)]
     pub objects: Vec<Value>,
@@ -104,7 +104,7 @@ pub struct ContextFile {
 /// Expectations as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct ExpectFile {
+pub(super) struct ExpectFile {
     /// Whether the request is admitted.
     pub allowed: bool,
     /// A substring of the denial message.

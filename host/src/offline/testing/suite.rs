@@ -437,7 +437,7 @@ fn resolve_expect(expect: super::format::ExpectFile, dir: &Path) -> Result<Expec
 /// serde does not hand out positions, and a case's line is what a person needs
 /// to find it; block-style YAML (what people write) puts each item on its own
 /// `- ` line at one indentation.
-pub fn case_lines(text: &str) -> Vec<usize> {
+pub(super) fn case_lines(text: &str) -> Vec<usize> {
     let mut lines = Vec::new();
     let mut in_cases = false;
     let mut item_indent = None;

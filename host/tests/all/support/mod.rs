@@ -2,9 +2,9 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
-pub mod registry;
-pub mod serve;
-pub mod tls;
+pub(crate) mod registry;
+pub(crate) mod serve;
+pub(crate) mod tls;
 
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The workspace root: tests run the binary from there, as a user in a checkout would.
-pub fn workspace() -> PathBuf {
+pub(crate) fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap()
@@ -20,7 +20,7 @@ pub fn workspace() -> PathBuf {
 }
 
 /// A fresh directory for one test's files: `<tests' tmp>/<group>/<name>`.
-pub fn scratch(group: &str, name: &str) -> PathBuf {
+pub(crate) fn scratch(group: &str, name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(group)
         .join(name);
@@ -30,7 +30,7 @@ pub fn scratch(group: &str, name: &str) -> PathBuf {
 }
 
 /// `bouncer` from the workspace root with a compile cache shared by the tests.
-pub fn bouncer_command() -> Command {
+pub(crate) fn bouncer_command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));
     command.current_dir(workspace()).env(
         "BOUNCER_CACHE_DIR",
@@ -40,7 +40,7 @@ pub fn bouncer_command() -> Command {
 }
 
 /// Runs `bouncer` with `args`, feeding `stdin`, with a compile cache shared by the tests.
-pub fn bouncer(args: &[&str], stdin: Option<&str>) -> Output {
+pub(crate) fn bouncer(args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = bouncer_command()
         .args(args)
         .stdin(Stdio::piped())
@@ -61,7 +61,7 @@ pub fn bouncer(args: &[&str], stdin: Option<&str>) -> Output {
 }
 
 /// stdout parsed as JSON; the panic shows both streams.
-pub fn stdout_json(output: &Output) -> serde_json::Value {
+pub(crate) fn stdout_json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}\nstderr: {}",
@@ -72,17 +72,17 @@ pub fn stdout_json(output: &Output) -> serde_json::Value {
 }
 
 /// stderr as text.
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// stdout as text.
-pub fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// What a finished child said, and its peak resident memory in MiB.
-pub struct Finished {
+pub(crate) struct Finished {
     /// The exit code, `None` when a signal ended it.
     pub code: Option<i32>,
     /// Everything it wrote to stdout.
@@ -95,7 +95,7 @@ pub struct Finished {
 
 /// Runs `command` to its end (failing the test if it outlives `bound`) and
 /// reads its peak RSS from the kernel's accounting of that child.
-pub fn run_bounded(mut command: Command, bound: Duration) -> Finished {
+pub(crate) fn run_bounded(mut command: Command, bound: Duration) -> Finished {
     let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

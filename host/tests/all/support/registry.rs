@@ -10,13 +10,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The user and password of a registry started with auth.
-pub const USER: &str = "ci";
-pub const PASSWORD: &str = "s3cret";
+pub(crate) const USER: &str = "ci";
+pub(crate) const PASSWORD: &str = "s3cret";
 /// bcrypt of [`PASSWORD`] (the only hash `htpasswd` auth accepts).
 const HTPASSWD: &str = "ci:$2y$05$ISnix0f1HXxZNjf2s.KI3.nP5QyXHwO4lmdwGw4iHgt6o8RmlP7d2\n";
 
 /// A running registry; stopped when dropped.
-pub struct Registry {
+pub(crate) struct Registry {
     child: Option<Child>,
     pub port: u16,
     /// Its working directory (storage under `storage/`).
@@ -32,7 +32,7 @@ pub struct Registry {
 /// `docker-registry` on the PATH). The script runs once per test process, so
 /// `cargo test` alone sets up a fresh machine; `None` when it could not (a
 /// machine without apt or Go), which fails the run under `CI=true`.
-pub fn tools() -> Option<&'static Path> {
+pub(crate) fn tools() -> Option<&'static Path> {
     static TOOLS: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     TOOLS
         .get_or_init(|| {
@@ -61,7 +61,7 @@ pub fn tools() -> Option<&'static Path> {
 }
 
 /// The registry binary, once [`tools`] installed it.
-pub fn binary() -> Option<PathBuf> {
+pub(crate) fn binary() -> Option<PathBuf> {
     tools()?;
     std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)
@@ -72,7 +72,7 @@ pub fn binary() -> Option<PathBuf> {
 
 impl Registry {
     /// Starts a registry; `None` (with a note) when the binary is missing outside CI.
-    pub fn start(tls: bool, auth: bool) -> Option<Self> {
+    pub(crate) fn start(tls: bool, auth: bool) -> Option<Self> {
         if binary().is_none() {
             eprintln!(
                 "skipped: docker-registry is not installed (apt-get install docker-registry)"
@@ -131,12 +131,12 @@ impl Registry {
     }
 
     /// `127.0.0.1:<port>`.
-    pub fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
     /// Stops it (the storage stays): the registry is down.
-    pub fn stop(&mut self) {
+    pub(crate) fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -144,7 +144,7 @@ impl Registry {
     }
 
     /// Starts it again on the same port and storage, and waits until it listens.
-    pub fn resume(&mut self) {
+    pub(crate) fn resume(&mut self) {
         let binary = binary().expect("checked at start");
         let child = Command::new(binary)
             .arg("serve")
@@ -166,7 +166,7 @@ impl Registry {
     }
 
     /// The stored blob with `digest` (`sha256:…`), to tamper with.
-    pub fn blob_file(&self, digest: &str) -> PathBuf {
+    pub(crate) fn blob_file(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").unwrap();
         self.dir
             .path()
@@ -184,7 +184,7 @@ impl Drop for Registry {
 }
 
 /// A Docker config.json in `dir` with `user`/`password` for the registry on `port`.
-pub fn docker_config(dir: &Path, port: u16, user: &str, password: &str) -> PathBuf {
+pub(crate) fn docker_config(dir: &Path, port: u16, user: &str, password: &str) -> PathBuf {
     use base64::Engine as _;
     let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
     let path = dir.join(format!("docker-config-{user}-{password}.json"));

@@ -11,7 +11,7 @@ use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A loopback port nothing listens on (until the server binds it).
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -21,7 +21,7 @@ pub fn free_port() -> u16 {
 
 /// `bouncer serve` on loopback `port`, writing its generated CA to `ca`, with the
 /// shared compile cache, from the workspace root, and no cluster whatever the machine has.
-pub fn serve_command(port: u16, ca: &Path) -> Command {
+pub(crate) fn serve_command(port: u16, ca: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bouncer"));
     command
         .args([
@@ -44,7 +44,7 @@ pub fn serve_command(port: u16, ca: &Path) -> Command {
 
 /// Reads the child's piped stderr until it logs that it serves; returns the
 /// later lines. Panics with the log when it does not start within 3 minutes.
-pub fn wait_until_serving(child: &mut Child) -> Receiver<String> {
+pub(crate) fn wait_until_serving(child: &mut Child) -> Receiver<String> {
     let stderr = child.stderr.take().expect("stderr is piped");
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -63,7 +63,7 @@ pub fn wait_until_serving(child: &mut Child) -> Receiver<String> {
 }
 
 /// A TLS connection to `localhost:port`, trusting only `ca`.
-pub async fn tls_connect(
+pub(crate) async fn tls_connect(
     port: u16,
     ca: &Path,
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
@@ -78,7 +78,7 @@ pub async fn tls_connect(
 }
 
 /// One HTTP/1.1 POST over TLS; returns the whole raw response.
-pub async fn post_raw(port: u16, ca: &Path, path: &str, body: &str) -> String {
+pub(crate) async fn post_raw(port: u16, ca: &Path, path: &str, body: &str) -> String {
     let mut stream = tls_connect(port, ca).await;
     let request = format!(
         "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
@@ -91,7 +91,7 @@ pub async fn post_raw(port: u16, ca: &Path, path: &str, body: &str) -> String {
 }
 
 /// One HTTP/1.1 GET over TLS; returns the whole raw response.
-pub async fn get_raw(port: u16, ca: &Path, path: &str) -> String {
+pub(crate) async fn get_raw(port: u16, ca: &Path, path: &str) -> String {
     let mut stream = tls_connect(port, ca).await;
     let request = format!("GET {path} HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
@@ -101,7 +101,7 @@ pub async fn get_raw(port: u16, ca: &Path, path: &str) -> String {
 }
 
 /// The captured Ingress review without its target type: `alb-target-type-ip` denies it.
-pub fn ingress_review_without_target_type() -> String {
+pub(crate) fn ingress_review_without_target_type() -> String {
     let mut review: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -8,7 +8,7 @@ use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 /// A rustls client configuration (ring) whose only root is the CA in `ca`.
-pub fn client_config(ca: &Path) -> rustls::ClientConfig {
+pub(crate) fn client_config(ca: &Path) -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(ca).expect("the CA file reads") {
         roots
