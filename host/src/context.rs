@@ -14,7 +14,7 @@ pub mod watch;
 
 use std::collections::BTreeMap;
 
-use crate::policy::{ContextKind, ContextSource, Query};
+use crate::policy::{ContextKind, ContextSource, LookupFailure, Query};
 
 pub use access::{AccessError, KubeAccess, explain};
 pub use snapshot::Snapshot;
@@ -63,10 +63,10 @@ impl ContextSource for NoCluster {
         _: Option<&str>,
         _: &str,
         _: usize,
-    ) -> Result<Option<String>, String> {
-        Err(format!(
+    ) -> Result<Option<String>, LookupFailure> {
+        Err(LookupFailure::Unavailable(format!(
             "bouncer has no cluster connection to look up {kind}"
-        ))
+        )))
     }
 
     fn list(
@@ -75,9 +75,9 @@ impl ContextSource for NoCluster {
         _: Option<&str>,
         _: &Query,
         _: usize,
-    ) -> Result<Vec<String>, String> {
-        Err(format!(
+    ) -> Result<Vec<String>, LookupFailure> {
+        Err(LookupFailure::Unavailable(format!(
             "bouncer has no cluster connection to look up {kind}"
-        ))
+        )))
     }
 }

@@ -33,8 +33,8 @@ pub use evaluate::{Mutation, Outcome, Run};
 pub use limits::{Limits, LogLimits, OutputLimits};
 pub use loaded::Policy;
 pub use lookup::{
-    ContextKind, ContextSource, FieldPath, Gathered, IndexKey, Query, Queryable, Requirement,
-    Selector, too_large,
+    ContextKind, ContextSource, FieldPath, Gathered, IndexKey, LookupFailure, Query, Queryable,
+    Requirement, Selector, too_large,
 };
 pub use metadata::{GovernedKinds, Metadata, group_kind, operation_name};
 pub use reset::{ResetChoice, ResetDecision, ResetPath};

@@ -9,7 +9,9 @@ use serde_json::Value;
 use super::index::Indexes;
 use super::{Cluster, NamespaceLabels};
 use crate::manifest::placement::{namespace_of, with_namespace};
-use crate::policy::{ContextKind, ContextSource, Gathered, Query, Queryable as _, too_large};
+use crate::policy::{
+    ContextKind, ContextSource, Gathered, LookupFailure, Query, Queryable as _, too_large,
+};
 
 /// Objects held in memory, answering lookups and namespace labels.
 ///
@@ -170,7 +172,7 @@ impl ContextSource for Snapshot {
         namespace: Option<&str>,
         name: &str,
         max_bytes: usize,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, LookupFailure> {
         let Some(objects) = self.of_kind(kind) else {
             return Ok(None);
         };
@@ -194,7 +196,7 @@ impl ContextSource for Snapshot {
         namespace: Option<&str>,
         query: &Query,
         max_bytes: usize,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, LookupFailure> {
         let Some(objects) = self.of_kind(kind) else {
             return Ok(Vec::new());
         };

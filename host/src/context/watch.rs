@@ -28,7 +28,9 @@ use kube::runtime::{WatchStreamExt as _, watcher};
 use super::Cluster;
 use super::NamespaceLabels;
 use super::index::Indexes;
-use crate::policy::{ContextKind, ContextSource, Gathered, IndexKey, Query, Queryable, too_large};
+use crate::policy::{
+    ContextKind, ContextSource, Gathered, IndexKey, LookupFailure, Query, Queryable, too_large,
+};
 
 /// How one watched kind is doing, for `/readyz` and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,25 +123,26 @@ impl Watched {
         &self,
         kind: &ContextKind,
         f: impl FnOnce(&Store<DynamicObject>, &ApiResource, bool, &WatchState) -> T,
-    ) -> Result<Option<T>, String> {
+    ) -> Result<Option<T>, LookupFailure> {
+        let unavailable = LookupFailure::Unavailable;
         if self.client.is_none() {
-            return Err(format!(
+            return Err(unavailable(format!(
                 "bouncer has no cluster connection (in-cluster credentials or --kubeconfig) to look up {kind}"
-            ));
+            )));
         }
         let watches = self
             .watches
             .read()
-            .map_err(|_| "context caches poisoned".to_owned())?;
+            .map_err(|_| unavailable("context caches poisoned".to_owned()))?;
         let watch = watches
             .get(kind)
-            .ok_or_else(|| format!("{kind} is not watched (no policy declares it)"))?;
+            .ok_or_else(|| unavailable(format!("{kind} is not watched (no policy declares it)")))?;
         if !watch.state.synced.load(Ordering::Acquire) {
             let why = watch.state.error.lock().ok().and_then(|e| e.clone());
-            return Err(format!(
+            return Err(unavailable(format!(
                 "the cache of {kind} has not synced yet{}",
                 why.map(|w| format!(": {w}")).unwrap_or_default()
-            ));
+            )));
         }
         if watch.state.absent.load(Ordering::Acquire) {
             return Ok(None);
@@ -148,7 +151,7 @@ impl Watched {
             .state
             .store
             .get()
-            .ok_or_else(|| format!("the cache of {kind} is not ready"))?;
+            .ok_or_else(|| unavailable(format!("the cache of {kind} is not ready")))?;
         Ok(Some(f(store, resource, *namespaced, &watch.state)))
     }
 }
@@ -290,8 +293,9 @@ fn labels_of(object: &DynamicObject) -> BTreeMap<String, String> {
     object.metadata.labels.clone().unwrap_or_default()
 }
 
-fn json(object: &DynamicObject) -> Result<String, String> {
-    serde_json::to_string(object).map_err(|e| format!("cannot encode a cached object: {e}"))
+fn json(object: &DynamicObject) -> Result<String, LookupFailure> {
+    serde_json::to_string(object)
+        .map_err(|e| LookupFailure::Unavailable(format!("cannot encode a cached object: {e}")))
 }
 
 impl ContextSource for Watched {
@@ -301,7 +305,7 @@ impl ContextSource for Watched {
         namespace: Option<&str>,
         name: &str,
         max_bytes: usize,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, LookupFailure> {
         self.with_store(kind, |store, resource, namespaced, _| {
             let mut key = ObjectRef::new_with(name, resource.clone());
             if namespaced {
@@ -325,7 +329,7 @@ impl ContextSource for Watched {
         namespace: Option<&str>,
         query: &Query,
         max_bytes: usize,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, LookupFailure> {
         self.with_store(kind, |store, resource, namespaced, state| {
             let indexed = query.exact().next().and_then(|(key, value)| {
                 let mut indexes = state.indexes.lock().ok()?;

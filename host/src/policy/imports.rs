@@ -117,7 +117,7 @@ impl StoreState {
         let texts = self
             .source()?
             .list(&kind, namespace.as_deref(), query, self.lookup_room())
-            .map_err(LookupError::Failed)?;
+            .map_err(|e| LookupError::Failed(e.to_string()))?;
         self.charge_lookup(texts.iter().map(String::len).sum())?;
         Ok(texts)
     }
@@ -135,7 +135,7 @@ impl context::Host for StoreState {
         let text = self
             .source()?
             .get(&kind, namespace.as_deref(), &name, self.lookup_room())
-            .map_err(LookupError::Failed)?;
+            .map_err(|e| LookupError::Failed(e.to_string()))?;
         self.charge_lookup(text.as_ref().map_or(0, String::len))?;
         Ok(text)
     }

@@ -53,7 +53,7 @@ pub trait ContextSource: Send + Sync {
         namespace: Option<&str>,
         name: &str,
         max_bytes: usize,
-    ) -> Result<Option<String>, String>;
+    ) -> Result<Option<String>, LookupFailure>;
 
     /// Every object of `kind` in `namespace` (all when `None`) that `query` selects.
     ///
@@ -66,7 +66,7 @@ pub trait ContextSource: Send + Sync {
         namespace: Option<&str>,
         query: &Query,
         max_bytes: usize,
-    ) -> Result<Vec<String>, String>;
+    ) -> Result<Vec<String>, LookupFailure>;
 }
 
 /// Lookup results gathered under a byte bound.
@@ -91,7 +91,7 @@ impl Gathered {
     ///
     /// # Errors
     /// The texts together pass the bound; the message says so.
-    pub fn push(&mut self, text: String) -> Result<(), String> {
+    pub fn push(&mut self, text: String) -> Result<(), LookupFailure> {
         self.bytes += text.len();
         if self.bytes > self.limit {
             return Err(too_large(self.limit));
@@ -106,13 +106,28 @@ impl Gathered {
     }
 }
 
-/// The message of a lookup whose result passes `limit` bytes.
-pub fn too_large(limit: usize) -> String {
-    format!(
+/// Why a source could not answer a lookup; its text is what the policy reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LookupFailure {
+    /// The result would pass the bytes the evaluation may still use.
+    #[error(
         "the lookup's result is longer than the {limit} bytes this evaluation may still use for \
          lookups (a quarter of the policy's `memory`, less what earlier lookups took); narrow it \
          (a namespace, a label selector, `find-objects`) or raise the policy's `memory`"
-    )
+    )]
+    TooLarge {
+        /// The bytes it could have had.
+        limit: usize,
+    },
+    /// The source cannot answer for this kind now (no cluster, not watched,
+    /// not synced): why, in words.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A lookup whose result passes `limit` bytes.
+pub fn too_large(limit: usize) -> LookupFailure {
+    LookupFailure::TooLarge { limit }
 }
 
 /// What a listing selects: labels, and exact annotation and field values.
