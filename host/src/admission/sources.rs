@@ -4,7 +4,10 @@
 //! one timeout and not ten; or, for a server that must listen before any
 //! registry has answered, from the store alone.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+use futures::{FutureExt as _, StreamExt as _};
 
 use super::load_error::EntryError;
 use crate::config::{Config, Origin, PolicyConfig};
@@ -21,7 +24,7 @@ pub enum Pulls {
     StoreOnly,
 }
 
-/// Registry pulls under way at once.
+/// Registry pulls under way at once, on the one runtime of a load.
 const PARALLEL_PULLS: usize = 8;
 
 /// One entry's component, found.
@@ -67,31 +70,8 @@ pub(super) fn resolve_all(
         }
     }
     let store = store(engine, config);
-    for batch in remote.chunks(PARALLEL_PULLS) {
-        std::thread::scope(|scope| {
-            let running: Vec<_> = batch
-                .iter()
-                .map(|(index, entry, reference)| {
-                    let store = store.clone();
-                    let work = move || pull(config, entry, reference, store, pulls);
-                    let handle = std::thread::Builder::new()
-                        .name("bouncer-pull".into())
-                        .spawn_scoped(scope, work);
-                    (*index, handle)
-                })
-                .collect();
-            for (index, handle) in running {
-                let result = match handle {
-                    Ok(handle) => handle
-                        .join()
-                        .unwrap_or_else(|_| Err(EntryError::Pull("its pull panicked".into()))),
-                    Err(e) => Err(EntryError::Pull(format!(
-                        "cannot start a thread to pull it: {e}"
-                    ))),
-                };
-                resolved[index] = Some(result);
-            }
-        });
+    for (index, result) in pull_all(config, &remote, &store, pulls) {
+        resolved[index] = Some(result);
     }
     resolved
         .into_iter()
@@ -99,7 +79,69 @@ pub(super) fn resolve_all(
         .collect()
 }
 
-fn pull(
+/// Pulls every remote entry on one runtime owned here, at most
+/// [`PARALLEL_PULLS`] at once. Loading is synchronous; this is the one place
+/// it crosses into async, and it does so on a thread with no runtime of its
+/// own (a caller on an async worker gets a scoped thread for it).
+fn pull_all(
+    config: &Config,
+    remote: &[(usize, &PolicyConfig, PolicyRef)],
+    store: &Store,
+    pulls: Pulls,
+) -> Vec<(usize, Result<Resolution, EntryError>)> {
+    if remote.is_empty() {
+        return Vec::new();
+    }
+    let work = || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                return remote
+                    .iter()
+                    .map(|(index, ..)| {
+                        let why = format!("cannot start the registry runtime: {e}");
+                        (*index, Err(EntryError::Pull(why)))
+                    })
+                    .collect();
+            }
+        };
+        runtime.block_on(
+            futures::stream::iter(remote.iter().map(|(index, entry, reference)| async move {
+                let pulled = AssertUnwindSafe(pull(config, entry, reference, store.clone(), pulls))
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err(EntryError::Pull("its pull panicked".into())));
+                (*index, pulled)
+            }))
+            .buffer_unordered(PARALLEL_PULLS)
+            .collect(),
+        )
+    };
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("bouncer-pull".into())
+            .spawn_scoped(scope, work)
+            .map_err(|e| e.to_string())
+            .and_then(|t| t.join().map_err(|_| "it panicked".to_owned()))
+            .unwrap_or_else(|why| {
+                remote
+                    .iter()
+                    .map(|(index, ..)| {
+                        let why = format!("cannot run the registry pulls: {why}");
+                        (*index, Err(EntryError::Pull(why)))
+                    })
+                    .collect()
+            })
+    })
+}
+
+async fn pull(
     config: &Config,
     entry: &PolicyConfig,
     reference: &PolicyRef,
@@ -108,6 +150,7 @@ fn pull(
 ) -> Result<Resolution, EntryError> {
     let fetched = match pulls {
         Pulls::Now => fetch(reference, &config.registry, &config.verify, &store)
+            .await
             .map_err(EntryError::Registry)?,
         Pulls::StoreOnly => match fetch_stored(reference, &config.verify, &store) {
             Some(fetched) => fetched,

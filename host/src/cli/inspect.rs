@@ -46,8 +46,10 @@ pub(super) fn run(args: &InspectArgs, engine: &EngineConfig) -> Result<ExitCode>
 /// `bouncer inspect oci://…`: the manifest's digest and annotations.
 fn inspect_remote(args: &InspectArgs) -> Result<ExitCode> {
     let reference = PolicyRef::parse(&args.policy)?;
-    let (digest, artifact) =
-        bouncer::registry::inspect(&reference, &args.registry.options(&reference))?;
+    let (digest, artifact) = RegistryArgs::exchange(bouncer::registry::inspect(
+        &reference,
+        &args.registry.options(&reference),
+    ))??;
     let mut out = anstream::stdout().lock();
     if let super::Output::Json = args.output {
         let json = serde_json::json!({

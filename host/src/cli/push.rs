@@ -35,13 +35,13 @@ pub(super) fn run(args: &PushArgs, engine: &EngineConfig) -> Result<ExitCode> {
         .describe(&name, &source)
         .with_context(|| format!("{source} is not a policy bouncer can load; nothing pushed"))?;
     let component = source.bytes(&name)?;
-    let pushed = push(
+    let pushed = RegistryArgs::exchange(push(
         &component,
         &reference,
         annotations(&description).to_map(),
         &args.registry.options(&reference),
         args.sign.as_deref(),
-    )?;
+    ))??;
     println!("{}", reference.at(&pushed.digest));
     eprintln!("pushed {source} to {reference}: {}", pushed.digest);
     if let Some(signature) = &pushed.signature {

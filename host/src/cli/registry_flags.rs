@@ -25,6 +25,16 @@ pub(super) struct RegistryArgs {
 }
 
 impl RegistryArgs {
+    /// Runs one exchange with a registry on a runtime of its own: the CLI's
+    /// one crossing into async for `push` and `inspect`.
+    pub(super) fn exchange<T>(work: impl std::future::Future<Output = T>) -> anyhow::Result<T> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
+        Ok(runtime.block_on(work))
+    }
+
     pub(super) fn options(&self, reference: &PolicyRef) -> RegistryOptions {
         RegistryOptions {
             auth: self.auth.clone(),

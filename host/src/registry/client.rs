@@ -475,36 +475,6 @@ async fn status_failure(mut response: Response) -> Failure {
     }
 }
 
-/// Runs `work` to completion on a thread of its own with a small runtime:
-/// loading is synchronous, and may be called from a thread that already
-/// drives a runtime (where blocking on another would panic).
-pub(crate) fn run<T: Send>(work: impl Future<Output = T> + Send) -> Result<T, RegistryError> {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .name("bouncer-registry".into())
-            .spawn_scoped(scope, || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map(|runtime| runtime.block_on(work))
-            })
-            .map_err(|e| {
-                RegistryError::registry(&"registry client", format!("cannot start a thread: {e}"))
-            })?;
-        match thread.join() {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(RegistryError::registry(
-                &"registry client",
-                format!("cannot start a runtime: {e}"),
-            )),
-            Err(_) => Err(RegistryError::registry(
-                &"registry client",
-                "the registry client panicked",
-            )),
-        }
-    })
-}
-
 /// `work`, given up once `deadline` has passed: one bound on a whole
 /// exchange, which per-read timeouts are not (a registry dripping a byte a
 /// second resets them forever).

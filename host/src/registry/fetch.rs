@@ -8,7 +8,7 @@ use oci_client::manifest::OciImageManifest;
 
 use super::RegistryOptions;
 use super::artifact::Artifact;
-use super::client::{Connection, run, within};
+use super::client::{Connection, within};
 use super::error::RegistryError;
 use super::reference::PolicyRef;
 use super::signature::{Verification, verified_in_store, verify};
@@ -51,7 +51,7 @@ pub struct Fetched {
 /// The registry cannot be used (and nothing was resolved before), or its
 /// answer is not a policy component, does not match its digest, is too big,
 /// or is not signed by the keys.
-pub fn fetch(
+pub async fn fetch(
     reference: &PolicyRef,
     options: &RegistryOptions,
     verification: &Verification,
@@ -65,7 +65,7 @@ pub fn fetch(
     }
     let connection = Connection::new(options)?;
     let timeout = options.timeout;
-    run(async {
+    {
         let deadline = tokio::time::Instant::now() + timeout;
         let fetched = resolve(&connection, reference, store, deadline, timeout).await?;
         if !verification.keys.is_empty() {
@@ -84,7 +84,7 @@ pub fn fetch(
             .await?;
         }
         Ok(fetched)
-    })?
+    }
 }
 
 /// Resolves `reference` from the store alone, never asking the registry: a
@@ -170,13 +170,13 @@ async fn resolve(
 ///
 /// # Errors
 /// As [`fetch`], without the fallback.
-pub fn inspect(
+pub async fn inspect(
     reference: &PolicyRef,
     options: &RegistryOptions,
 ) -> Result<(String, Artifact), RegistryError> {
     let connection = Connection::new(options)?;
     let timeout = options.timeout;
-    run(async {
+    {
         let deadline = tokio::time::Instant::now() + timeout;
         let (_, digest, artifact) = within(
             deadline,
@@ -186,7 +186,7 @@ pub fn inspect(
         )
         .await?;
         Ok((digest, artifact))
-    })?
+    }
 }
 
 fn from_store(reference: &PolicyRef, digest: &str, store: &Store) -> Option<Fetched> {

@@ -7,7 +7,7 @@ use oci_client::manifest::OciImageManifest;
 
 use super::RegistryOptions;
 use super::artifact::{CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, config};
-use super::client::{Connection, run, within};
+use super::client::{Connection, within};
 use super::error::RegistryError;
 use super::reference::PolicyRef;
 use super::store::sha256;
@@ -28,7 +28,7 @@ pub struct Pushed {
 /// # Errors
 /// The registry cannot be reached, refuses the credentials or the push, or
 /// the key cannot be read.
-pub fn push(
+pub async fn push(
     component: &[u8],
     reference: &PolicyRef,
     annotations: BTreeMap<String, String>,
@@ -51,7 +51,7 @@ pub fn push(
     let manifest =
         OciImageManifest::build(std::slice::from_ref(&layer), &config, Some(annotations));
     let timeout = options.timeout;
-    run(async {
+    {
         let deadline = tokio::time::Instant::now() + timeout;
         let digest = within(deadline, timeout, reference, async {
             upload(&connection, reference, &[layer], &config, &manifest)
@@ -72,5 +72,5 @@ pub fn push(
             None => None,
         };
         Ok(Pushed { digest, signature })
-    })?
+    }
 }

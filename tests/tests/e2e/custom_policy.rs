@@ -34,7 +34,12 @@ pub fn ship() -> Option<Shipped> {
         plain_http: vec![host.clone()],
         ..Default::default()
     };
-    let pushed = bouncer::registry::push(&component, &reference, BTreeMap::new(), &options, None)
+    let push = bouncer::registry::push(&component, &reference, BTreeMap::new(), &options, None);
+    let pushed = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime")
+        .block_on(push)
         .expect("the registry takes the policy");
     let entry = format!(
         "    - name: team-cronjobs\n      source: {}\n      match:\n        kinds:\n          - {{apiGroups: [batch], kinds: [CronJob]}}\n        operations: [CREATE]\n        namespaces: {{include: [shop]}}\n",
