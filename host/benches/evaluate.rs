@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use bouncer::admission::{Budget, Endpoint, Entry, PolicySet, review, wit};
+use bouncer::admission::{Endpoint, Entry, PolicySet, review, wit};
 use bouncer::config::{FailureMode, Mode};
 use bouncer::context::{Cluster, NoCluster};
 use bouncer::policy::{EngineConfig, Limits, PolicyEngine, Run, Source};
@@ -78,8 +78,8 @@ fn bench(c: &mut Criterion) {
     group.bench_function("review (decode + evaluate + respond)", |b| {
         b.iter(|| {
             let request = review::decode(black_box(&body)).expect("review");
-            let budget = Budget::here(Instant::now() + Duration::from_secs(1));
-            let reviewed = set.review_blocking(&request, Endpoint::Mutate, &cluster, budget);
+            let deadline = Instant::now() + Duration::from_secs(1);
+            let reviewed = set.review_here(&request, Endpoint::Mutate, &cluster, deadline);
             black_box(review::encode_body(&reviewed.response))
         });
     });

@@ -9,7 +9,7 @@ pub mod server;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bouncer::admission::{Budget, Endpoint, Entry, PolicySet, review};
+use bouncer::admission::{Endpoint, Entry, PolicySet, review};
 use bouncer::config::{FailureMode, Mode};
 use bouncer::context::{Cluster, NoCluster};
 use bouncer::policy::{EngineConfig, Limits, Policy, PolicyEngine, PolicyError, Source};
@@ -90,12 +90,7 @@ pub fn review_once(
     ));
     let cluster: Arc<dyn Cluster> = Arc::new(NoCluster);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    set.review_blocking(
-        request,
-        Endpoint::for_mutation(mutate),
-        &cluster,
-        Budget::here(deadline),
-    )
+    set.review_here(request, Endpoint::for_mutation(mutate), &cluster, deadline)
 }
 
 /// Decodes `response.patch` (base64 JSONPatch) and applies it to `object`.

@@ -12,7 +12,7 @@ use kube::core::admission::AdmissionResponse;
 use serde_json::Value;
 
 use super::synthetic::with_object;
-use super::{Budget, Effect, Endpoint, PolicyResult, PolicySet, Request};
+use super::{Effect, Endpoint, PolicyResult, PolicySet, Request};
 use crate::context::Cluster;
 
 /// How long an offline chain may take in all; each policy still has its own deadline.
@@ -62,8 +62,8 @@ fn run(
 ) -> Admission {
     let deadline = Instant::now() + CHAIN_DEADLINE;
     let review = |request: &Request, endpoint| {
-        // Offline there is no server to keep responsive: evaluate on this thread.
-        set.review_blocking(request, endpoint, cluster, Budget::here(deadline))
+        // No server to keep responsive: evaluate on this thread.
+        set.review_here(request, endpoint, cluster, deadline)
     };
     let mutating = review(request, Endpoint::Mutate);
     let mut policies = Vec::new();

@@ -73,6 +73,17 @@ pub struct Reviewed {
     pub patched: Option<serde_json::Value>,
 }
 
+impl Reviewed {
+    /// The answer when no policy matched: allowed, nothing said.
+    fn unmatched(request: &Request) -> Self {
+        Self {
+            response: AdmissionResponse::from(request),
+            records: Vec::new(),
+            patched: None,
+        }
+    }
+}
+
 impl PolicySet {
     /// Reviews `request` through `endpoint`, with every matching policy or only
     /// `only`, within `budget`: a policy that would run past its deadline is cut
@@ -98,18 +109,101 @@ impl PolicySet {
         cluster: &Arc<dyn Cluster>,
         budget: Budget,
     ) -> Reviewed {
-        let Budget {
-            run,
-            deadline,
-            max_object,
-        } = budget;
+        let run = budget.run;
+        let Some(mut review) = Underway::start(self, request, endpoint, only, cluster, budget)
+        else {
+            return Reviewed::unmatched(request);
+        };
+        if endpoint == Endpoint::Mutate {
+            while let Some((matched, wit, deadline)) = review.next_mutation() {
+                let answer = matched.evaluate(run, wit, deadline, &review.context).await;
+                review.record_mutation(matched, answer);
+            }
+        } else {
+            // Independent: one hand-off for all (see `policy::evaluate_all`).
+            let (policies, wit) = review.independent();
+            let context = Some(review.context.clone());
+            let answers =
+                crate::policy::evaluate_all(&policies, run, wit, review.deadline, context).await;
+            review.record_independent(answers);
+        }
+        review.finish(request)
+    }
+
+    /// [`review`](Self::review) on the calling thread, by `deadline`: for
+    /// callers with no server to keep responsive (`check`, `test`, `audit`,
+    /// `eval`, tests and benchmarks). Synchronous all the way down: guest code
+    /// runs here, in turn.
+    pub fn review_here(
+        &self,
+        request: &Request,
+        endpoint: Endpoint,
+        cluster: &Arc<dyn Cluster>,
+        deadline: Instant,
+    ) -> Reviewed {
+        let budget = Budget::here(deadline);
+        let Some(mut review) = Underway::start(self, request, endpoint, None, cluster, budget)
+        else {
+            return Reviewed::unmatched(request);
+        };
+        if endpoint == Endpoint::Mutate {
+            while let Some((matched, wit, deadline)) = review.next_mutation() {
+                let answer = matched.evaluate_here(&wit, deadline, &review.context);
+                review.record_mutation(matched, answer);
+            }
+        } else {
+            let (policies, wit) = review.independent();
+            let answers = policies
+                .iter()
+                .map(|policy| {
+                    let started = Instant::now();
+                    let result =
+                        policy.evaluate_until(&wit, review.deadline, Some(&review.context));
+                    (result, started.elapsed())
+                })
+                .collect();
+            review.record_independent(answers);
+        }
+        review.finish(request)
+    }
+}
+
+/// One policy's answer and how long it took.
+type Answer = (Result<Outcome, PolicyError>, Duration);
+
+/// A review under way: what matched, the decision so far, and what is left
+/// to evaluate. [`PolicySet::review`] (async, for the server) and
+/// [`PolicySet::review_here`] (synchronous) drive the same steps; only how
+/// each evaluation is awaited differs.
+struct Underway<'s> {
+    matching: Vec<Matched<'s>>,
+    timeouts: Vec<Duration>,
+    next: usize,
+    wit: Arc<crate::policy::bindings::Request>,
+    decision: Decision,
+    records: Vec<PolicyResult>,
+    context: Arc<dyn crate::policy::ContextSource>,
+    deadline: Instant,
+}
+
+impl<'s> Underway<'s> {
+    /// The entries that match; `None` when none does (most requests: they
+    /// are answered without building anything).
+    fn start(
+        set: &'s PolicySet,
+        request: &Request,
+        endpoint: Endpoint,
+        only: Option<&str>,
+        cluster: &Arc<dyn Cluster>,
+        budget: Budget,
+    ) -> Option<Self> {
         let mutate = endpoint == Endpoint::Mutate;
-        let matching: Vec<Matched> = self
+        let matching: Vec<Matched<'s>> = set
             .members
             .iter()
             .filter_map(|m| match m {
                 Member::Loaded(i) => {
-                    let e = &self.entries[*i];
+                    let e = &set.entries[*i];
                     let wanted = match only {
                         Some(name) => e.policy.name() == name,
                         None => !mutate || e.mutating,
@@ -127,87 +221,96 @@ impl PolicySet {
             })
             .collect();
         if matching.is_empty() {
-            // Most requests match no policy: answer without building anything.
-            return Reviewed {
-                response: AdmissionResponse::from(request),
-                records: Vec::new(),
-                patched: None,
-            };
+            return None;
         }
-        let mut wit_request = Arc::new(to_wit(request));
-        let mut decision = Decision::new(
-            request.object.as_ref().map(super::object::RawObject::json),
-            max_object,
+        Some(Self {
+            timeouts: matching.iter().map(Matched::timeout).collect(),
+            records: Vec::with_capacity(matching.len()),
+            matching,
+            next: 0,
+            wit: Arc::new(to_wit(request)),
+            decision: Decision::new(
+                request.object.as_ref().map(super::object::RawObject::json),
+                budget.max_object,
+            ),
+            context: cluster.clone(),
+            deadline: budget.deadline,
+        })
+    }
+
+    /// The next mutating policy, the request as patched so far, and its
+    /// deadline; `None` when every one has answered.
+    fn next_mutation(
+        &self,
+    ) -> Option<(Matched<'s>, Arc<crate::policy::bindings::Request>, Instant)> {
+        let matched = *self.matching.get(self.next)?;
+        let started = Instant::now();
+        let left = self.deadline.saturating_duration_since(started);
+        let share = mutate_share(
+            left,
+            self.timeouts[self.next],
+            &self.timeouts[self.next + 1..],
         );
-        let mut records = Vec::with_capacity(matching.len());
-        let context: Arc<dyn crate::policy::ContextSource> = cluster.clone();
-        if mutate {
-            let timeouts: Vec<Duration> = matching.iter().map(Matched::timeout).collect();
-            for (i, matched) in matching.iter().enumerate() {
-                let started = Instant::now();
-                let left = deadline.saturating_duration_since(started);
-                let share = mutate_share(left, timeouts[i], &timeouts[i + 1..]);
-                let result = matched
-                    .evaluate(run, wit_request.clone(), started + share, &context)
-                    .await;
-                let recorded = record(&mut decision, matched, result, true);
-                let mutated = recorded.mutated;
-                records.push(recorded);
-                if mutated {
-                    let mut next = (*wit_request).clone();
-                    next.object = decision.patched_object_text();
-                    wit_request = Arc::new(next);
-                }
-            }
-        } else {
-            // Independent: one hand-off for all (see `policy::evaluate_all`).
-            let loaded: Vec<&Policy> = matching
-                .iter()
-                .filter_map(|m| match m {
-                    Matched::Loaded(entry) => Some(&entry.policy),
-                    Matched::Unloaded(_) => None,
-                })
-                .collect();
-            let mut answers =
-                crate::policy::evaluate_all(&loaded, run, wit_request, deadline, Some(context))
-                    .await
-                    .into_iter();
-            for matched in &matching {
-                let answer = match matched {
-                    // One answer per policy given, in order.
-                    Matched::Loaded(entry) => answers.next().unwrap_or_else(|| {
-                        let error = PolicyError::Trap {
-                            policy: entry.policy.name().to_owned(),
-                            reason: "the host lost its answer".into(),
-                        };
-                        (Err(error), Duration::ZERO)
-                    }),
-                    Matched::Unloaded(unloaded) => (Err(unloaded.error()), Duration::ZERO),
-                };
-                records.push(record(&mut decision, matched, answer, false));
-            }
+        Some((matched, self.wit.clone(), started + share))
+    }
+
+    /// Records a mutating policy's answer; the next one sees its patch.
+    fn record_mutation(&mut self, matched: Matched<'s>, answer: Answer) {
+        self.next += 1;
+        let recorded = record(&mut self.decision, &matched, answer, true);
+        if recorded.mutated {
+            let mut next = (*self.wit).clone();
+            next.object = self.decision.patched_object_text();
+            self.wit = Arc::new(next);
         }
-        let patched = decision
-            .is_mutated()
-            .then(|| decision.patched_object().cloned())
-            .flatten();
-        Reviewed {
-            response: decision.into_response(request),
-            records,
-            patched,
+        self.records.push(recorded);
+    }
+
+    /// The loaded policies that matched (independent: the validating
+    /// endpoint), and the request they judge.
+    fn independent(&self) -> (Vec<&'s Policy>, Arc<crate::policy::bindings::Request>) {
+        let policies = self
+            .matching
+            .iter()
+            .filter_map(|m| match m {
+                Matched::Loaded(entry) => Some(&entry.policy),
+                Matched::Unloaded(_) => None,
+            })
+            .collect();
+        (policies, self.wit.clone())
+    }
+
+    /// Records the independent answers, one per loaded policy in order, and
+    /// an unloaded entry's failure in its place.
+    fn record_independent(&mut self, answers: Vec<Answer>) {
+        let mut answers = answers.into_iter();
+        for matched in &self.matching {
+            let answer = match matched {
+                Matched::Loaded(entry) => answers.next().unwrap_or_else(|| {
+                    let error = PolicyError::Trap {
+                        policy: entry.policy.name().to_owned(),
+                        reason: "the host lost its answer".into(),
+                    };
+                    (Err(error), Duration::ZERO)
+                }),
+                Matched::Unloaded(unloaded) => (Err(unloaded.error()), Duration::ZERO),
+            };
+            self.records
+                .push(record(&mut self.decision, matched, answer, false));
         }
     }
 
-    /// Reviews on this thread, blocking until the answer: for callers with no
-    /// server to keep responsive (`bouncer test`, `check`, `eval`).
-    pub fn review_blocking(
-        &self,
-        request: &Request,
-        endpoint: Endpoint,
-        cluster: &Arc<dyn Cluster>,
-        budget: Budget,
-    ) -> Reviewed {
-        futures::executor::block_on(self.review(request, endpoint, None, cluster, budget))
+    fn finish(self, request: &Request) -> Reviewed {
+        let patched = self
+            .decision
+            .is_mutated()
+            .then(|| self.decision.patched_object().cloned())
+            .flatten();
+        Reviewed {
+            response: self.decision.into_response(request),
+            records: self.records,
+            patched,
+        }
     }
 }
 
@@ -224,6 +327,7 @@ fn mutate_share(left: Duration, own: Duration, later: &[Duration]) -> Duration {
 }
 
 /// A configuration entry that matched the request.
+#[derive(Clone, Copy)]
 enum Matched<'a> {
     Loaded(&'a Entry),
     Unloaded(&'a Unloaded),
@@ -259,6 +363,26 @@ impl Matched<'_> {
                     .policy
                     .evaluate_by(run, request, deadline, Some(context.clone()))
                     .await
+            }
+            Self::Unloaded(unloaded) => Err(unloaded.error()),
+        };
+        (result, started.elapsed())
+    }
+
+    /// Runs the policy on this thread.
+    fn evaluate_here(
+        &self,
+        request: &crate::policy::bindings::Request,
+        deadline: Instant,
+        context: &Arc<dyn crate::policy::ContextSource>,
+    ) -> Answer {
+        let started = Instant::now();
+        let result = match self {
+            Self::Loaded(entry) => {
+                let deadline = deadline.min(started + entry.policy.limits().timeout);
+                entry
+                    .policy
+                    .evaluate_until(request, deadline, Some(context))
             }
             Self::Unloaded(unloaded) => Err(unloaded.error()),
         };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use super::EXIT_DENIED;
-use bouncer::admission::{Budget, Endpoint, Entry, PolicySet, review};
+use bouncer::admission::{Endpoint, Entry, PolicySet, review};
 use bouncer::config::{FailureMode, Mode};
 use bouncer::context::{Cluster, NoCluster};
 use bouncer::policy::{EngineConfig, Limits, PolicyEngine};
@@ -70,7 +70,7 @@ pub(super) fn run(args: &EvalArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let cluster: Arc<dyn Cluster> = Arc::new(NoCluster);
     let deadline = Instant::now() + limits.timeout + Duration::from_secs(1);
     let endpoint = Endpoint::for_mutation(args.mutate);
-    let reviewed = set.review_blocking(&request, endpoint, &cluster, Budget::here(deadline));
+    let reviewed = set.review_here(&request, endpoint, &cluster, deadline);
     let code = reviewed.response.result.code;
     for result in reviewed.records.iter().filter(|r| r.refused) {
         let message = result.message.as_deref().unwrap_or_default();
