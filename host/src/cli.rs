@@ -8,7 +8,6 @@ mod build;
 mod check;
 mod choices;
 mod eval;
-mod findings;
 mod inspect;
 mod new;
 mod policies;

@@ -11,4 +11,4 @@
 mod check;
 pub mod testing;
 
-pub use check::{CheckReport, CheckSummary, Duplicate, InputError, PolicyFinding, check};
+pub use check::{CheckReport, CheckSummary, Duplicate, InputError, check};

@@ -1,52 +1,13 @@
-//! What an audit found: one result per object and policy that is not a plain
-//! pass (passes too when asked), the objects and kinds that could not be
-//! audited, counts, and the run's metrics.
+//! What an audit found: one [`Finding`] per object and policy that is not a
+//! plain pass (passes too when asked), the objects and kinds that could not
+//! be audited, counts, and the run's metrics.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use crate::admission::Verdict;
-use crate::config::Mode;
-
-/// The audited object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectRef {
-    /// Its apiVersion.
-    pub api_version: String,
-    /// Its kind.
-    pub kind: String,
-    /// Its namespace; `None` for cluster-scoped objects.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    /// Its name.
-    pub name: String,
-    /// Its uid.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
-}
-
-/// What one policy said about one object.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AuditFinding {
-    /// The object.
-    #[serde(flatten)]
-    pub object: ObjectRef,
-    /// The policy's configured name.
-    pub policy: String,
-    /// `enforce` or `monitor`.
-    pub mode: Mode,
-    /// The verdict.
-    pub result: Verdict,
-    /// The denial, the monitor-mode message, or the failure.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Warnings the policy gave.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
+use crate::findings::Finding;
 
 /// Something that could not be audited: a kind (not served, forbidden), or one object.
 #[derive(Debug, Clone, Serialize)]
@@ -143,7 +104,7 @@ pub struct Metrics {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct AuditReport {
     /// Results that are not a plain pass (passes too with `report_passes`), in listing order.
-    pub results: Vec<AuditFinding>,
+    pub results: Vec<Finding>,
     /// What could not be audited.
     pub errors: Vec<AuditError>,
     /// Counts.

@@ -21,8 +21,9 @@ use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use super::findings::{AuditFinding, AuditReport, Counts, Unseen};
+use super::findings::{AuditReport, Counts, Unseen};
 use crate::admission::Verdict;
+use crate::findings::Finding;
 
 /// The label on every report bouncer writes, and the selector that finds them.
 pub(super) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bouncer");
@@ -333,7 +334,7 @@ fn build(
     (object, dropped)
 }
 
-fn result(finding: &AuditFinding, now: &Value) -> Value {
+fn result(finding: &Finding, now: &Value) -> Value {
     let mut message = finding
         .message
         .clone()
@@ -451,11 +452,11 @@ async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::findings::ObjectRef;
     use crate::config::Mode;
+    use crate::findings::ObjectRef;
 
-    fn finding(name: &str, result: Verdict, message: &str) -> AuditFinding {
-        AuditFinding {
+    fn finding(name: &str, result: Verdict, message: &str) -> Finding {
+        Finding {
             object: ObjectRef {
                 api_version: "networking.k8s.io/v1".into(),
                 kind: "Ingress".into(),
@@ -469,9 +470,13 @@ mod tests {
             } else {
                 Mode::Enforce
             },
+            at: None,
+            allowed: result != Verdict::Fail,
             result,
             message: Some(message.into()),
             warnings: Vec::new(),
+            patched: None,
+            patch: None,
         }
     }
 
@@ -537,7 +542,7 @@ mod tests {
     #[test]
     fn a_report_stays_under_etcds_limit_whatever_the_result_count() {
         let long = "x".repeat(MAX_MESSAGE);
-        let findings: Vec<AuditFinding> = (0..3000)
+        let findings: Vec<Finding> = (0..3000)
             .map(|i| {
                 finding(
                     &format!("ingress-{i}-{}", "n".repeat(200)),

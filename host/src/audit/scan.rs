@@ -11,13 +11,14 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::TypeMeta;
 use serde_json::Value;
 
-use super::findings::{AuditError, AuditFinding, AuditReport, ObjectRef, Unseen};
+use super::findings::{AuditError, AuditReport, Unseen};
 use super::governed::{self, Target};
 use crate::admission::PolicySet;
 use crate::admission::Verdict;
 use crate::admission::admit_for_report;
 use crate::admission::synthetic::{self, RequestSpec};
 use crate::context::Cluster;
+use crate::findings::{Finding, ObjectRef};
 
 /// What to audit and how.
 #[derive(Debug, Clone)]
@@ -286,14 +287,9 @@ impl Sweep<'_> {
                     .or_default() += 1;
             }
             if outcome != Verdict::Pass || self.options.report_passes {
-                report.results.push(AuditFinding {
-                    object: reference.clone(),
-                    policy: result.policy.clone(),
-                    mode: result.mode,
-                    result: outcome,
-                    message: result.message.clone(),
-                    warnings: result.warnings.clone(),
-                });
+                report
+                    .results
+                    .push(Finding::of(result, &reference, None, None, None));
             }
         }
         match worst {

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::{EXIT_DENIED, EXIT_ERROR};
 use bouncer::offline::testing;
 use bouncer::policy::{EngineConfig, PolicyEngine};
+use bouncer::render;
 
 /// Arguments of `bouncer test`.
 #[derive(Debug, clap::Args)]
@@ -67,15 +68,15 @@ pub(super) fn run(args: &TestArgs, engine: &EngineConfig) -> Result<ExitCode> {
 
     let mut out = anstream::stdout().lock();
     for result in &results {
-        testing::write_case(&mut out, &suites, result)?;
+        render::test::write_case(&mut out, &suites, result)?;
     }
     if let Some(file) = &junit_file {
-        let xml = testing::junit_report(&suites, &results)
+        let xml = render::test::junit(&suites, &results)
             .to_string()
             .context("rendering the JUnit report")?;
         std::fs::write(file, xml).with_context(|| format!("writing {}", file.display()))?;
     }
-    writeln!(out, "{}", testing::summary(&results))?;
+    writeln!(out, "{}", render::test::summary(&results))?;
     Ok(if !errors.is_empty() {
         ExitCode::from(EXIT_ERROR)
     } else if results.iter().any(|r| !r.passed()) {

@@ -8,9 +8,9 @@ use serde_json::Value;
 use crate::admission::PolicySet;
 use crate::admission::admit_for_report;
 use crate::admission::synthetic::{self, RequestSpec};
-use crate::config::Mode;
 use crate::context::Cluster;
 use crate::context::Snapshot;
+use crate::findings::{Finding, ObjectRef, Place};
 use crate::manifest::Manifests;
 use crate::manifest::placement::namespace_of;
 
@@ -18,49 +18,13 @@ use crate::manifest::placement::namespace_of;
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     /// One entry per object and policy evaluated, in file order.
-    pub results: Vec<PolicyFinding>,
+    pub results: Vec<Finding>,
     /// Documents and files that could not be checked.
     pub errors: Vec<InputError>,
     /// Objects defined twice: only one of each is the cluster state lookups see.
     pub duplicates: Vec<Duplicate>,
     /// Counts.
     pub summary: CheckSummary,
-}
-
-/// What one policy said about one object.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PolicyFinding {
-    /// The manifest file (`-` for stdin).
-    pub file: String,
-    /// The line the object's document starts on.
-    pub line: usize,
-    /// The index in a `List`'s items.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub item: Option<usize>,
-    /// The object's apiVersion.
-    pub api_version: String,
-    /// The object's kind.
-    pub kind: String,
-    /// The namespace it was checked in; `None` for cluster-scoped kinds.
-    pub namespace: Option<String>,
-    /// The object's name.
-    pub name: String,
-    /// The policy's configured name.
-    pub policy: String,
-    /// `enforce` or `monitor`.
-    pub mode: Mode,
-    /// False when the policy refused the object.
-    pub allowed: bool,
-    /// The denial, or in monitor mode what would have been denied.
-    pub message: Option<String>,
-    /// Warnings the policy gave.
-    pub warnings: Vec<String>,
-    /// The object after the mutating policies, when this policy changed it.
-    pub patched: Option<Value>,
-    /// The JSON Patch from the object as written to `patched`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub patch: Option<json_patch::Patch>,
 }
 
 /// A document or file that could not be checked.
@@ -196,21 +160,21 @@ pub fn check(
             let sent: Value = serde_json::from_str(sent.json()).ok()?;
             Some(json_patch::diff(&sent, patched))
         });
-        let findings = admission.policies.iter().map(|result| PolicyFinding {
-            file: object.origin.file.clone(),
-            line: object.origin.line,
-            item: object.origin.item,
+        let reference = ObjectRef {
             api_version: api_version.clone(),
             kind: object.kind().to_owned(),
             namespace: request.namespace.clone(),
             name: object.name().to_owned(),
-            policy: result.policy.clone(),
-            mode: result.mode,
-            allowed: result.allowed(),
-            message: result.message.clone(),
-            warnings: result.warnings.clone(),
-            patched: result.mutated.then(|| admission.patched.clone()).flatten(),
-            patch: result.mutated.then(|| patch.clone()).flatten(),
+            uid: None,
+        };
+        let at = Place {
+            file: object.origin.file.clone(),
+            line: object.origin.line,
+            item: object.origin.item,
+        };
+        let findings = admission.policies.iter().map(|result| {
+            let patched = admission.patched.as_ref();
+            Finding::of(result, &reference, Some(&at), patched, patch.as_ref())
         });
         let before = report.results.len();
         report.results.extend(findings);

@@ -2,18 +2,14 @@
 //! come back, run through the same policy set and admission chain as `serve`.
 //!
 //! The flow is [`suite::discover`] → [`suite::load`] (parse, resolve, load
-//! policies) → [`run::run`] (parallel) → [`report`] / [`junit`]. The file
+//! policies) → [`run::run`] (parallel) → `render::test` (text, JUnit). The file
 //! format is [`mod@format`], documented for users in `docs/testing.md`.
 
 mod expect;
 mod format;
-mod junit;
-mod report;
 mod run;
 mod suite;
 
 pub use expect::Failure;
-pub use junit::report as junit_report;
-pub use report::{summary, write_case};
-pub use run::{CaseOutcome, CaseResult, run};
+pub use run::{CaseOutcome, CaseResult, case_id, run};
 pub use suite::{Suite, SuiteError, discover, load};

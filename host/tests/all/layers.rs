@@ -17,6 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["config", "context", "manifest", "policy", "registry"],
     ),
     ("authoring", &["policy"]),
+    ("findings", &["admission", "config"]),
     (
         "offline",
         &[
@@ -24,6 +25,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "authoring",
             "config",
             "context",
+            "findings",
             "manifest",
             "policy",
             "registry",
@@ -31,7 +33,18 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     (
         "audit",
-        &["admission", "config", "context", "manifest", "policy"],
+        &[
+            "admission",
+            "config",
+            "context",
+            "findings",
+            "manifest",
+            "policy",
+        ],
+    ),
+    (
+        "render",
+        &["admission", "audit", "config", "findings", "offline"],
     ),
     (
         "server",
@@ -48,8 +61,10 @@ const MODULES: &[&str] = &[
     "context",
     "admission",
     "authoring",
+    "findings",
     "offline",
     "audit",
+    "render",
     "server",
     "cli",
 ];

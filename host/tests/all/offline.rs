@@ -258,6 +258,7 @@ fn check_a_directory_reports_each_violation_and_exits_1() {
             "namespace",
             "name",
             "policy",
+            "result",
             "allowed",
             "message",
             "warnings",

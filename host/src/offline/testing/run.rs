@@ -45,7 +45,7 @@ impl CaseResult {
 }
 
 /// The id `--filter` matches against: `<suite>/<case>`.
-pub(super) fn case_id(suite: &Suite, case: &Case) -> String {
+pub fn case_id(suite: &Suite, case: &Case) -> String {
     format!("{}/{}", suite.name, case.name)
 }
 

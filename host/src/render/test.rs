@@ -1,17 +1,16 @@
 //! How `bouncer test` shows results: one line per case, the details of each
-//! failure under it (with a coloured diff of objects), and the summary line.
-//!
-//! Styles are always written; `anstream` strips them when stdout is not a
-//! terminal, or when `NO_COLOR` or `--color never` says so.
+//! failure under it (with a coloured diff of objects), and the summary line;
+//! and JUnit XML for CI systems (one `<testsuite>` per suite file, one
+//! `<testcase>` per case run, failures with what was expected and what came
+//! back).
 
 use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
 use similar::{ChangeTag, TextDiff};
 
-use super::expect::Failure;
-use super::run::{CaseOutcome, CaseResult, case_id};
-use super::suite::Suite;
+use crate::offline::testing::{CaseOutcome, CaseResult, Failure, Suite, case_id};
 
 const PASS: Style = AnsiColor::Green.on_default().bold();
 const FAIL: Style = AnsiColor::Red.on_default().bold();
@@ -95,4 +94,54 @@ fn millis(elapsed: std::time::Duration) -> String {
 pub fn summary(results: &[CaseResult]) -> String {
     let passed = results.iter().filter(|r| r.passed()).count();
     format!("{passed} passed, {} failed", results.len() - passed)
+}
+
+/// Builds the report for `results` of `suites`.
+pub fn junit(suites: &[Suite], results: &[CaseResult]) -> quick_junit::Report {
+    let mut report = quick_junit::Report::new("bouncer test");
+    for (index, suite) in suites.iter().enumerate() {
+        let mut junit_suite = TestSuite::new(suite.name.as_str());
+        for result in results.iter().filter(|r| r.suite == index) {
+            let case = &suite.cases[result.case];
+            let status = match &result.outcome {
+                CaseOutcome::Passed => TestCaseStatus::success(),
+                CaseOutcome::Failed(failures) => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    let summary = failures
+                        .iter()
+                        .map(|f| f.what.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    status.set_message(format!("unmet: {summary}"));
+                    let details = failures
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}:\n  expected: {}\n  actual: {}",
+                                f.what, f.expected, f.actual
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    status.set_description(format!(
+                        "at {}:{}\n{details}",
+                        suite.path.display(),
+                        case.line
+                    ));
+                    status
+                }
+                CaseOutcome::Error(error) => {
+                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    status.set_message(error.as_str());
+                    status
+                }
+            };
+            let mut junit_case = TestCase::new(case.name.as_str(), status);
+            junit_case.set_classname(suite.name.as_str());
+            junit_case.set_time(result.elapsed);
+            junit_suite.add_test_case(junit_case);
+        }
+        report.add_test_suite(junit_suite);
+    }
+    report
 }
