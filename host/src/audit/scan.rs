@@ -2,6 +2,10 @@
 //! `continue`), so memory holds one page and the findings, never the cluster.
 //! Each object is admitted as the API server would send it for a CREATE,
 //! through the same mutate-then-validate chain `bouncer check` runs.
+//!
+//! The walk is synchronous, on the caller's thread; it crosses into async in
+//! one place, [`ask`], to talk to the API server on the caller's
+//! runtime. Judging (guest code) never runs in an async context.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -55,27 +59,31 @@ pub struct Progress<'a> {
 }
 
 /// Audits what the cluster holds of every kind `set` governs. Lookups of
-/// context-aware policies go to `cluster` (live watch caches). Must run on a
-/// multi-threaded runtime: judging blocks its thread, not the runtime.
-pub async fn audit(
+/// context-aware policies go to `cluster` (live watch caches, kept by
+/// `runtime`). Call it off the runtime (a thread that is not one of its
+/// workers): the API server is asked on `runtime`, and the policies judge on
+/// this thread.
+pub fn audit(
     set: &PolicySet,
     client: &kube::Client,
     cluster: &Arc<dyn Cluster>,
     options: &AuditOptions,
-    progress: &mut (dyn FnMut(Progress<'_>) + Send),
+    runtime: &tokio::runtime::Handle,
+    progress: &mut dyn FnMut(Progress<'_>),
 ) -> AuditReport {
     let started = Instant::now();
     let mut report = AuditReport {
         audited_namespaces: (!options.namespaces.is_empty()).then(|| options.namespaces.clone()),
         ..AuditReport::default()
     };
-    let (targets, problems) = governed::targets(set, client).await;
+    let (targets, problems) = ask(runtime, governed::targets(set, client));
     report.add_problems(problems);
-    let terminating = terminating_namespaces(client, &mut report).await;
+    let terminating = ask(runtime, terminating_namespaces(client, &mut report));
     let mut audit = Sweep {
         set,
         cluster,
         options,
+        runtime,
         terminating: &terminating,
         report: &mut report,
         judged: 0,
@@ -92,11 +100,18 @@ pub async fn audit(
         };
         audit.report.summary.kinds += 1;
         for namespace in scopes {
-            audit.list(client, target, namespace, progress).await;
+            audit.list(client, target, namespace, progress);
         }
     }
     report.metrics.duration_seconds = started.elapsed().as_secs_f64();
     report
+}
+
+/// Asks the API server on the caller's runtime: the walk's one crossing into
+/// async. The caller's thread waits; the runtime's workers keep the watch
+/// caches current meanwhile.
+fn ask<T>(runtime: &tokio::runtime::Handle, work: impl std::future::Future<Output = T>) -> T {
+    runtime.block_on(work)
 }
 
 /// Namespaces being deleted: their objects are on their way out and their
@@ -131,6 +146,7 @@ struct Sweep<'a> {
     set: &'a PolicySet,
     cluster: &'a Arc<dyn Cluster>,
     options: &'a AuditOptions,
+    runtime: &'a tokio::runtime::Handle,
     terminating: &'a BTreeSet<String>,
     report: &'a mut AuditReport,
     judged: usize,
@@ -138,12 +154,12 @@ struct Sweep<'a> {
 
 impl Sweep<'_> {
     /// Lists one kind (in one namespace, or all) page by page and judges each object.
-    async fn list(
+    fn list(
         &mut self,
         client: &kube::Client,
         target: &Target,
         namespace: Option<&str>,
-        progress: &mut (dyn FnMut(Progress<'_>) + Send),
+        progress: &mut dyn FnMut(Progress<'_>),
     ) {
         let label = target.label();
         let api: Api<DynamicObject> = match namespace {
@@ -166,7 +182,7 @@ impl Sweep<'_> {
             if let Some(token) = &token {
                 params = params.continue_token(token);
             }
-            let page = match api.list(&params).await {
+            let page = match ask(self.runtime, api.list(&params)) {
                 Ok(page) => page,
                 Err(error) => {
                     let subject = match namespace {
@@ -261,8 +277,7 @@ impl Sweep<'_> {
                 return size;
             }
         };
-        let admission =
-            tokio::task::block_in_place(|| admit_for_report(self.set, &request, self.cluster));
+        let admission = admit_for_report(self.set, &request, self.cluster);
         let report = &mut *self.report;
         report.summary.objects += 1;
         *report

@@ -96,7 +96,7 @@ pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let (report, written) = runtime.block_on(run_async(args, &set, &access))?;
+    let (report, written) = judge(args, &set, &access, &runtime)?;
 
     let mut out = anstream::stdout().lock();
     match args.output {
@@ -150,19 +150,16 @@ pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
 
 type ReportsWritten = Option<Result<Written, ReportError>>;
 
-async fn run_async(
+/// Connects, audits and writes the reports. The audit's walk runs here, off
+/// the runtime (`audit::audit` asks the API server on it); connecting and
+/// writing reports are the runtime's.
+fn judge(
     args: &AuditArgs,
     set: &PolicySet,
     access: &KubeAccess,
+    runtime: &tokio::runtime::Runtime,
 ) -> Result<(AuditReport, ReportsWritten)> {
-    let Some(client) = access.client().await? else {
-        bail!("bouncer audit needs a cluster: give --kubeconfig, or run it in the cluster");
-    };
-    let watched = Watched::new(Some(client.clone()));
-    watched.watch(&set.context_kinds());
-    let context_errors =
-        wait_for_context(&watched, Duration::from_secs(args.context_timeout)).await;
-    let cluster: Arc<dyn Cluster> = Arc::new(watched);
+    let (client, cluster, context_errors) = runtime.block_on(connect(args, set, access))?;
     let options = AuditOptions {
         namespaces: args.namespaces.clone(),
         page_size: args.page_size,
@@ -182,7 +179,14 @@ async fn run_async(
             None => eprintln!("audit: {}{namespace}: {}", p.kind, p.done),
         }
     };
-    let mut report = audit(set, &client, &cluster, &options, &mut progress).await;
+    let mut report = audit(
+        set,
+        &client,
+        &cluster,
+        &options,
+        runtime.handle(),
+        &mut progress,
+    );
     report.add_problems(context_errors);
     let written = if args.write_reports {
         let options = ReportOptions {
@@ -190,11 +194,29 @@ async fn run_async(
             max_results: args.max_results as usize,
             passes: args.report_passes,
         };
-        Some(write_reports(&client, &report, &options).await)
+        Some(runtime.block_on(write_reports(&client, &report, &options)))
     } else {
         None
     };
     Ok((report, written))
+}
+
+/// A client, the watch caches of the kinds the policies look up (synced, or
+/// what has not synced said), on the runtime.
+async fn connect(
+    args: &AuditArgs,
+    set: &PolicySet,
+    access: &KubeAccess,
+) -> Result<(kube::Client, Arc<dyn Cluster>, Vec<AuditError>)> {
+    let Some(client) = access.client().await? else {
+        bail!("bouncer audit needs a cluster: give --kubeconfig, or run it in the cluster");
+    };
+    let watched = Watched::new(Some(client.clone()));
+    watched.watch(&set.context_kinds());
+    let context_errors =
+        wait_for_context(&watched, Duration::from_secs(args.context_timeout)).await;
+    let cluster: Arc<dyn Cluster> = Arc::new(watched);
+    Ok((client, cluster, context_errors))
 }
 
 /// Waits for the context caches; what has not synced by then is reported, and

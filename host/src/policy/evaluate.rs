@@ -218,10 +218,12 @@ impl Policy {
     /// policy's limits.
     ///
     /// WASI calls block on an async runtime internally, which panics on a thread
-    /// that is already driving one. A WASI component called from an async worker
-    /// (the server's path) therefore runs in `block_in_place`, which hands the
-    /// worker's other tasks to another thread; on a current-thread runtime, where
-    /// that is impossible, it runs on a short-lived thread of its own.
+    /// that is already driving one. No path of bouncer's calls guest code in an
+    /// async context (the server evaluates on its evaluation threads, `check`,
+    /// `test` and `audit` on plain threads); this guards library callers that
+    /// do: there it runs in `block_in_place`, which hands the worker's other
+    /// tasks to another thread, or, on a current-thread runtime, on a
+    /// short-lived thread of its own.
     fn call<R: Send>(
         &self,
         uid: &str,
