@@ -5,8 +5,12 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admission::{PolicyResult, Verdict};
+use std::sync::Arc;
+
+use crate::admission::synthetic::{self, RequestSpec, SyntheticError};
+use crate::admission::{PolicyResult, PolicySet, Request, Verdict, admit_for_report};
 use crate::config::Mode;
+use crate::context::Cluster;
 
 /// The object a finding is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -65,6 +69,39 @@ pub struct Finding {
     /// The JSON Patch from the object as written to `patched`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<json_patch::Patch>,
+}
+
+/// Judges one object as the API server would send it for `spec` (a CREATE)
+/// through `set`'s mutate-then-validate chain, every policy's findings at
+/// once: what `check` does for each manifest object and `audit` for each
+/// listed one. `object` names it once the request is built (its namespace
+/// is the request's).
+///
+/// # Errors
+/// The object does not make an admission request (no `kind`, say).
+pub fn judge(
+    set: &PolicySet,
+    spec: &RequestSpec,
+    uid: &str,
+    cluster: &Arc<dyn Cluster>,
+    object: impl FnOnce(&Request) -> ObjectRef,
+    at: Option<&Place>,
+) -> Result<Vec<Finding>, SyntheticError> {
+    let request = synthetic::build(spec, uid)?;
+    let admission = admit_for_report(set, &request, cluster);
+    let object = object(&request);
+    let patch = admission.patched.as_ref().and_then(|patched| {
+        let sent: Value = serde_json::from_str(request.object.as_ref()?.json()).ok()?;
+        Some(json_patch::diff(&sent, patched))
+    });
+    Ok(admission
+        .policies
+        .iter()
+        .map(|result| {
+            let patched = admission.patched.as_ref();
+            Finding::of(result, &object, at, patched, patch.as_ref())
+        })
+        .collect())
 }
 
 impl Finding {

@@ -18,11 +18,10 @@ use serde_json::Value;
 use super::findings::{AuditError, AuditReport, Unseen};
 use super::governed::{self, Target};
 use crate::admission::PolicySet;
+use crate::admission::RequestSpec;
 use crate::admission::Verdict;
-use crate::admission::admit_for_report;
-use crate::admission::synthetic::{self, RequestSpec};
 use crate::context::Cluster;
-use crate::findings::{Finding, ObjectRef};
+use crate::findings::{ObjectRef, judge};
 
 /// What to audit and how.
 #[derive(Debug, Clone)]
@@ -270,14 +269,15 @@ impl Sweep<'_> {
             ..RequestSpec::create(value, reference.namespace.as_deref().unwrap_or_default())
         };
         self.judged += 1;
-        let request = match synthetic::build(&spec, &format!("bouncer-audit-{}", self.judged)) {
-            Ok(request) => request,
+        let uid = format!("bouncer-audit-{}", self.judged);
+        let named = |_: &crate::admission::Request| reference.clone();
+        let findings = match judge(self.set, &spec, &uid, self.cluster, named, None) {
+            Ok(findings) => findings,
             Err(error) => {
                 self.unreadable(subject, error.to_string());
                 return size;
             }
         };
-        let admission = admit_for_report(self.set, &request, self.cluster);
         let report = &mut *self.report;
         report.summary.objects += 1;
         *report
@@ -290,21 +290,19 @@ impl Sweep<'_> {
             .entry(reference.namespace.clone().unwrap_or_default())
             .or_default();
         let mut worst = Verdict::Pass;
-        for result in &admission.policies {
-            let outcome = Verdict::of(result);
+        for finding in findings {
+            let outcome = finding.result;
             scope.add(outcome);
             worst = worst.min(outcome);
             if matches!(outcome, Verdict::Fail | Verdict::Warn) {
                 *report
                     .metrics
                     .violations_by_policy
-                    .entry(result.policy.clone())
+                    .entry(finding.policy.clone())
                     .or_default() += 1;
             }
             if outcome != Verdict::Pass || self.options.report_passes {
-                report
-                    .results
-                    .push(Finding::of(result, &reference, None, None, None));
+                report.results.push(finding);
             }
         }
         match worst {

@@ -5,12 +5,10 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::admission::PolicySet;
-use crate::admission::admit_for_report;
-use crate::admission::synthetic::{self, RequestSpec};
+use crate::admission::{PolicySet, Request, RequestSpec};
 use crate::context::Cluster;
 use crate::context::Snapshot;
-use crate::findings::{Finding, ObjectRef, Place};
+use crate::findings::{Finding, ObjectRef, Place, judge};
 use crate::manifest::Manifests;
 use crate::manifest::placement::namespace_of;
 
@@ -142,8 +140,21 @@ pub fn check(
             .unwrap_or("")
             .to_owned();
         let spec = RequestSpec::create(value, namespace);
-        let request = match synthetic::build(&spec, &format!("bouncer-check-{index}")) {
-            Ok(request) => request,
+        let at = Place {
+            file: object.origin.file.clone(),
+            line: object.origin.line,
+            item: object.origin.item,
+        };
+        let name = |request: &Request| ObjectRef {
+            api_version: api_version.clone(),
+            kind: object.kind().to_owned(),
+            namespace: request.namespace.clone(),
+            name: object.name().to_owned(),
+            uid: None,
+        };
+        let uid = format!("bouncer-check-{index}");
+        let findings = match judge(set, &spec, &uid, &cluster, name, Some(&at)) {
+            Ok(findings) => findings,
             Err(error) => {
                 report.errors.push(InputError {
                     file: object.origin.file.clone(),
@@ -154,28 +165,6 @@ pub fn check(
             }
         };
         report.summary.objects += 1;
-        let admission = admit_for_report(set, &request, &cluster);
-        let patch = admission.patched.as_ref().and_then(|patched| {
-            let sent = request.object.as_ref()?;
-            let sent: Value = serde_json::from_str(sent.json()).ok()?;
-            Some(json_patch::diff(&sent, patched))
-        });
-        let reference = ObjectRef {
-            api_version: api_version.clone(),
-            kind: object.kind().to_owned(),
-            namespace: request.namespace.clone(),
-            name: object.name().to_owned(),
-            uid: None,
-        };
-        let at = Place {
-            file: object.origin.file.clone(),
-            line: object.origin.line,
-            item: object.origin.item,
-        };
-        let findings = admission.policies.iter().map(|result| {
-            let patched = admission.patched.as_ref();
-            Finding::of(result, &reference, Some(&at), patched, patch.as_ref())
-        });
         let before = report.results.len();
         report.results.extend(findings);
         let found = &report.results[before..];

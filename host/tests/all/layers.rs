@@ -17,7 +17,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         &["config", "context", "manifest", "policy", "registry"],
     ),
     ("authoring", &["policy"]),
-    ("findings", &["admission", "config"]),
+    ("findings", &["admission", "config", "context"]),
     (
         "offline",
         &[
