@@ -2,6 +2,11 @@
 //! the captured API server fixtures, and a one-call way to run a policy on a
 //! review and get the response the API server would receive.
 
+/// TLS clients: the host test kit's one implementation, shared by path.
+#[path = "../../host/tests/all/support/tls.rs"]
+#[allow(dead_code)]
+mod tls;
+
 pub mod certs;
 pub mod config;
 pub mod server;

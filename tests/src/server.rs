@@ -10,8 +10,6 @@ use bouncer::config::ConfigSource;
 use bouncer::policy::EngineConfig;
 use bouncer::server::{AppState, RequestLimits};
 use bouncer::server::{ConnectionLimits, KubeAccess, ServeOptions, Server};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -180,30 +178,11 @@ pub fn client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
         .expect("client")
 }
 
-/// The rustls client configuration of [`client`].
+/// The rustls client configuration of [`client`] (the host's test kit's,
+/// `host/tests/all/support/tls.rs`).
 pub fn tls_config(ca_pem: &str, identity: Option<(&str, &str)>) -> rustls::ClientConfig {
     bouncer::server::install_default_provider();
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.expect("CA PEM")).expect("CA cert");
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(bouncer::server::provider())
-        .with_safe_default_protocol_versions()
-        .expect("protocols")
-        .with_root_certificates(roots);
-    match identity {
-        None => builder.with_no_client_auth(),
-        Some((chain, key)) => {
-            let chain = CertificateDer::pem_slice_iter(chain.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .expect("client chain");
-            let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes())
-                .expect("client key");
-            builder
-                .with_client_auth_cert(chain, key)
-                .expect("client identity")
-        }
-    }
+    crate::tls::client_config_pem(ca_pem, identity)
 }
 
 /// The sending half of an HTTP/2 connection, as the API server keeps one.
