@@ -75,7 +75,9 @@ pub struct Finding {
 /// through `set`'s mutate-then-validate chain, every policy's findings at
 /// once: what `check` does for each manifest object and `audit` for each
 /// listed one. `object` names it once the request is built (its namespace
-/// is the request's).
+/// is the request's). With `changes`, a mutating policy's finding carries the
+/// patched object and the JSON Patch (`check` shows them); `audit` does not
+/// ask, as its findings are kept for the whole cluster.
 ///
 /// # Errors
 /// The object does not make an admission request (no `kind`, say).
@@ -86,21 +88,20 @@ pub fn judge(
     cluster: &Arc<dyn Cluster>,
     object: impl FnOnce(&Request) -> ObjectRef,
     at: Option<&Place>,
+    changes: bool,
 ) -> Result<Vec<Finding>, SyntheticError> {
     let request = synthetic::build(spec, uid)?;
     let admission = admit_for_report(set, &request, cluster);
     let object = object(&request);
-    let patch = admission.patched.as_ref().and_then(|patched| {
+    let patched = admission.patched.as_ref().filter(|_| changes);
+    let patch = patched.and_then(|patched| {
         let sent: Value = serde_json::from_str(request.object.as_ref()?.json()).ok()?;
         Some(json_patch::diff(&sent, patched))
     });
     Ok(admission
         .policies
         .iter()
-        .map(|result| {
-            let patched = admission.patched.as_ref();
-            Finding::of(result, &object, at, patched, patch.as_ref())
-        })
+        .map(|result| Finding::of(result, &object, at, patched, patch.as_ref()))
         .collect())
 }
 

@@ -25,7 +25,7 @@ mod source;
 mod threads;
 mod wasi;
 
-pub use batch::evaluate_all;
+pub use batch::{evaluate_all, evaluate_all_here};
 pub use builtin::{BUILTINS, Builtin};
 pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};

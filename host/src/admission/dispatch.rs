@@ -153,15 +153,9 @@ impl PolicySet {
             }
         } else {
             let (policies, wit) = review.independent();
-            let answers = policies
-                .iter()
-                .map(|policy| {
-                    let started = Instant::now();
-                    let result =
-                        policy.evaluate_until(&wit, review.deadline, Some(&review.context));
-                    (result, started.elapsed())
-                })
-                .collect();
+            let context = Some(&review.context);
+            let answers =
+                crate::policy::evaluate_all_here(&policies, &wit, review.deadline, context);
             review.record_independent(answers);
         }
         review.finish(request)
@@ -369,7 +363,8 @@ impl Matched<'_> {
         (result, started.elapsed())
     }
 
-    /// Runs the policy on this thread.
+    /// Runs the policy on this thread (within its own timeout: `evaluate_until`
+    /// holds it to that).
     fn evaluate_here(
         &self,
         request: &crate::policy::bindings::Request,
@@ -378,12 +373,9 @@ impl Matched<'_> {
     ) -> Answer {
         let started = Instant::now();
         let result = match self {
-            Self::Loaded(entry) => {
-                let deadline = deadline.min(started + entry.policy.limits().timeout);
-                entry
-                    .policy
-                    .evaluate_until(request, deadline, Some(context))
-            }
+            Self::Loaded(entry) => entry
+                .policy
+                .evaluate_until(request, deadline, Some(context)),
             Self::Unloaded(unloaded) => Err(unloaded.error()),
         };
         (result, started.elapsed())

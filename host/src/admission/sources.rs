@@ -92,21 +92,19 @@ fn pull_all(
     if remote.is_empty() {
         return Vec::new();
     }
+    let all_failed = |why: &str| {
+        let failed = |(index, ..): &(usize, &PolicyConfig, PolicyRef)| {
+            (*index, Err(EntryError::Pull(why.to_owned())))
+        };
+        remote.iter().map(failed).collect::<Vec<_>>()
+    };
     let work = || {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
         {
             Ok(runtime) => runtime,
-            Err(e) => {
-                return remote
-                    .iter()
-                    .map(|(index, ..)| {
-                        let why = format!("cannot start the registry runtime: {e}");
-                        (*index, Err(EntryError::Pull(why)))
-                    })
-                    .collect();
-            }
+            Err(e) => return all_failed(&format!("cannot start the registry runtime: {e}")),
         };
         runtime.block_on(
             futures::stream::iter(remote.iter().map(|(index, entry, reference)| async move {
@@ -129,15 +127,7 @@ fn pull_all(
             .spawn_scoped(scope, work)
             .map_err(|e| e.to_string())
             .and_then(|t| t.join().map_err(|_| "it panicked".to_owned()))
-            .unwrap_or_else(|why| {
-                remote
-                    .iter()
-                    .map(|(index, ..)| {
-                        let why = format!("cannot run the registry pulls: {why}");
-                        (*index, Err(EntryError::Pull(why)))
-                    })
-                    .collect()
-            })
+            .unwrap_or_else(|why| all_failed(&format!("cannot run the registry pulls: {why}")))
     })
 }
 

@@ -271,7 +271,7 @@ impl Sweep<'_> {
         self.judged += 1;
         let uid = format!("bouncer-audit-{}", self.judged);
         let named = |_: &crate::admission::Request| reference.clone();
-        let findings = match judge(self.set, &spec, &uid, self.cluster, named, None) {
+        let findings = match judge(self.set, &spec, &uid, self.cluster, named, None, false) {
             Ok(findings) => findings,
             Err(error) => {
                 self.unreadable(subject, error.to_string());

@@ -153,7 +153,7 @@ pub fn check(
             uid: None,
         };
         let uid = format!("bouncer-check-{index}");
-        let findings = match judge(set, &spec, &uid, &cluster, name, Some(&at)) {
+        let findings = match judge(set, &spec, &uid, &cluster, name, Some(&at), true) {
             Ok(findings) => findings,
             Err(error) => {
                 report.errors.push(InputError {

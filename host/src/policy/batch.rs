@@ -45,10 +45,7 @@ pub async fn evaluate_all(
     context: Option<Arc<dyn ContextSource>>,
 ) -> Vec<Answer> {
     if run == Run::Here {
-        return policies
-            .iter()
-            .map(|p| timed(|| p.evaluate_until(&request, deadline, context.as_ref())))
-            .collect();
+        return evaluate_all_here(policies, &request, deadline, context.as_ref());
     }
     let mut batched = Vec::new();
     let mut waiting = Vec::new();
@@ -83,6 +80,21 @@ pub async fn evaluate_all(
         .into_iter()
         .zip(policies)
         .map(|(answer, policy)| answer.unwrap_or_else(|| (Err(panicked(policy)), Duration::ZERO)))
+        .collect()
+}
+
+/// Evaluates each of `policies` on this thread, in turn, by `deadline` at the
+/// latest (each within its own timeout): [`Run::Here`] for callers with no
+/// runtime to await on (`PolicySet::review_here`).
+pub fn evaluate_all_here(
+    policies: &[&Policy],
+    request: &Request,
+    deadline: Instant,
+    context: Option<&Arc<dyn ContextSource>>,
+) -> Vec<Answer> {
+    policies
+        .iter()
+        .map(|p| timed(|| p.evaluate_until(request, deadline, context)))
         .collect()
 }
 

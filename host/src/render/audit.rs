@@ -4,11 +4,6 @@
 use super::{DENY, ERROR, OK, SKIP, WARN, line, object_label};
 use crate::admission::Verdict;
 use crate::audit::{AuditReport, Level};
-use crate::findings::Finding;
-
-fn label(finding: &Finding) -> String {
-    object_label(&finding.object)
-}
 
 /// One line per finding, `LABEL Kind/namespace/name policy: message`, then problems and the summary.
 pub fn text(
@@ -17,7 +12,7 @@ pub fn text(
     policies: usize,
 ) -> std::io::Result<()> {
     for finding in &report.results {
-        let object = label(finding);
+        let object = object_label(&finding.object);
         let policy = &finding.policy;
         let message = finding.message.as_deref().unwrap_or_default();
         match finding.result {
@@ -132,7 +127,7 @@ pub fn junit(report: &AuditReport) -> quick_junit::Report {
             }
             Verdict::Warn | Verdict::Pass => TestCaseStatus::success(),
         };
-        let mut case = TestCase::new(label(finding), status);
+        let mut case = TestCase::new(object_label(&finding.object), status);
         case.set_classname(finding.policy.as_str());
         let notes: Vec<&str> = finding
             .message
