@@ -217,8 +217,14 @@ impl<'s> Underway<'s> {
         if matching.is_empty() {
             return None;
         }
+        // Only the mutating endpoint shares time out in turn (`mutate_share`).
+        let timeouts = if mutate {
+            matching.iter().map(Matched::timeout).collect()
+        } else {
+            Vec::new()
+        };
         Some(Self {
-            timeouts: matching.iter().map(Matched::timeout).collect(),
+            timeouts,
             records: Vec::with_capacity(matching.len()),
             matching,
             next: 0,
