@@ -3,12 +3,16 @@
 //! Start from [`Config`] ([`Config::from_yaml`], [`Config::default_config`]) and
 //! [`PolicyConfig`]; [`matching`] holds an entry's `match` rules.
 
+mod exceptions;
 mod file;
 mod matching;
 mod modes;
+mod shadow;
 mod source;
 
+pub use exceptions::{DEFAULT_MAX_EXCEPTION, ExceptionsConfig};
 pub use file::{Config, ConfigError, DEFAULT_CONFIG, Origin, PolicyConfig, parse_quantity};
-pub use matching::MatchRules;
+pub use matching::{KindRule, MatchRules, NamespaceRule};
 pub use modes::{FailureMode, Mode};
+pub use shadow::{DEFAULT_SHADOW_CONCURRENCY, ShadowConfig, candidate_name};
 pub use source::ConfigSource;

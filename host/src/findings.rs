@@ -123,7 +123,14 @@ impl Finding {
             mode: result.mode,
             result: Verdict::of(result),
             allowed: result.allowed(),
-            message: result.message.clone(),
+            message: match &result.excepted {
+                // What the policy said, and who let it through.
+                Some(exception) => Some(format!(
+                    "excepted by {exception}: {}",
+                    result.message.as_deref().unwrap_or("denied")
+                )),
+                None => result.message.clone(),
+            },
             warnings: result.warnings.clone(),
             patched: patched.filter(|_| changed).cloned(),
             patch: patch.filter(|_| changed).cloned(),

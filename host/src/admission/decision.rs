@@ -83,6 +83,9 @@ pub struct PolicyResult {
     pub detail: Option<String>,
     /// How long its evaluation took.
     pub elapsed: Duration,
+    /// The exception that let the request through although the policy
+    /// denied it (its description), when one did.
+    pub excepted: Option<String>,
 }
 
 impl PolicyResult {
@@ -105,12 +108,16 @@ pub enum Verdict {
     Warn,
     /// Met.
     Pass,
+    /// Not judged: a `PolicyException` excepts the object from the policy.
+    Skip,
 }
 
 impl Verdict {
     /// The verdict of one policy's result.
     pub fn of(result: &PolicyResult) -> Self {
-        if result.error.is_some() {
+        if result.excepted.is_some() {
+            Self::Skip
+        } else if result.error.is_some() {
             Self::Error
         } else if result.refused {
             Self::Fail
@@ -128,6 +135,7 @@ impl Verdict {
             Self::Error => "error",
             Self::Warn => "warn",
             Self::Pass => "pass",
+            Self::Skip => "skip",
         }
     }
 }
@@ -141,6 +149,9 @@ pub struct Denial {
     pub message: String,
     /// The HTTP code.
     pub code: u16,
+    /// The policy failed (failure mode closed) rather than denied: no
+    /// exception covers that.
+    pub failure: bool,
 }
 
 /// The running verdict on one request, fed policy by policy in configuration order.
@@ -251,7 +262,51 @@ impl Decision {
             error,
             detail,
             elapsed,
+            excepted: None,
         }
+    }
+
+    /// Applies exceptions to the enforced denials so far: a denial that
+    /// `covering(policy)` answers with an unexpired exception becomes a
+    /// warning naming it; one covered only by expired exceptions says they no
+    /// longer apply; every denial left says how to ask for one when `hint` is
+    /// given. A policy's failure is never excepted. Returns the policies let
+    /// through, with the exception that did it.
+    pub(super) fn except(
+        &mut self,
+        covering: impl Fn(&str) -> (Option<String>, Option<String>),
+        hint: Option<&str>,
+    ) -> Vec<(String, String)> {
+        let mut excepted = Vec::new();
+        let mut kept = Vec::new();
+        for mut denial in std::mem::take(&mut self.denials) {
+            if denial.failure {
+                kept.push(denial);
+                continue;
+            }
+            let (active, expired) = covering(&denial.policy);
+            if let Some(exception) = active {
+                self.warnings.push(Warning {
+                    policy: denial.policy.clone(),
+                    text: format!("allowed by {exception}: {}", denial.message),
+                });
+                excepted.push((denial.policy, exception));
+                continue;
+            }
+            if let Some(expired) = expired {
+                denial
+                    .message
+                    .push_str(&format!(" ({expired} has expired and no longer applies)"));
+            }
+            if let Some(hint) = hint {
+                denial
+                    .message
+                    .push_str(&format!(" (to ask for an exception: {hint})"));
+            }
+            kept.push(denial);
+        }
+        self.denials = kept;
+        excepted
     }
 
     fn apply_result(
@@ -286,6 +341,7 @@ impl Decision {
                         policy: policy.to_owned(),
                         message,
                         code: outcome.code.unwrap_or(DEFAULT_DENY_CODE),
+                        failure: false,
                     });
                     Effect::Denied
                 }
@@ -316,6 +372,7 @@ impl Decision {
                 policy: policy.to_owned(),
                 message: format!("{error} (failure mode: closed)"),
                 code: POLICY_FAILURE_CODE,
+                failure: true,
             }),
             FailureMode::Open => self.warnings.push(Warning {
                 policy: policy.to_owned(),

@@ -110,6 +110,11 @@ impl PolicySet {
         budget: Budget,
     ) -> Reviewed {
         let run = budget.run;
+        if only.is_none()
+            && let Some(refused) = self.judge_exception_write(request, endpoint)
+        {
+            return refused;
+        }
         let Some(mut review) = Underway::start(self, request, endpoint, only, cluster, budget)
         else {
             return Reviewed::unmatched(request);
@@ -142,6 +147,9 @@ impl PolicySet {
         deadline: Instant,
     ) -> Reviewed {
         let budget = Budget::here(deadline);
+        if let Some(refused) = self.judge_exception_write(request, endpoint) {
+            return refused;
+        }
         let Some(mut review) = Underway::start(self, request, endpoint, None, cluster, budget)
         else {
             return Reviewed::unmatched(request);
@@ -162,6 +170,49 @@ impl PolicySet {
     }
 }
 
+/// The name bouncer's own judgement of `PolicyException` writes goes by in
+/// responses, reports and metrics.
+pub const EXCEPTION_JUDGE: &str = "bouncer-exceptions";
+
+impl PolicySet {
+    /// bouncer's own refusal of a `PolicyException` write (on the validating
+    /// endpoint, where exceptions are honoured): outside the honoured
+    /// namespaces, without a reason, lasting too long, or naming a policy
+    /// that does not run.
+    fn judge_exception_write(&self, request: &Request, endpoint: Endpoint) -> Option<Reviewed> {
+        let config = self.exceptions()?;
+        if endpoint != Endpoint::Validate || !super::exceptions::is_exception(request) {
+            return None;
+        }
+        let message = super::exceptions::judge_write(
+            config,
+            request,
+            |policy| self.contains(policy),
+            std::time::SystemTime::now(),
+        )?;
+        let mut decision = Decision::new(None, 0);
+        let outcome = Outcome {
+            allowed: false,
+            message: Some(message),
+            code: Some(422),
+            warnings: Vec::new(),
+            mutation: None,
+        };
+        let record = decision.record(
+            EXCEPTION_JUDGE,
+            Mode::Enforce,
+            crate::config::FailureMode::Closed,
+            (Ok(outcome), Duration::ZERO),
+            false,
+        );
+        Some(Reviewed {
+            response: decision.into_response(request),
+            records: vec![record],
+            patched: None,
+        })
+    }
+}
+
 /// One policy's answer and how long it took.
 type Answer = (Result<Outcome, PolicyError>, Duration);
 
@@ -170,6 +221,8 @@ type Answer = (Result<Outcome, PolicyError>, Duration);
 /// [`PolicySet::review_here`] (synchronous) drive the same steps; only how
 /// each evaluation is awaited differs.
 struct Underway<'s> {
+    set: &'s PolicySet,
+    cluster: Arc<dyn Cluster>,
     matching: Vec<Matched<'s>>,
     timeouts: Vec<Duration>,
     next: usize,
@@ -224,6 +277,8 @@ impl<'s> Underway<'s> {
             Vec::new()
         };
         Some(Self {
+            set,
+            cluster: cluster.clone(),
             timeouts,
             records: Vec::with_capacity(matching.len()),
             matching,
@@ -300,7 +355,8 @@ impl<'s> Underway<'s> {
         }
     }
 
-    fn finish(self, request: &Request) -> Reviewed {
+    fn finish(mut self, request: &Request) -> Reviewed {
+        self.apply_exceptions(request);
         let patched = self
             .decision
             .is_mutated()
@@ -310,6 +366,49 @@ impl<'s> Underway<'s> {
             response: self.decision.into_response(request),
             records: self.records,
             patched,
+        }
+    }
+}
+
+impl Underway<'_> {
+    /// Lets through what an unexpired `PolicyException` covers, where the
+    /// configuration honours exceptions (`exceptions.rs`), and keeps the
+    /// records in step with the denials left.
+    fn apply_exceptions(&mut self, request: &Request) {
+        let Some(config) = self.set.exceptions() else {
+            return;
+        };
+        if self.decision.denials().iter().all(|d| d.failure) {
+            return;
+        }
+        let found = super::exceptions::honoured(config, &*self.cluster);
+        let now = std::time::SystemTime::now();
+        let cluster = &*self.cluster;
+        let covering = |policy: &str| {
+            let covers: Vec<_> = found
+                .iter()
+                .filter(|e| e.covers(policy, request, cluster))
+                .collect();
+            let active = covers
+                .iter()
+                .find(|e| !e.expired(now))
+                .map(|e| e.describe());
+            let expired = covers.iter().find(|e| e.expired(now)).map(|e| e.describe());
+            (active, expired)
+        };
+        let excepted = self.decision.except(covering, config.hint.as_deref());
+        for record in &mut self.records {
+            if let Some((_, exception)) = excepted.iter().find(|(p, _)| *p == record.policy) {
+                record.refused = false;
+                record.excepted = Some(exception.clone());
+            } else if let Some(denial) = self
+                .decision
+                .denials()
+                .iter()
+                .find(|d| d.policy == record.policy && !d.failure)
+            {
+                record.message = Some(denial.message.clone());
+            }
         }
     }
 }

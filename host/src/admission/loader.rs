@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::load_error::{EntryError, LoadError, LoadFailure};
 use super::matching::Matcher;
-use super::set::{Entry, Member, PolicySet, Unloaded, everything};
+use super::set::{Candidate, Entry, Member, PolicySet, Unloaded, everything};
 use super::sources::{Pulls, Resolution, resolve_all};
-use crate::config::{Config, ConfigError, ConfigSource, PolicyConfig};
+use crate::config::{Config, ConfigError, ConfigSource, PolicyConfig, candidate_name};
 use crate::policy::PolicyEngine;
 
 /// A loaded set and the files it came from, with their modification times as
@@ -109,7 +109,15 @@ fn load_set(
     let mut slots = 0u32;
     let reserved = reserved_instances(engine.max_instances());
     let available = engine.max_instances().saturating_sub(reserved).max(1);
-    let resolutions = resolve_all(engine, config, pulls);
+    // Candidates are resolved with the entries (one round of registry pulls)
+    // and loaded after them: the entries' slots come first.
+    let candidates = config.candidates();
+    let expanded = Config {
+        policies: [config.policies.clone(), candidates.clone()].concat(),
+        ..config.clone()
+    };
+    let mut resolutions = resolve_all(engine, &expanded, pulls);
+    let candidate_resolutions = resolutions.split_off(config.policies.len());
     for (entry, resolution) in config.policies.iter().zip(resolutions) {
         let concurrency = entry.limits().concurrency;
         let asks_registry = match &resolution {
@@ -161,10 +169,71 @@ fn load_set(
             }
         }
     }
+    for (candidate, resolution) in candidates.iter().zip(candidate_resolutions) {
+        let Some(entry) = primary_of(&mut entries, &candidate.name) else {
+            // The entry itself did not load: there is nothing to compare with.
+            continue;
+        };
+        let concurrency = candidate.limits().concurrency;
+        if pulls == Pulls::StoreOnly && matches!(resolution, Ok(Resolution::Pending)) {
+            awaiting.push(candidate.name.clone());
+        }
+        let loaded = if slots + concurrency > available {
+            Err(EntryError::Slots {
+                total: slots + concurrency,
+                available,
+                reserved,
+            })
+        } else {
+            resolution.and_then(|r| load_entry(engine, candidate, r, &mut warnings))
+        };
+        entry.shadow = Some(match loaded {
+            Ok(Some(loaded)) => {
+                slots += concurrency;
+                Candidate::Loaded {
+                    policy: loaded.policy,
+                    source: candidate.source.clone(),
+                }
+            }
+            Ok(None) => Candidate::Unloaded {
+                reason: "not pulled yet: its registry is being asked".into(),
+                source: candidate.source.clone(),
+            },
+            Err(error) => {
+                let reason = LoadFailure {
+                    policy: candidate.name.clone(),
+                    error,
+                }
+                .reason();
+                warnings.push(format!(
+                    "policy `{}`: its shadow candidate is not loaded (the policy serves \
+                     unshadowed): {reason}",
+                    entry.policy.name()
+                ));
+                Candidate::Unloaded {
+                    reason,
+                    source: candidate.source.clone(),
+                }
+            }
+        });
+    }
     (
-        PolicySet::new(entries, members, warnings, awaiting),
+        PolicySet::new(
+            entries,
+            members,
+            warnings,
+            awaiting,
+            config.exceptions.clone(),
+        ),
         failures,
     )
+}
+
+/// The loaded entry whose candidate is named `candidate`.
+fn primary_of<'e>(entries: &'e mut [Entry], candidate: &str) -> Option<&'e mut Entry> {
+    entries
+        .iter_mut()
+        .find(|e| candidate_name(e.policy.name()) == candidate)
 }
 
 /// The longest reason an unloaded entry keeps: it is copied into `/readyz`,
@@ -239,5 +308,6 @@ fn load_entry(
         mutating,
         pinned,
         matcher,
+        shadow: None,
     }))
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use super::matching::Matcher;
-use crate::config::{FailureMode, MatchRules, Mode};
+use crate::config::{ExceptionsConfig, FailureMode, MatchRules, Mode};
 use crate::policy::{Policy, PolicyEngine, PolicyError};
 
 /// One configured policy, loaded.
@@ -20,7 +20,28 @@ pub struct Entry {
     pub mutating: bool,
     /// For a registry source, the reference pinned to the digest it resolved to.
     pub pinned: Option<String>,
+    /// Its shadow candidate, when the entry has one.
+    pub shadow: Option<Candidate>,
     pub(super) matcher: Matcher,
+}
+
+/// The candidate version of an entry's policy (its `shadow`).
+#[derive(Debug, Clone)]
+pub enum Candidate {
+    /// Loaded: it sees the entry's requests.
+    Loaded {
+        /// The candidate, named `<policy>@shadow`, with its own slots and limits.
+        policy: Policy,
+        /// Its `source` as configured.
+        source: String,
+    },
+    /// Not loaded: the entry serves unshadowed.
+    Unloaded {
+        /// Why.
+        reason: String,
+        /// Its `source` as configured.
+        source: String,
+    },
 }
 
 /// A configured policy that could not be loaded. It still answers for the
@@ -60,6 +81,7 @@ impl Entry {
             failure,
             mutating,
             pinned: None,
+            shadow: None,
             matcher: everything(),
         }
     }
@@ -96,6 +118,8 @@ pub struct PolicySet {
     /// Entries whose registry was not asked ([`Pulls::StoreOnly`]): pending,
     /// or serving a tag's last good component.
     awaiting: Vec<String>,
+    /// Where `PolicyException`s are honoured; `None`: nowhere.
+    exceptions: Option<ExceptionsConfig>,
 }
 
 impl PolicySet {
@@ -105,6 +129,7 @@ impl PolicySet {
         members: Vec<Member>,
         warnings: Vec<String>,
         awaiting: Vec<String>,
+        exceptions: Option<ExceptionsConfig>,
     ) -> Self {
         let by_name = entries
             .iter()
@@ -117,6 +142,7 @@ impl PolicySet {
             by_name,
             warnings,
             awaiting,
+            exceptions,
         }
     }
 
@@ -129,6 +155,7 @@ impl PolicySet {
             by_name,
             warnings: Vec::new(),
             awaiting: Vec::new(),
+            exceptions: None,
         }
     }
 
@@ -170,12 +197,30 @@ impl PolicySet {
         engine.apportion(&names);
     }
 
-    /// Every kind some policy may look up, each once: what serve mode watches.
+    /// Where `PolicyException`s are honoured; `None` when nowhere.
+    pub fn exceptions(&self) -> Option<&ExceptionsConfig> {
+        self.exceptions.as_ref()
+    }
+
+    /// The same set, honouring exceptions as `exceptions` says (tests, and
+    /// sets built without a configuration file).
+    pub fn with_exceptions(mut self, exceptions: Option<ExceptionsConfig>) -> Self {
+        self.exceptions = exceptions;
+        self
+    }
+
+    /// Every kind some policy may look up, each once, and `PolicyException`
+    /// when exceptions are honoured: what serve mode watches.
     pub fn context_kinds(&self) -> Vec<crate::policy::ContextKind> {
         let mut kinds: Vec<_> = self
             .entries
             .iter()
             .flat_map(|e| e.policy.context_kinds().iter().cloned())
+            .chain(
+                self.exceptions
+                    .is_some()
+                    .then(super::exceptions::exception_kind),
+            )
             .collect();
         kinds.sort();
         kinds.dedup();

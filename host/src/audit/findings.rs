@@ -53,6 +53,8 @@ pub struct Counts {
     pub warn: usize,
     /// Results the policy could not produce.
     pub error: usize,
+    /// Results a `PolicyException` excepted.
+    pub skip: usize,
 }
 
 impl Counts {
@@ -63,6 +65,7 @@ impl Counts {
             Verdict::Fail => self.fail += 1,
             Verdict::Warn => self.warn += 1,
             Verdict::Error => self.error += 1,
+            Verdict::Skip => self.skip += 1,
         }
     }
 }

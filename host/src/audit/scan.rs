@@ -309,7 +309,7 @@ impl Sweep<'_> {
             Verdict::Fail => report.summary.denied += 1,
             Verdict::Error => report.summary.failed += 1,
             Verdict::Warn => report.summary.warned += 1,
-            Verdict::Pass => {}
+            Verdict::Pass | Verdict::Skip => {}
         }
         size
     }

@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::exceptions::ExceptionsConfig;
 use super::matching::MatchRules;
 use super::modes::{FailureMode, Mode};
+use super::shadow::ShadowConfig;
 use crate::policy::{Limits, Source};
 use crate::registry::{PolicyRef, RegistryOptions, Verification};
 
@@ -25,6 +27,8 @@ pub struct Config {
     /// Keys every `oci://` policy must be signed by (cosign's keyed format).
     #[serde(default)]
     pub verify: Verification,
+    /// Where `PolicyException` objects are honoured; none are without it.
+    pub exceptions: Option<ExceptionsConfig>,
     /// The directory relative `.wasm` paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -66,6 +70,9 @@ pub struct PolicyConfig {
     /// `bouncer serve` watches exactly these.
     #[serde(default)]
     pub context: Vec<crate::policy::ContextKind>,
+    /// A candidate version evaluated beside this one on live traffic; it
+    /// never changes an answer, and where it disagrees is counted and reported.
+    pub shadow: Option<ShadowConfig>,
 }
 
 /// Where an entry's component comes from.
@@ -239,6 +246,20 @@ impl Config {
                 .rules
                 .check()
                 .map_err(|message| invalid(name, message))?;
+            entry
+                .check_shadow()
+                .map_err(|message| invalid(name, message))?;
+            if let Some(candidate) = entry.candidate() {
+                candidate
+                    .origin(Path::new(""))
+                    .map_err(|e| invalid(name, format!("shadow: {e}")))?;
+            }
+        }
+        if let Some(exceptions) = &self.exceptions {
+            exceptions.check().map_err(|message| ConfigError::Parse {
+                origin: origin.to_owned(),
+                message,
+            })?;
         }
         Ok(())
     }
@@ -247,10 +268,19 @@ impl Config {
     pub fn component_files(&self) -> Vec<PathBuf> {
         self.policies
             .iter()
+            .chain(self.candidates().iter())
             .filter_map(|p| match p.origin(&self.base_dir) {
                 Ok(Origin::Local(Source::File(path))) => Some(path),
                 _ => None,
             })
+            .collect()
+    }
+
+    /// The shadow candidates of its entries, each as an entry of its own.
+    pub fn candidates(&self) -> Vec<PolicyConfig> {
+        self.policies
+            .iter()
+            .filter_map(PolicyConfig::candidate)
             .collect()
     }
 }

@@ -33,6 +33,11 @@ pub fn text(
                     line(WARN, "WARN", None, &object, policy, message)
                 )?;
             }
+            Verdict::Skip => writeln!(
+                out,
+                "{}",
+                line(SKIP, "SKIP", None, &object, policy, message)
+            )?,
             Verdict::Warn | Verdict::Pass => {}
         }
         for warning in &finding.warnings {
@@ -122,6 +127,11 @@ pub fn junit(report: &AuditReport) -> quick_junit::Report {
                     NonSuccessKind::Error
                 };
                 let mut status = TestCaseStatus::non_success(kind);
+                status.set_message(finding.message.clone().unwrap_or_default());
+                status
+            }
+            Verdict::Skip => {
+                let mut status = TestCaseStatus::skipped();
                 status.set_message(finding.message.clone().unwrap_or_default());
                 status
             }

@@ -175,11 +175,13 @@ fn target_config(
                 memory: None,
                 concurrency: None,
                 context: file.context_kinds.clone(),
+                shadow: None,
             };
             let config = Config {
                 policies: vec![entry],
                 registry: Default::default(),
                 verify: Default::default(),
+                exceptions: None,
                 base_dir: dir.to_owned(),
             };
             Ok((ConfigSource::Given(Box::new(config), "the suite's policy".into()), "policy"))
