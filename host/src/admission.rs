@@ -15,6 +15,7 @@ mod object;
 pub mod patch;
 pub mod review;
 mod set;
+pub mod shadow;
 mod sources;
 pub mod synthetic;
 pub mod wit;

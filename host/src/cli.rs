@@ -27,6 +27,21 @@ use clap::{Parser, Subcommand};
 pub(crate) const EXIT_DENIED: u8 = 1;
 /// Exit code for bad usage, unreadable input or a policy that cannot load.
 pub(crate) const EXIT_ERROR: u8 = 2;
+/// Exit code of `--compare` when answers change but nothing is newly denied.
+pub(crate) const EXIT_CHANGED: u8 = 3;
+
+/// The exit code of a `--compare`: what would break first.
+fn compare_exit(summary: &bouncer::comparison::ChangeSummary, errors: bool) -> ExitCode {
+    if errors {
+        ExitCode::from(EXIT_ERROR)
+    } else if summary.newly_denied > 0 {
+        ExitCode::from(EXIT_DENIED)
+    } else if summary.changed() {
+        ExitCode::from(EXIT_CHANGED)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
 
 /// Kubernetes admission webhook: house rules for EKS as sandboxed WebAssembly policies.
 #[derive(Debug, Parser)]

@@ -19,12 +19,14 @@
 pub mod admission;
 pub mod audit;
 pub mod authoring;
+pub mod comparison;
 pub mod config;
 pub mod context;
 pub mod crypto;
 pub mod findings;
 pub mod manifest;
 pub mod offline;
+pub mod openreports;
 pub mod policy;
 pub mod registry;
 pub mod render;

@@ -9,6 +9,8 @@
 //! ([`context::Snapshot`](crate::context::Snapshot)).
 
 mod check;
+mod compare;
 pub mod testing;
 
 pub use check::{CheckReport, CheckSummary, Duplicate, InputError, check};
+pub use compare::{CompareReport, compare};

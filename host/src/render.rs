@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod compare;
 pub mod test;
 
 use anstyle::{AnsiColor, Style};
@@ -39,6 +40,21 @@ pub(crate) fn line(
 ) -> String {
     let at = at.map(|a| format!("{a} ")).unwrap_or_default();
     format!("{style}{label:<5}{style:#} {at}{object} {policy}: {text}")
+}
+
+/// JSON Patch operations in words: `add /a = 1, set /b = 2, remove /c`.
+pub(crate) fn patch_ops(patch: &json_patch::Patch) -> String {
+    patch
+        .0
+        .iter()
+        .map(|op| match op {
+            json_patch::PatchOperation::Add(op) => format!("add {} = {}", op.path, op.value),
+            json_patch::PatchOperation::Replace(op) => format!("set {} = {}", op.path, op.value),
+            json_patch::PatchOperation::Remove(op) => format!("remove {}", op.path),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `Kind/namespace/name`, or `Kind/name` for cluster-scoped objects.

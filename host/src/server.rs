@@ -8,7 +8,10 @@ mod app;
 mod client_ca;
 mod connection;
 mod metrics;
+mod readiness;
 mod reload;
+mod shadow_reports;
+mod shadows;
 mod tls;
 
 use std::future::Future;
@@ -72,6 +75,8 @@ pub struct ServeOptions {
     pub engine: EngineConfig,
     /// How to reach the API server for context lookups.
     pub kube: KubeAccess,
+    /// How often the shadow disagreement reports are written.
+    pub shadow_report_interval: Duration,
 }
 
 /// How `bouncer serve` reaches the API server (for the watch caches of
@@ -117,6 +122,9 @@ pub struct Server {
     files: (Vec<PathBuf>, Vec<FileStamp>),
     /// The start-up load left registry entries to a background pull.
     pull_first: bool,
+    /// The API server, when credentials were found: for the context caches
+    /// and the shadow reports.
+    client: Option<kube::Client>,
     options: ServeOptions,
 }
 
@@ -195,9 +203,9 @@ impl Server {
             None => None,
         };
 
-        let cluster: Arc<dyn crate::context::Cluster> = Arc::new(crate::context::Watched::new(
-            kube_client(&options.kube).await?,
-        ));
+        let client = kube_client(&options.kube).await?;
+        let cluster: Arc<dyn crate::context::Cluster> =
+            Arc::new(crate::context::Watched::new(client.clone()));
         cluster.watch(&loaded.set.context_kinds());
         let metrics = Metrics::new();
         metrics.reload(true);
@@ -213,6 +221,7 @@ impl Server {
             cluster: cluster.clone(),
             shutting_down: AtomicBool::new(false),
             reset: ArcSwap::from_pointee(engine.reset().clone()),
+            shadows: Default::default(),
         });
         state.metrics.reset_path(engine.reset().path);
         tracing::info!(path = engine.reset().path.name(), why = %engine.reset().why, "policy instance slots reset");
@@ -226,6 +235,7 @@ impl Server {
             certs,
             files: (loaded.files, loaded.times),
             pull_first,
+            client,
             options,
         })
     }
@@ -260,6 +270,7 @@ impl Server {
             certs,
             files,
             pull_first,
+            client,
             options,
         } = self;
         let watching = reload::Watching {
@@ -279,6 +290,13 @@ impl Server {
             )),
             tokio::spawn(certs.watch(options.watch_interval)),
         ];
+        if let Some(client) = client {
+            background.push(tokio::spawn(shadow_reports::write_every(
+                state.clone(),
+                client,
+                options.shadow_report_interval,
+            )));
+        }
         if let Some(client_ca) = client_ca {
             background.push(tokio::spawn(client_ca.watch(options.watch_interval)));
         }

@@ -52,6 +52,7 @@ pub fn options(dir: &Path, config: Option<PathBuf>) -> ServeOptions {
             ..EngineConfig::default()
         },
         kube: KubeAccess::None,
+        shadow_report_interval: Duration::from_secs(1),
     }
 }
 

@@ -8,7 +8,8 @@ use kube::core::admission::AdmissionResponse;
 
 use super::decision::{Decision, PolicyResult};
 use super::review::Request;
-use super::set::{Entry, Member, PolicySet, Unloaded};
+use super::set::{Candidate, Entry, Member, PolicySet, Unloaded};
+use super::shadow::{ShadowWork, Stance};
 use super::wit::to_wit;
 use crate::config::Mode;
 use crate::context::Cluster;
@@ -63,7 +64,7 @@ impl Budget {
 }
 
 /// The answer to one review, with what each policy did.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Reviewed {
     /// The response for the API server.
     pub response: AdmissionResponse,
@@ -71,6 +72,9 @@ pub struct Reviewed {
     pub records: Vec<PolicyResult>,
     /// The object after all mutations, when a policy changed it.
     pub patched: Option<serde_json::Value>,
+    /// The shadow evaluations it calls for (server reviews only), to run
+    /// once the answer is sent.
+    pub shadows: ShadowWork,
 }
 
 impl Reviewed {
@@ -80,6 +84,7 @@ impl Reviewed {
             response: AdmissionResponse::from(request),
             records: Vec::new(),
             patched: None,
+            shadows: ShadowWork::default(),
         }
     }
 }
@@ -209,6 +214,7 @@ impl PolicySet {
             response: decision.into_response(request),
             records: vec![record],
             patched: None,
+            shadows: ShadowWork::default(),
         })
     }
 }
@@ -231,6 +237,11 @@ struct Underway<'s> {
     records: Vec<PolicyResult>,
     context: Arc<dyn crate::policy::ContextSource>,
     deadline: Instant,
+    /// Shadow evaluations are collected (the server's reviews).
+    shadowing: bool,
+    shadows: ShadowWork,
+    max_object: usize,
+    request: &'s Request,
 }
 
 impl<'s> Underway<'s> {
@@ -238,7 +249,7 @@ impl<'s> Underway<'s> {
     /// are answered without building anything).
     fn start(
         set: &'s PolicySet,
-        request: &Request,
+        request: &'s Request,
         endpoint: Endpoint,
         only: Option<&str>,
         cluster: &Arc<dyn Cluster>,
@@ -290,6 +301,10 @@ impl<'s> Underway<'s> {
             ),
             context: cluster.clone(),
             deadline: budget.deadline,
+            shadowing: budget.run != Run::Here,
+            shadows: ShadowWork::default(),
+            max_object: budget.max_object,
+            request,
         })
     }
 
@@ -312,7 +327,10 @@ impl<'s> Underway<'s> {
     /// Records a mutating policy's answer; the next one sees its patch.
     fn record_mutation(&mut self, matched: Matched<'s>, answer: Answer) {
         self.next += 1;
+        let seen = self.wit.clone();
         let recorded = record(&mut self.decision, &matched, answer, true);
+        let after = self.decision.patched_object().filter(|_| recorded.mutated);
+        self.shadow(&matched, seen, &recorded, after.cloned(), true);
         if recorded.mutated {
             let mut next = (*self.wit).clone();
             next.object = self.decision.patched_object_text();
@@ -339,7 +357,8 @@ impl<'s> Underway<'s> {
     /// an unloaded entry's failure in its place.
     fn record_independent(&mut self, answers: Vec<Answer>) {
         let mut answers = answers.into_iter();
-        for matched in &self.matching {
+        for index in 0..self.matching.len() {
+            let matched = &self.matching[index].clone();
             let answer = match matched {
                 Matched::Loaded(entry) => answers.next().unwrap_or_else(|| {
                     let error = PolicyError::Trap {
@@ -350,9 +369,41 @@ impl<'s> Underway<'s> {
                 }),
                 Matched::Unloaded(unloaded) => (Err(unloaded.error()), Duration::ZERO),
             };
-            self.records
-                .push(record(&mut self.decision, matched, answer, false));
+            let recorded = record(&mut self.decision, matched, answer, false);
+            self.shadow(matched, self.wit.clone(), &recorded, None, false);
+            self.records.push(recorded);
         }
+    }
+
+    /// Adds the shadow of `matched`'s evaluation of `seen`, when it has a
+    /// loaded candidate and this review collects shadows.
+    fn shadow(
+        &mut self,
+        matched: &Matched<'s>,
+        seen: Arc<crate::policy::bindings::Request>,
+        recorded: &PolicyResult,
+        after: Option<serde_json::Value>,
+        mutate: bool,
+    ) {
+        let Matched::Loaded(entry) = matched else {
+            return;
+        };
+        let Some(Candidate::Loaded { policy, .. }) = &entry.shadow else {
+            return;
+        };
+        if !self.shadowing {
+            return;
+        }
+        self.shadows.add(
+            entry.policy.name(),
+            policy,
+            self.request,
+            seen,
+            Stance::of(recorded, after.as_ref()),
+            mutate,
+            self.max_object,
+            &self.context,
+        );
     }
 
     fn finish(mut self, request: &Request) -> Reviewed {
@@ -366,6 +417,7 @@ impl<'s> Underway<'s> {
             response: self.decision.into_response(request),
             records: self.records,
             patched,
+            shadows: self.shadows,
         }
     }
 }

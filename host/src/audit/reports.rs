@@ -24,13 +24,11 @@ use serde_json::{Value, json};
 use super::findings::{AuditReport, Counts, Unseen};
 use crate::admission::Verdict;
 use crate::findings::Finding;
+pub(super) use crate::openreports::MANAGED_BY;
+use crate::openreports::{ReportResult, time_now};
 
-/// The label on every report bouncer writes, and the selector that finds them.
-pub(super) const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "bouncer");
 /// The name of bouncer's report in each namespace, and of its cluster report.
 pub(super) const REPORT_NAME: &str = "bouncer-audit";
-/// Longest message kept in a result, in bytes.
-const MAX_MESSAGE: usize = 1024;
 /// The most a report may weigh, serialized: etcd's request limit is 1.5 MiB,
 /// and the API server adds its own fields (managedFields) to what it stores.
 pub(super) const MAX_REPORT_BYTES: usize = 1024 * 1024;
@@ -306,7 +304,7 @@ fn build(
             "fail": counts.fail,
             "warn": counts.warn,
             "error": counts.error,
-            "skip": 0,
+            "skip": counts.skip,
         },
         "results": [],
     });
@@ -335,53 +333,20 @@ fn build(
 }
 
 fn result(finding: &Finding, now: &Value) -> Value {
-    let mut message = finding
-        .message
-        .clone()
-        .unwrap_or_else(|| finding.warnings.join("; "));
-    shorten(&mut message);
-    let object = &finding.object;
-    let mut resource = json!({
-        "apiVersion": object.api_version,
-        "kind": object.kind,
-        "name": object.name,
-    });
-    if let Some(ns) = &object.namespace {
-        resource["namespace"] = json!(ns);
-    }
-    if let Some(uid) = &object.uid {
-        resource["uid"] = json!(uid);
-    }
-    json!({
-        "source": "bouncer",
-        "policy": finding.policy,
-        "result": finding.result.as_str(),
+    ReportResult {
+        source: "bouncer",
+        policy: &finding.policy,
+        result: finding.result.as_str(),
         // Monitor-mode findings are reported, not enforced.
-        "scored": finding.result != Verdict::Warn,
-        "message": message,
-        "timestamp": now,
-        "resources": [resource],
-        "properties": {"mode": serde_json::to_value(finding.mode).unwrap_or_default()},
-    })
-}
-
-/// Cuts `message` to [`MAX_MESSAGE`] bytes on a character boundary.
-fn shorten(message: &mut String) {
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE - 3;
-        while !message.is_char_boundary(end) {
-            end -= 1;
-        }
-        message.truncate(end);
-        message.push_str("...");
+        scored: finding.result != Verdict::Warn,
+        message: finding
+            .message
+            .clone()
+            .unwrap_or_else(|| finding.warnings.join("; ")),
+        object: &finding.object,
+        properties: json!({"mode": serde_json::to_value(finding.mode).unwrap_or_default()}),
     }
-}
-
-fn time_now() -> Value {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    json!({"seconds": now.as_secs(), "nanos": 0})
+    .to_json(now)
 }
 
 /// Deletes bouncer's reports in the audited scopes that got none this run:
@@ -541,7 +506,7 @@ mod tests {
 
     #[test]
     fn a_report_stays_under_etcds_limit_whatever_the_result_count() {
-        let long = "x".repeat(MAX_MESSAGE);
+        let long = "x".repeat(crate::openreports::MAX_MESSAGE);
         let findings: Vec<Finding> = (0..3000)
             .map(|i| {
                 finding(
@@ -596,16 +561,5 @@ mod tests {
             ..unseen
         };
         assert!(here.covers("shop") && !here.covers("web"));
-    }
-
-    #[test]
-    fn long_messages_are_cut_on_a_character_boundary() {
-        let mut message = "é".repeat(MAX_MESSAGE);
-        shorten(&mut message);
-        assert!(message.len() <= MAX_MESSAGE, "{}", message.len());
-        assert!(message.ends_with("..."));
-        let mut short = "fine".to_owned();
-        shorten(&mut short);
-        assert_eq!(short, "fine");
     }
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Result, bail};
 
 use super::{EXIT_DENIED, EXIT_ERROR};
-use bouncer::offline::check;
+use bouncer::offline::{check, compare};
 use bouncer::policy::EngineConfig;
 use bouncer::render;
 
@@ -36,6 +36,12 @@ pub(super) struct CheckArgs {
     /// `text` for people, `json` for tools.
     #[arg(long, short = 'o', value_enum, default_value = "text")]
     output: super::Output,
+    /// A candidate configuration: print what changes object by object between
+    /// the current one (--config) and it: newly denied, newly allowed, a
+    /// different patch. Exit code 1 when an object is newly denied, 3 when
+    /// only other answers change, 0 when nothing does.
+    #[arg(long, value_name = "FILE")]
+    compare: Option<PathBuf>,
 }
 
 /// Runs `bouncer check`.
@@ -48,6 +54,31 @@ pub(super) fn run(args: &CheckArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let context = bouncer::manifest::read_paths(&args.context);
     if let Some(error) = context.errors.first() {
         bail!("reading --context: {error}");
+    }
+    if let Some(candidate) = &args.compare {
+        let candidate = super::load_set(Some(candidate), engine)?;
+        let report = compare(
+            &set,
+            &candidate,
+            &manifests,
+            &context.objects,
+            &args.namespace,
+        );
+        let mut out = anstream::stdout().lock();
+        match args.output {
+            super::Output::Json => writeln!(out, "{}", render::json(&report)?)?,
+            super::Output::Text => {
+                for error in &report.errors {
+                    writeln!(out, "ERROR {}:{} {}", error.file, error.line, error.message)?;
+                }
+                let files = format!("objects in {} files", manifests.files);
+                render::compare::text(&mut out, &report.changes, &report.summary, &files)?;
+            }
+        }
+        return Ok(super::compare_exit(
+            &report.summary,
+            !report.errors.is_empty(),
+        ));
     }
     let report = check(&set, &manifests, &context.objects, &args.namespace);
 

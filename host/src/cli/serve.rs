@@ -92,6 +92,10 @@ pub(super) struct ServeArgs {
     /// `/readyz` says which is in use.
     #[arg(long, env = "BOUNCER_INSTANCE_RESET", value_enum, default_value_t = ResetChoiceArg::Auto)]
     instance_reset: ResetChoiceArg,
+    /// How often the report of shadow disagreements (an OpenReports Report
+    /// `bouncer-shadow` per namespace) is written, when a candidate disagreed.
+    #[arg(long, env = "BOUNCER_SHADOW_REPORT_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
+    shadow_report_interval: Duration,
 }
 
 /// Memory the server needs besides policy instances: code, compiled
@@ -148,6 +152,7 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
             Some(path) => bouncer::server::KubeAccess::Kubeconfig(path.clone()),
             None => bouncer::server::KubeAccess::Infer,
         },
+        shadow_report_interval: args.shadow_report_interval.max(Duration::from_secs(1)),
         engine: EngineConfig {
             instance_memory: instance_memory(args, engine.instance_memory),
             max_instances: args.max_instances.max(2),

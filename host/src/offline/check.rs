@@ -2,6 +2,8 @@
 //! as a CREATE through the mutating then validating webhook, and what each
 //! policy said is recorded with the object's `file:line`.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::Value;
 
@@ -79,6 +81,51 @@ pub fn check(
     context: &[crate::manifest::ManifestObject],
     namespace: &str,
 ) -> CheckReport {
+    let (cluster, duplicates) = cluster_of(manifests, context, namespace);
+    let mut report = CheckReport {
+        results: Vec::new(),
+        errors: input_errors(manifests),
+        duplicates,
+        summary: CheckSummary {
+            files: manifests.files,
+            ..CheckSummary::default()
+        },
+    };
+    for (index, object) in manifests.objects.iter().enumerate() {
+        let findings = match judge_object(set, object, index, namespace, &cluster) {
+            Ok(findings) => findings,
+            Err(error) => {
+                report.errors.push(error);
+                continue;
+            }
+        };
+        report.summary.objects += 1;
+        let before = report.results.len();
+        report.results.extend(findings);
+        let found = &report.results[before..];
+        if found.iter().any(|f| !f.allowed) {
+            report.summary.denied += 1;
+        } else if found
+            .iter()
+            .any(|f| !f.warnings.is_empty() || f.message.is_some())
+        {
+            report.summary.warned += 1;
+        }
+        if found.iter().any(|f| f.patched.is_some()) {
+            report.summary.patched += 1;
+        }
+    }
+    report.summary.errors = report.errors.len();
+    report
+}
+
+/// The manifests and `context` objects as the cluster's state, and the
+/// objects defined twice among them.
+pub(super) fn cluster_of(
+    manifests: &Manifests,
+    context: &[crate::manifest::ManifestObject],
+    namespace: &str,
+) -> (Arc<dyn Cluster>, Vec<Duplicate>) {
     let all: Vec<&crate::manifest::ManifestObject> =
         manifests.objects.iter().chain(context).collect();
     let snapshot = Snapshot::new(all.iter().map(|o| o.value()), namespace);
@@ -114,72 +161,54 @@ pub fn check(
             }
         })
         .collect();
-    let cluster: std::sync::Arc<dyn Cluster> = std::sync::Arc::new(snapshot);
-    let mut report = CheckReport {
-        results: Vec::new(),
-        errors: manifests
-            .errors
-            .iter()
-            .map(|e| InputError {
-                file: e.origin.file.clone(),
-                line: e.origin.line,
-                message: e.message.clone(),
-            })
-            .collect(),
-        duplicates,
-        summary: CheckSummary {
-            files: manifests.files,
-            ..CheckSummary::default()
-        },
+    (Arc::new(snapshot), duplicates)
+}
+
+/// The documents and files of `manifests` that could not be read.
+pub(super) fn input_errors(manifests: &Manifests) -> Vec<InputError> {
+    manifests
+        .errors
+        .iter()
+        .map(|e| InputError {
+            file: e.origin.file.clone(),
+            line: e.origin.line,
+            message: e.message.clone(),
+        })
+        .collect()
+}
+
+/// What each policy of `set` says of the `index`th object of the manifests,
+/// admitted as a CREATE in `cluster`.
+pub(super) fn judge_object(
+    set: &PolicySet,
+    object: &crate::manifest::ManifestObject,
+    index: usize,
+    namespace: &str,
+    cluster: &Arc<dyn Cluster>,
+) -> Result<Vec<Finding>, InputError> {
+    let value = object.value();
+    let api_version = value
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let spec = RequestSpec::create(value, namespace);
+    let at = Place {
+        file: object.origin.file.clone(),
+        line: object.origin.line,
+        item: object.origin.item,
     };
-    for (index, object) in manifests.objects.iter().enumerate() {
-        let value = object.value();
-        let api_version = value
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_owned();
-        let spec = RequestSpec::create(value, namespace);
-        let at = Place {
-            file: object.origin.file.clone(),
-            line: object.origin.line,
-            item: object.origin.item,
-        };
-        let name = |request: &Request| ObjectRef {
-            api_version: api_version.clone(),
-            kind: object.kind().to_owned(),
-            namespace: request.namespace.clone(),
-            name: object.name().to_owned(),
-            uid: None,
-        };
-        let uid = format!("bouncer-check-{index}");
-        let findings = match judge(set, &spec, &uid, &cluster, name, Some(&at), true) {
-            Ok(findings) => findings,
-            Err(error) => {
-                report.errors.push(InputError {
-                    file: object.origin.file.clone(),
-                    line: object.origin.line,
-                    message: error.to_string(),
-                });
-                continue;
-            }
-        };
-        report.summary.objects += 1;
-        let before = report.results.len();
-        report.results.extend(findings);
-        let found = &report.results[before..];
-        if found.iter().any(|f| !f.allowed) {
-            report.summary.denied += 1;
-        } else if found
-            .iter()
-            .any(|f| !f.warnings.is_empty() || f.message.is_some())
-        {
-            report.summary.warned += 1;
-        }
-        if found.iter().any(|f| f.patched.is_some()) {
-            report.summary.patched += 1;
-        }
-    }
-    report.summary.errors = report.errors.len();
-    report
+    let name = |request: &Request| ObjectRef {
+        api_version: api_version.clone(),
+        kind: object.kind().to_owned(),
+        namespace: request.namespace.clone(),
+        name: object.name().to_owned(),
+        uid: None,
+    };
+    let uid = format!("bouncer-check-{index}");
+    judge(set, &spec, &uid, cluster, name, Some(&at), true).map_err(|error| InputError {
+        file: object.origin.file.clone(),
+        line: object.origin.line,
+        message: error.to_string(),
+    })
 }

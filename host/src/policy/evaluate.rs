@@ -174,6 +174,40 @@ impl Policy {
         self.quota.slots().clone().try_acquire_owned().ok()
     }
 
+    /// One of this policy's evaluation slots if one is free now, for
+    /// [`evaluate_in_shadow`](Self::evaluate_in_shadow); `None` when all are busy.
+    pub fn free_slot(&self) -> Option<Slot> {
+        self.try_slot().map(|permit| Slot { _permit: permit })
+    }
+
+    /// Evaluates `request` as a shadow candidate: in `slot`, within the
+    /// policy's own timeout from now, on a thread that only gets CPU time the
+    /// served reviews leave (`Threads::idle`). Also says how much CPU time
+    /// the evaluation had, so a deadline missed for want of CPU is told apart
+    /// from a candidate that runs long.
+    pub async fn evaluate_in_shadow(
+        &self,
+        slot: Slot,
+        request: Arc<Request>,
+        context: Option<Arc<dyn ContextSource>>,
+    ) -> (Result<Outcome, PolicyError>, Duration) {
+        let policy = self.clone();
+        let evaluation = Threads::idle().run(move || {
+            let _slot = slot;
+            let started = thread_cpu_time();
+            let deadline = Instant::now() + policy.limits.timeout;
+            let result = policy.validate_here(&request, deadline, context.as_ref());
+            (result, thread_cpu_time().saturating_sub(started))
+        });
+        evaluation.await.unwrap_or_else(|| {
+            let error = PolicyError::Trap {
+                policy: self.name.to_string(),
+                reason: "the host panicked while running it".into(),
+            };
+            (Err(error), Duration::ZERO)
+        })
+    }
+
     /// Evaluates on this thread, which runs no async tasks (an evaluation
     /// thread), by `deadline` and within the policy's timeout from now.
     pub(crate) fn validate_here(
@@ -436,4 +470,28 @@ impl Policy {
             mutation,
         })
     }
+}
+
+/// An evaluation slot taken ahead of the evaluation ([`Policy::free_slot`]).
+pub struct Slot {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// CPU time the calling thread has had.
+fn thread_cpu_time() -> Duration {
+    #[cfg(target_os = "linux")]
+    {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a plain system call writing into a valid timespec.
+        if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) } == 0 {
+            return Duration::new(
+                u64::try_from(now.tv_sec).unwrap_or(0),
+                u32::try_from(now.tv_nsec).unwrap_or(0),
+            );
+        }
+    }
+    Duration::ZERO
 }

@@ -33,6 +33,8 @@ struct Queue {
 struct Shared {
     queue: Mutex<Queue>,
     ready: Condvar,
+    /// Its threads run at `SCHED_IDLE` from the start (see [`Threads::idle`]).
+    idle: bool,
 }
 
 thread_local! {
@@ -80,6 +82,19 @@ impl Threads {
         })
     }
 
+    /// The threads shadow candidates run on (`admission::shadow`): at
+    /// `SCHED_IDLE` from their first instruction, so a candidate only ever
+    /// gets CPU time the served reviews leave, and never retired for it.
+    pub(crate) fn idle() -> &'static Self {
+        static THREADS: OnceLock<Threads> = OnceLock::new();
+        THREADS.get_or_init(|| Self {
+            shared: Arc::new(Shared {
+                idle: true,
+                ..Shared::default()
+            }),
+        })
+    }
+
     /// Runs `job` on an evaluation thread; resolves to its result, or `None`
     /// when it panicked (or no thread could be started).
     pub(crate) fn run<R, F>(&self, job: F) -> impl Future<Output = Option<R>> + use<R, F>
@@ -110,7 +125,14 @@ impl Threads {
         drop(queue);
         let shared = self.shared.clone();
         let spawned = std::thread::Builder::new()
-            .name("bouncer-eval".into())
+            .name(
+                if shared.idle {
+                    "bouncer-shadow"
+                } else {
+                    "bouncer-eval"
+                }
+                .into(),
+            )
             .spawn(move || work(&shared));
         if let Err(error) = spawned {
             // The job stays queued for a running thread; with none, its caller
@@ -128,7 +150,12 @@ fn lock(mutex: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 }
 
 fn work(shared: &Shared) {
-    POOLED.set(true);
+    if shared.idle {
+        // Already as low as it goes: nothing to demote, nothing to retire.
+        set_idle_priority();
+    } else {
+        POOLED.set(true);
+    }
     loop {
         let job = {
             let mut queue = lock(&shared.queue);
@@ -171,6 +198,11 @@ pub(crate) fn demote_current_thread() {
     if let Some(hook) = ON_DEMOTION.take() {
         hook();
     }
+    set_idle_priority();
+}
+
+/// Moves the calling thread to `SCHED_IDLE`, for good.
+fn set_idle_priority() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: a plain system call on the calling thread (pid 0), with a

@@ -2,7 +2,8 @@
 
 use anstyle::Style;
 
-use super::{DENY, ERROR, OK, PATCH, WARN, line, object_label};
+use super::{DENY, ERROR, OK, PATCH, SKIP, WARN, line, object_label};
+use crate::admission::Verdict;
 use crate::findings::Finding;
 use crate::offline::CheckReport;
 
@@ -31,6 +32,9 @@ pub fn text(
         };
         if !finding.allowed {
             push(DENY, "DENY", finding.message.clone().unwrap_or_default());
+        }
+        if finding.result == Verdict::Skip {
+            push(SKIP, "SKIP", finding.message.clone().unwrap_or_default());
         }
         for warning in &finding.warnings {
             push(WARN, "WARN", warning.clone());
@@ -106,15 +110,5 @@ fn describe_patch(finding: &Finding) -> String {
     let Some(patch) = &finding.patch else {
         return "changes the object".into();
     };
-    let ops: Vec<String> = patch
-        .0
-        .iter()
-        .map(|op| match op {
-            json_patch::PatchOperation::Add(op) => format!("add {} = {}", op.path, op.value),
-            json_patch::PatchOperation::Replace(op) => format!("set {} = {}", op.path, op.value),
-            json_patch::PatchOperation::Remove(op) => format!("remove {}", op.path),
-            other => other.to_string(),
-        })
-        .collect();
-    format!("changes the object: {}", ops.join(", "))
+    format!("changes the object: {}", super::patch_ops(patch))
 }

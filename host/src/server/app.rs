@@ -72,6 +72,8 @@ pub struct AppState {
     pub shutting_down: std::sync::atomic::AtomicBool,
     /// How instance slots are reset now, and why (see `policy/reset.rs`).
     pub reset: ArcSwap<crate::policy::ResetDecision>,
+    /// What the shadow candidates said so far.
+    pub shadows: super::shadows::ShadowLedger,
 }
 
 /// The router of the webhook: reviews, and the probes and metrics too.
@@ -99,7 +101,7 @@ pub(super) fn health_app(state: Arc<AppState>) -> Router {
 fn health_routes() -> Router<Arc<AppState>> {
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/readyz", get(super::readiness::readyz))
         .route("/metrics", get(metrics))
 }
 
@@ -131,87 +133,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    if state
-        .shutting_down
-        .load(std::sync::atomic::Ordering::Relaxed)
-    {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: shutting down (in-flight and new reviews are still answered)\n",
-        )
-            .into_response();
-    }
-    if let Err(waiting) = state.cluster.readiness() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {waiting}\n"),
-        )
-            .into_response();
-    }
-    let set = state.policies.load();
-    let pending: Vec<String> = set
-        .pending()
-        .map(|u| format!("policy `{}`: {}", u.name, u.reason))
-        .collect();
-    if !pending.is_empty() {
-        // Another replica that has its policies should take the traffic;
-        // this one answers too (by failure mode) if it gets any.
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "not ready: {} policies are being pulled from their registries\n{}\n",
-                pending.len(),
-                pending.join("\n")
-            ),
-        )
-            .into_response();
-    }
-    let count = set.entries().len();
-    let status = state.status.load();
-    let mut text = format!("ready: {count} policies loaded from {}\n", status.origin);
-    let reset = state.reset.load();
-    text.push_str(&format!(
-        "instances are reset by {}: {}\n",
-        match reset.path {
-            crate::policy::ResetPath::Scan => "scan (only the pages a policy wrote)",
-            crate::policy::ResetPath::Full => "full reset (every resident page)",
-        },
-        reset.why
-    ));
-    for unloaded in set.unloaded() {
-        let answer = match unloaded.failure {
-            crate::config::FailureMode::Closed => "the requests it matches are denied",
-            crate::config::FailureMode::Open => {
-                "the requests it matches are allowed with a warning"
-            }
-        };
-        text.push_str(&format!(
-            "policy `{}` is not loaded ({answer}): {}\n",
-            unloaded.name, unloaded.reason
-        ));
-    }
-    if let Some(error) = &status.last_error {
-        text.push_str(&format!(
-            "the last configuration reload was refused (the previous policies keep serving): {error}\n"
-        ));
-    }
-    if let Some(pending) = &status.pending {
-        text.push_str(&format!("{pending}\n"));
-    }
-    for health in state.cluster.health().iter().filter(|h| h.stale) {
-        text.push_str(&format!(
-            "context cache of {} is stale (serving its last state): {}\n",
-            health.kind,
-            health.error.as_deref().unwrap_or("watch failing")
-        ));
-    }
-    text.into_response()
-}
-
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.observe_context(&state.cluster.health());
-    state.metrics.observe_policies(&state.policies.load());
+    let set = state.policies.load();
+    state.metrics.observe_policies(&set);
+    if let Some(config) = set.exceptions() {
+        let exceptions = crate::admission::exceptions::honoured(config, &*state.cluster);
+        state.metrics.rollout.observe_exceptions(&exceptions);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -293,7 +222,7 @@ impl Drop for InFlight<'_> {
 }
 
 async fn review(
-    state: &AppState,
+    state: &Arc<AppState>,
     endpoint: Endpoint,
     only: Option<String>,
     request: axum::extract::Request,
@@ -366,10 +295,11 @@ async fn review(
         deadline,
         max_object: state.limits.max_body,
     };
-    let reviewed = set
+    let mut reviewed = set
         .review(&request, endpoint, only.as_deref(), &state.cluster, budget)
         .await;
     observe(state, endpoint, &request, &reviewed);
+    shadow(state, std::mem::take(&mut reviewed.shadows));
     let result = if !reviewed.response.allowed {
         "denied"
     } else if reviewed.response.patch.is_some() {
@@ -385,6 +315,31 @@ async fn review(
         review::encode_body(&reviewed.response),
     )
         .into_response()
+}
+
+/// Runs the shadow candidates a review calls for, after its answer: they
+/// can neither change nor delay it (`admission::shadow`).
+fn shadow(state: &Arc<AppState>, work: crate::admission::shadow::ShadowWork) {
+    for busy in &work.busy {
+        record_shadow(state, busy);
+    }
+    if work.jobs.is_empty() {
+        return;
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let outcomes = futures::future::join_all(work.jobs.into_iter().map(|job| job.run())).await;
+        for outcome in &outcomes {
+            record_shadow(&state, outcome);
+        }
+    });
+}
+
+fn record_shadow(state: &AppState, outcome: &crate::admission::shadow::Shadowed) {
+    state.metrics.rollout.shadowed(outcome);
+    if state.shadows.record(outcome) {
+        state.metrics.rollout.shadow_log_dropped.inc();
+    }
 }
 
 /// Metrics per evaluation, and one log line per review that was not a plain allow.
@@ -410,6 +365,15 @@ fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &R
                 policy: record.policy.clone(),
             })
             .observe(record.elapsed.as_secs_f64());
+        if record.excepted.is_some() {
+            metrics
+                .rollout
+                .exceptions_applied
+                .get_or_create(&PolicyLabels {
+                    policy: record.policy.clone(),
+                })
+                .inc();
+        }
         if let Some(kind) = record.error {
             metrics
                 .policy_errors

@@ -9,6 +9,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod rollout;
+pub(super) use rollout::RolloutMetrics;
+
 /// `endpoint` and `result` of a review request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -103,6 +106,8 @@ pub struct Metrics {
     pub connections_refused: Counter,
     /// 1 for the way instance slots are reset now (`scan` or `full`), 0 for the other.
     pub instance_reset: Family<ResetLabels, Gauge>,
+    /// Shadow candidates and exceptions.
+    pub rollout: RolloutMetrics,
 }
 
 /// An instance reset path's label.
@@ -236,6 +241,7 @@ impl Metrics {
             "Review requests being answered",
             in_flight.clone(),
         );
+        let rollout = RolloutMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -256,6 +262,7 @@ impl Metrics {
             connections_open,
             connections_refused,
             instance_reset,
+            rollout,
         }
     }
 

@@ -169,6 +169,7 @@ impl Guest for Hostile {
                 }
                 verdict(true, None)
             }
+            "deny" => verdict(false, Some("hostile policy denies everything".into())),
             _ => verdict(true, None),
         }
     }
