@@ -14,6 +14,6 @@ mod governed;
 mod reports;
 mod scan;
 
-pub use findings::{AuditError, AuditReport, AuditSummary, Counts, Level};
+pub use findings::{AuditError, AuditReport, AuditSummary, Comparison, Counts, Level};
 pub use reports::{Format, ReportError, ReportOptions, Written, write as write_reports};
 pub use scan::{AuditOptions, Progress, audit};

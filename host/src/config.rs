@@ -7,12 +7,14 @@ mod exceptions;
 mod file;
 mod matching;
 mod modes;
+mod quantity;
 mod shadow;
 mod source;
 
 pub use exceptions::{DEFAULT_MAX_EXCEPTION, ExceptionsConfig};
-pub use file::{Config, ConfigError, DEFAULT_CONFIG, Origin, PolicyConfig, parse_quantity};
+pub use file::{Config, ConfigError, DEFAULT_CONFIG, Origin, PolicyConfig};
 pub use matching::{KindRule, MatchRules, NamespaceRule};
 pub use modes::{FailureMode, Mode};
+pub use quantity::{Quantity, parse_quantity};
 pub use shadow::{DEFAULT_SHADOW_CONCURRENCY, ShadowConfig, candidate_name};
 pub use source::ConfigSource;

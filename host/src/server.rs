@@ -12,6 +12,7 @@ mod readiness;
 mod reload;
 mod shadow_reports;
 mod shadows;
+mod state;
 mod tls;
 
 use std::future::Future;
@@ -27,14 +28,14 @@ use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-pub use self::app::{AppState, RequestLimits};
 use self::client_ca::ClientCa;
 pub use self::connection::ConnectionLimits;
 use self::connection::{Admit, Connections};
+pub use self::state::{AppState, RequestLimits};
 pub use self::tls::{install_default_provider, provider};
 
-use self::app::ConfigStatus;
 use self::metrics::Metrics;
+use self::state::ConfigStatus;
 use self::tls::CertStore;
 use crate::admission::Pulls;
 use crate::admission::loader::FileStamp;

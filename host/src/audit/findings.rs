@@ -124,6 +124,19 @@ pub struct AuditReport {
     /// unknown, so reports keep what they said of them before.
     #[serde(skip)]
     pub unseen: Vec<Unseen>,
+    /// With a candidate configuration (`--compare`): what changes under it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Comparison>,
+}
+
+/// What changes between the current configuration and a candidate, over
+/// everything the audit judged.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Comparison {
+    /// The objects whose answer changes, in listing order.
+    pub changes: Vec<crate::comparison::ObjectChange>,
+    /// Counts.
+    pub summary: crate::comparison::ChangeSummary,
 }
 
 /// A kind whose list failed (in one namespace, or in all when `namespace` is `None`).

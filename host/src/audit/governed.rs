@@ -71,12 +71,23 @@ fn wanted(set: &PolicySet) -> BTreeMap<(String, String), Vec<String>> {
     wanted
 }
 
-/// Resolves the kinds `set` governs against the cluster's discovery.
+/// Resolves the kinds the `sets` govern (one, or the current and the
+/// candidate of a comparison) against the cluster's discovery.
 pub(super) async fn targets(
-    set: &PolicySet,
+    sets: &[&PolicySet],
     client: &kube::Client,
 ) -> (Vec<Target>, Vec<AuditError>) {
-    let wanted = wanted(set);
+    let mut wanted: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    for set in sets {
+        for (kind, policies) in self::wanted(set) {
+            let names = wanted.entry(kind).or_default();
+            for policy in policies {
+                if !names.contains(&policy) {
+                    names.push(policy);
+                }
+            }
+        }
+    }
     let mut errors = Vec::new();
     let groups = discover(client, wanted.keys().map(|(g, _)| g.as_str()), &mut errors).await;
     let mut found: BTreeMap<(String, String), Target> = BTreeMap::new();

@@ -468,6 +468,7 @@ mod tests {
             fail: 2,
             warn: 1,
             error: 1,
+            skip: 0,
         };
         let resource = Format::Openreports.resource(false);
         let (report, dropped) = build(&options(2), &resource, "shop", results, counts);

@@ -32,6 +32,9 @@ pub struct AuditOptions {
     pub page_size: u32,
     /// Keep passing results too (for reports that list them).
     pub report_passes: bool,
+    /// A candidate configuration: each object is judged under it too, and
+    /// what changes is in [`AuditReport::comparison`].
+    pub compare: Option<Arc<PolicySet>>,
 }
 
 impl Default for AuditOptions {
@@ -40,6 +43,7 @@ impl Default for AuditOptions {
             namespaces: Vec::new(),
             page_size: 500,
             report_passes: false,
+            compare: None,
         }
     }
 }
@@ -75,7 +79,13 @@ pub fn audit(
         audited_namespaces: (!options.namespaces.is_empty()).then(|| options.namespaces.clone()),
         ..AuditReport::default()
     };
-    let (targets, problems) = ask(runtime, governed::targets(set, client));
+    let sets: Vec<&PolicySet> = std::iter::once(set)
+        .chain(options.compare.as_deref())
+        .collect();
+    if options.compare.is_some() {
+        report.comparison = Some(Default::default());
+    }
+    let (targets, problems) = ask(runtime, governed::targets(&sets, client));
     report.add_problems(problems);
     let terminating = ask(runtime, terminating_namespaces(client, &mut report));
     let mut audit = Sweep {
@@ -271,13 +281,34 @@ impl Sweep<'_> {
         self.judged += 1;
         let uid = format!("bouncer-audit-{}", self.judged);
         let named = |_: &crate::admission::Request| reference.clone();
-        let findings = match judge(self.set, &spec, &uid, self.cluster, named, None, false) {
+        // A comparison needs what each side would store; a plain audit does not.
+        let changes = self.options.compare.is_some();
+        let mut findings = match judge(self.set, &spec, &uid, self.cluster, named, None, changes) {
             Ok(findings) => findings,
             Err(error) => {
                 self.unreadable(subject, error.to_string());
                 return size;
             }
         };
+        if let Some(candidate) = self.options.compare.as_deref() {
+            match judge(candidate, &spec, &uid, self.cluster, named, None, true) {
+                Ok(then) => {
+                    let comparison = self.report.comparison.get_or_insert_default();
+                    if let Some(change) = comparison.summary.add(&reference, None, &findings, &then)
+                    {
+                        comparison.changes.push(change);
+                    }
+                }
+                Err(error) => {
+                    self.unreadable(subject, format!("under the candidate: {error}"));
+                    return size;
+                }
+            }
+            for finding in &mut findings {
+                finding.patched = None;
+                finding.patch = None;
+            }
+        }
         let report = &mut *self.report;
         report.summary.objects += 1;
         *report

@@ -69,6 +69,12 @@ pub(super) struct AuditArgs {
     /// `never`.
     #[arg(long, value_enum, default_value = "violations")]
     fail_on: FailOn,
+    /// A candidate configuration: print what changes object by object between
+    /// the current one (--config) and it, over what the cluster holds: newly
+    /// denied, newly allowed, a different patch. Exit code 1 when an object is
+    /// newly denied, 3 when only other answers change, 0 when nothing does.
+    #[arg(long, value_name = "FILE", conflicts_with = "write_reports")]
+    compare: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -88,6 +94,10 @@ enum AuditOutput {
 /// Runs `bouncer audit`.
 pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
     let set = super::load_set(args.config.as_deref(), engine)?;
+    let candidate = match &args.compare {
+        Some(path) => Some(Arc::new(super::load_set(Some(path), engine)?)),
+        None => None,
+    };
     let access = match &args.kubeconfig {
         Some(path) => KubeAccess::Kubeconfig(path.clone()),
         None => KubeAccess::Infer,
@@ -96,9 +106,29 @@ pub(super) fn run(args: &AuditArgs, engine: &EngineConfig) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let (report, written) = judge(args, &set, &access, &runtime)?;
+    let (report, written) = judge(args, &set, candidate, &access, &runtime)?;
 
     let mut out = anstream::stdout().lock();
+    if let Some(comparison) = &report.comparison {
+        match args.output {
+            AuditOutput::Json => writeln!(out, "{}", render::json(comparison)?)?,
+            AuditOutput::Junit | AuditOutput::Text => {
+                for error in &report.errors {
+                    writeln!(out, "ERROR {}: {}", error.subject, error.message)?;
+                }
+                render::compare::text(
+                    &mut out,
+                    &comparison.changes,
+                    &comparison.summary,
+                    "objects in the cluster",
+                )?;
+            }
+        }
+        return Ok(super::compare_exit(
+            &comparison.summary,
+            report.summary.errors > 0,
+        ));
+    }
     match args.output {
         AuditOutput::Json => writeln!(out, "{}", render::json(&report)?)?,
         AuditOutput::Junit => writeln!(out, "{}", render::audit::junit(&report).to_string()?)?,
@@ -156,14 +186,22 @@ type ReportsWritten = Option<Result<Written, ReportError>>;
 fn judge(
     args: &AuditArgs,
     set: &PolicySet,
+    candidate: Option<Arc<PolicySet>>,
     access: &KubeAccess,
     runtime: &tokio::runtime::Runtime,
 ) -> Result<(AuditReport, ReportsWritten)> {
-    let (client, cluster, context_errors) = runtime.block_on(connect(args, set, access))?;
+    let mut kinds = set.context_kinds();
+    if let Some(candidate) = &candidate {
+        kinds.extend(candidate.context_kinds());
+        kinds.sort();
+        kinds.dedup();
+    }
+    let (client, cluster, context_errors) = runtime.block_on(connect(args, &kinds, access))?;
     let options = AuditOptions {
         namespaces: args.namespaces.clone(),
         page_size: args.page_size,
         report_passes: args.report_passes,
+        compare: candidate,
     };
     let quiet = args.quiet;
     let mut progress = move |p: Progress<'_>| {
@@ -205,14 +243,14 @@ fn judge(
 /// what has not synced said), on the runtime.
 async fn connect(
     args: &AuditArgs,
-    set: &PolicySet,
+    kinds: &[bouncer::policy::ContextKind],
     access: &KubeAccess,
 ) -> Result<(kube::Client, Arc<dyn Cluster>, Vec<AuditError>)> {
     let Some(client) = access.client().await? else {
         bail!("bouncer audit needs a cluster: give --kubeconfig, or run it in the cluster");
     };
     let watched = Watched::new(Some(client.clone()));
-    watched.watch(&set.context_kinds());
+    watched.watch(kinds);
     let context_errors =
         wait_for_context(&watched, Duration::from_secs(args.context_timeout)).await;
     let cluster: Arc<dyn Cluster> = Arc::new(watched);

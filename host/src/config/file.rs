@@ -8,7 +8,8 @@ use serde::Deserialize;
 use super::exceptions::ExceptionsConfig;
 use super::matching::MatchRules;
 use super::modes::{FailureMode, Mode};
-use super::shadow::ShadowConfig;
+use super::quantity::Quantity;
+use super::shadow::{DEFAULT_SHADOW_CONCURRENCY, ShadowConfig, candidate_name};
 use crate::policy::{Limits, Source};
 use crate::registry::{PolicyRef, RegistryOptions, Verification};
 
@@ -86,47 +87,6 @@ pub enum Origin {
 
 fn empty_settings() -> serde_json::Value {
     serde_json::json!({})
-}
-
-/// A byte quantity written as a number or with a binary suffix (`Ki`, `Mi`, `Gi`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Quantity(pub usize);
-
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Number(usize),
-            Text(String),
-        }
-        match Raw::deserialize(deserializer)? {
-            Raw::Number(n) => Ok(Self(n)),
-            Raw::Text(text) => parse_quantity(&text).map(Self).ok_or_else(|| {
-                serde::de::Error::custom(format!(
-                    "invalid memory quantity `{text}`: use bytes or a number with Ki, Mi or Gi"
-                ))
-            }),
-        }
-    }
-}
-
-/// Bytes from `512`, `64Ki`, `256Mi` or `1Gi`; `None` for anything else.
-pub fn parse_quantity(text: &str) -> Option<usize> {
-    let text = text.trim();
-    let (digits, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(at) => text.split_at(at),
-        None => (text, ""),
-    };
-    let n: usize = digits.parse().ok()?;
-    let factor = match unit {
-        "" => 1,
-        "Ki" => 1 << 10,
-        "Mi" => 1 << 20,
-        "Gi" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(factor)
 }
 
 /// Why a configuration cannot be used.
@@ -309,6 +269,42 @@ impl PolicyConfig {
             memory: self.memory.map_or(Limits::DEFAULT_MEMORY, |q| q.0),
             concurrency: self.concurrency.unwrap_or_else(Limits::default_concurrency),
         }
+    }
+}
+
+impl PolicyConfig {
+    /// The entry its `shadow` describes, as a policy entry of its own (named
+    /// by [`candidate_name`]); `None` without a shadow.
+    pub fn candidate(&self) -> Option<PolicyConfig> {
+        let shadow = self.shadow.as_ref()?;
+        Some(PolicyConfig {
+            name: candidate_name(&self.name),
+            source: shadow.source.clone().unwrap_or_else(|| self.source.clone()),
+            settings: shadow
+                .settings
+                .clone()
+                .unwrap_or_else(|| self.settings.clone()),
+            timeout: shadow.timeout.or(self.timeout),
+            memory: shadow.memory.or(self.memory),
+            concurrency: Some(shadow.concurrency.unwrap_or(DEFAULT_SHADOW_CONCURRENCY)),
+            shadow: None,
+            ..self.clone()
+        })
+    }
+
+    /// What is wrong with its `shadow`, if anything.
+    fn check_shadow(&self) -> Result<(), String> {
+        let Some(shadow) = &self.shadow else {
+            return Ok(());
+        };
+        if shadow.source.is_none() && shadow.settings.is_none() {
+            return Err(
+                "its `shadow` has neither `source` nor `settings`: it would compare \
+                        the policy with itself; give the candidate's source or settings"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 

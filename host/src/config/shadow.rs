@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::file::{PolicyConfig, Quantity};
+use super::quantity::Quantity;
 
 /// Evaluations of a candidate that may run at once unless its `shadow` says:
 /// few, because a candidate is best effort and is dropped when they are busy.
@@ -34,40 +34,4 @@ pub struct ShadowConfig {
 /// `@` is not allowed in entry names, so it names no configured policy.
 pub fn candidate_name(policy: &str) -> String {
     format!("{policy}@shadow")
-}
-
-impl PolicyConfig {
-    /// The entry its `shadow` describes, as a policy entry of its own (named
-    /// by [`candidate_name`]); `None` without a shadow.
-    pub fn candidate(&self) -> Option<PolicyConfig> {
-        let shadow = self.shadow.as_ref()?;
-        Some(PolicyConfig {
-            name: candidate_name(&self.name),
-            source: shadow.source.clone().unwrap_or_else(|| self.source.clone()),
-            settings: shadow
-                .settings
-                .clone()
-                .unwrap_or_else(|| self.settings.clone()),
-            timeout: shadow.timeout.or(self.timeout),
-            memory: shadow.memory.or(self.memory),
-            concurrency: Some(shadow.concurrency.unwrap_or(DEFAULT_SHADOW_CONCURRENCY)),
-            shadow: None,
-            ..self.clone()
-        })
-    }
-
-    /// What is wrong with its `shadow`, if anything.
-    pub(super) fn check_shadow(&self) -> Result<(), String> {
-        let Some(shadow) = &self.shadow else {
-            return Ok(());
-        };
-        if shadow.source.is_none() && shadow.settings.is_none() {
-            return Err(
-                "its `shadow` has neither `source` nor `settings`: it would compare \
-                        the policy with itself; give the candidate's source or settings"
-                    .into(),
-            );
-        }
-        Ok(())
-    }
 }

@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::app::AppState;
 use super::shadows::Tally;
+use super::state::AppState;
 use crate::admission::shadow::Change;
 use crate::admission::{Candidate, PolicySet};
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::app::{AppState, ConfigStatus};
+use super::state::{AppState, ConfigStatus};
 use crate::admission::loader::{FileStamp, Loaded, file_times, load};
 use crate::admission::{PolicySet, Pulls};
 use crate::config::ConfigSource;

@@ -13,8 +13,8 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-use super::app::AppState;
 use super::shadows::Kept;
+use super::state::AppState;
 use crate::admission::shadow::Change;
 use crate::admission::{Candidate, PolicySet};
 use crate::findings::ObjectRef;

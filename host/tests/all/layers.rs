@@ -18,11 +18,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("authoring", &["policy"]),
     ("findings", &["admission", "config", "context"]),
+    ("comparison", &["admission", "findings"]),
+    ("openreports", &["findings"]),
     (
         "offline",
         &[
             "admission",
             "authoring",
+            "comparison",
             "config",
             "context",
             "findings",
@@ -35,20 +38,37 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "audit",
         &[
             "admission",
+            "comparison",
             "config",
             "context",
             "findings",
             "manifest",
+            "openreports",
             "policy",
         ],
     ),
     (
         "render",
-        &["admission", "audit", "config", "findings", "offline"],
+        &[
+            "admission",
+            "audit",
+            "comparison",
+            "config",
+            "findings",
+            "offline",
+        ],
     ),
     (
         "server",
-        &["admission", "config", "context", "crypto", "policy"],
+        &[
+            "admission",
+            "config",
+            "context",
+            "crypto",
+            "findings",
+            "openreports",
+            "policy",
+        ],
     ),
 ];
 
@@ -62,6 +82,8 @@ const MODULES: &[&str] = &[
     "admission",
     "authoring",
     "findings",
+    "comparison",
+    "openreports",
     "offline",
     "audit",
     "render",
