@@ -275,7 +275,7 @@ pub(super) fn judge_write(
             "PolicyException {id}: spec.expires {} is more than {} from now; the latest \
              allowed is {} (exceptions.maxDuration)",
             exception.expires_text(),
-            humantime::format_duration(config.max_duration),
+            in_days(config.max_duration),
             humantime::format_rfc3339_seconds(latest)
         ));
     }
@@ -286,6 +286,20 @@ pub(super) fn judge_write(
         ));
     }
     None
+}
+
+/// `90 days` for whole days, else humantime's words.
+fn in_days(duration: Duration) -> String {
+    const DAY: u64 = 24 * 3600;
+    let seconds = duration.as_secs();
+    if seconds % DAY == 0 && duration.subsec_nanos() == 0 {
+        match seconds / DAY {
+            1 => "1 day".into(),
+            days => format!("{days} days"),
+        }
+    } else {
+        humantime::format_duration(duration).to_string()
+    }
 }
 
 #[cfg(test)]

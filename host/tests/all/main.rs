@@ -31,5 +31,6 @@ mod offline;
 mod properties;
 mod registry;
 mod registry_hostile;
+mod rollout;
 mod serve_signals;
 mod snapshots;

@@ -1,0 +1,255 @@
+//! Rolling a rule out, offline: `check --compare` and exceptions given as
+//! manifests, through the `bouncer` binary, as docs/rolling-out.md shows them.
+//! What users read is snapshot-tested; expiry times (relative to now) are masked.
+
+use std::time::{Duration, SystemTime};
+
+use crate::support::{bouncer, scratch, stderr, stdout};
+
+macro_rules! snapshot {
+    ($name:expr, $text:expr) => {{
+        let mut settings = insta::Settings::clone_current();
+        settings.add_filter(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[time]");
+        settings.add_filter(r"/[^ ]*/rollout/[a-z-]+/", "[dir]/");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_snapshot_path("snapshots");
+        settings.bind(|| insta::assert_snapshot!($name, $text));
+    }};
+}
+
+const POLICIES: &str = "examples/rollout/policies.yaml";
+const CANDIDATE: &str = "examples/rollout/candidate.yaml";
+const MANIFESTS: &str = "examples/rollout/manifests/";
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// A PolicyException manifest; `spec` is YAML indented by four spaces.
+fn exception(namespace: &str, name: &str, spec: &str) -> String {
+    format!(
+        "apiVersion: bouncer.dev/v1alpha1\nkind: PolicyException\nmetadata:\n  name: {name}\n  namespace: {namespace}\nspec:\n{spec}---\n"
+    )
+}
+
+fn billing_spec(expires: SystemTime, reason: &str) -> String {
+    format!(
+        "    policies: [require-irsa]\n    match:\n      kinds: [{{apiGroups: [apps], kinds: [Deployment]}}]\n      namespaces: {{include: [billing]}}\n      names: [invoices]\n    reason: {reason:?}\n    ticket: PLAT-1234\n    expires: {}\n",
+        rfc3339(expires)
+    )
+}
+
+#[test]
+fn check_compare_lists_what_the_candidate_would_change_and_exits_1_on_a_new_denial() {
+    let output = bouncer(
+        &[
+            "check",
+            "-c",
+            POLICIES,
+            "--compare",
+            CANDIDATE,
+            "-f",
+            MANIFESTS,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    snapshot!("check-compare", stdout(&output));
+    let output = bouncer(
+        &[
+            "check",
+            "-c",
+            POLICIES,
+            "--compare",
+            CANDIDATE,
+            "-f",
+            MANIFESTS,
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["summary"]["newlyDenied"], 2, "{report:#}");
+    assert_eq!(report["changes"][0]["change"], "newly-denied");
+    assert_eq!(
+        report["changes"][0]["candidate"]["deniedBy"][0]["policy"],
+        "require-irsa"
+    );
+}
+
+#[test]
+fn check_compare_exits_0_when_nothing_changes_and_3_when_only_allowing_more() {
+    let same = bouncer(
+        &[
+            "check",
+            "-c",
+            POLICIES,
+            "--compare",
+            POLICIES,
+            "-f",
+            MANIFESTS,
+        ],
+        None,
+    );
+    assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
+    assert!(
+        stdout(&same)
+            .contains("0 newly denied, 0 newly allowed, 0 with a different patch, 5 unchanged")
+    );
+    // The other way round: the candidate is the laxer one.
+    let looser = bouncer(
+        &[
+            "check",
+            "-c",
+            CANDIDATE,
+            "--compare",
+            POLICIES,
+            "-f",
+            MANIFESTS,
+        ],
+        None,
+    );
+    assert_eq!(looser.status.code(), Some(3), "{}", stdout(&looser));
+    assert!(
+        stdout(&looser).contains("NEWLY ALLOWED"),
+        "{}",
+        stdout(&looser)
+    );
+}
+
+#[test]
+fn an_exception_given_as_a_manifest_lets_a_denied_object_through_until_it_expires() {
+    let dir = scratch("rollout", "exception");
+    let now = SystemTime::now();
+    let day = Duration::from_secs(24 * 3600);
+    let active = dir.join("active.yaml");
+    std::fs::write(
+        &active,
+        exception(
+            "platform-exceptions",
+            "billing-static-keys",
+            &billing_spec(
+                now + 30 * day,
+                "invoices moves to IRSA in its March release",
+            ),
+        ),
+    )
+    .unwrap();
+    let manifests = format!("{MANIFESTS}billing.yaml");
+    let output = bouncer(
+        &[
+            "check",
+            "-c",
+            POLICIES,
+            "-f",
+            &manifests,
+            "--context",
+            active.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    snapshot!("check-exception-active", stdout(&output));
+
+    // Expired: it no longer applies, and the denial says so.
+    let expired = dir.join("expired.yaml");
+    std::fs::write(
+        &expired,
+        exception(
+            "platform-exceptions",
+            "billing-static-keys",
+            &billing_spec(now - day, "invoices moves to IRSA in its March release"),
+        ),
+    )
+    .unwrap();
+    let output = bouncer(
+        &[
+            "check",
+            "-c",
+            POLICIES,
+            "-f",
+            &manifests,
+            "--context",
+            expired.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("(PolicyException platform-exceptions/billing-static-keys (expires ")
+            && text.contains("ticket PLAT-1234) has expired and no longer applies)"),
+        "{text}"
+    );
+
+    // Outside the honoured namespaces it is ignored, so a team cannot exempt itself.
+    let own = dir.join("own.yaml");
+    std::fs::write(
+        &own,
+        exception("billing", "mine", &billing_spec(now + day, "we said so")),
+    )
+    .unwrap();
+    let output = bouncer(
+        &[
+            "check",
+            "-c",
+            POLICIES,
+            "-f",
+            &manifests,
+            "--context",
+            own.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+}
+
+#[test]
+fn bouncer_refuses_exceptions_that_are_misplaced_unexplained_too_long_or_for_no_policy() {
+    let dir = scratch("rollout", "refused");
+    let now = SystemTime::now();
+    let day = Duration::from_secs(24 * 3600);
+    let spec = |policies: &str, reason: &str, expires: SystemTime| {
+        format!(
+            "    policies: [{policies}]\n    reason: {reason:?}\n    expires: {}\n",
+            rfc3339(expires)
+        )
+    };
+    let manifests = [
+        exception(
+            "billing",
+            "in-my-own-namespace",
+            &spec("require-irsa", "r", now + day),
+        ),
+        exception(
+            "platform-exceptions",
+            "no-reason",
+            &spec("require-irsa", "", now + day),
+        ),
+        exception(
+            "platform-exceptions",
+            "too-long",
+            &spec("require-irsa", "r", now + 365 * day),
+        ),
+        exception(
+            "platform-exceptions",
+            "unknown-policy",
+            &spec("requires-irsa", "r", now + day),
+        ),
+        exception(
+            "platform-exceptions",
+            "fine",
+            &spec("require-irsa", "r", now + day),
+        ),
+    ]
+    .concat();
+    let file = dir.join("exceptions.yaml");
+    std::fs::write(&file, manifests).unwrap();
+    let output = bouncer(
+        &["check", "-c", POLICIES, "-f", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    snapshot!("check-exceptions-refused", stdout(&output));
+}
