@@ -8,7 +8,8 @@
 //! - `chart`: the Helm chart's default policies are the embedded default;
 //! - `compat`: components built against WIT 0.1.1 still load; every built-in describes itself;
 //! - `compile_cache`: a restarted engine loads compiled policies without compiling;
-//! - `serve`: the HTTPS webhook on a real socket: bodies, modes, bad input, mTLS, reload, rotation.
+//! - `serve`: the HTTPS webhook on a real socket: bodies, modes, bad input, mTLS, reload, rotation;
+//! - `shadow`: shadow candidates on live reviews: counted, never in the answer or its time.
 
 mod alb_target_type_ip;
 mod chain;
@@ -18,3 +19,4 @@ mod compile_cache;
 mod hostile;
 mod house_rules;
 mod serve;
+mod shadow;
