@@ -91,6 +91,10 @@ depends on are refused: a webhook on them can lock a cluster.
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- /* With exceptions honoured, bouncer judges every PolicyException written. */ -}}
+{{- if and $root.Values.config.exceptions (not $.mutating) -}}
+{{- $rules = append $rules (dict "apiGroups" (list "bouncer.dev") "apiVersions" (list "*") "resources" (list "policyexceptions") "operations" (list "CREATE" "UPDATE") "scope" "Namespaced") -}}
+{{- end -}}
 {{- $rules | toYaml -}}
 {{- end -}}
 
@@ -109,7 +113,8 @@ matchExpressions:
 
 {{/*
 RBAC rules for context lookups: one per kind the policies declare in
-`context`, read-only, plus rbac.contextResources. Nothing else.
+`context`, read-only, plus rbac.contextResources, plus PolicyExceptions when
+the configuration honours them. Nothing else.
 */}}
 {{- define "bouncer.contextRules" -}}
 {{- $rules := list -}}
@@ -122,6 +127,9 @@ RBAC rules for context lookups: one per kind the policies declare in
 {{- end -}}
 {{- range .Values.rbac.contextResources -}}
 {{- $rules = append $rules (dict "apiGroups" .apiGroups "resources" .resources "verbs" (list "get" "list" "watch")) -}}
+{{- end -}}
+{{- if .Values.config.exceptions -}}
+{{- $rules = append $rules (dict "apiGroups" (list "bouncer.dev") "resources" (list "policyexceptions") "verbs" (list "get" "list" "watch")) -}}
 {{- end -}}
 {{- $rules | uniq | toYaml -}}
 {{- end -}}

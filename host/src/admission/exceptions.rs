@@ -292,7 +292,7 @@ pub(super) fn judge_write(
 fn in_days(duration: Duration) -> String {
     const DAY: u64 = 24 * 3600;
     let seconds = duration.as_secs();
-    if seconds % DAY == 0 && duration.subsec_nanos() == 0 {
+    if seconds.is_multiple_of(DAY) && duration.subsec_nanos() == 0 {
         match seconds / DAY {
             1 => "1 day".into(),
             days => format!("{days} days"),

@@ -14,6 +14,7 @@ mod custom_policy;
 mod gateway_versions;
 mod ingress_classes;
 mod ingress_groups;
+mod rollout;
 mod scenarios;
 mod tools;
 

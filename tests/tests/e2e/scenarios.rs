@@ -525,6 +525,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     super::audit::scenarios(cluster, &mut steps);
     super::ingress_groups::scenarios(cluster, &mut steps);
     super::gateway_versions::scenarios(cluster, &mut steps);
+    super::rollout::scenarios(cluster, &runtime, &mut steps);
     steps.check(
         "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
         (|| {

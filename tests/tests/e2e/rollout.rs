@@ -1,0 +1,354 @@
+//! Rolling a rule out against the real API server: a second `bouncer serve`,
+//! the webhook of the `rollout` and `platform-exceptions` namespaces, runs an
+//! enforced require-irsa with a stricter shadow candidate, two hostile
+//! candidates (one loops, one hoards memory), and honours PolicyExceptions
+//! (the CRD the chart installed) written in `platform-exceptions`.
+
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine as _;
+use bouncer_tests::server::TestServer;
+
+use super::cluster::Cluster;
+use super::scenarios::{Steps, contains, refused, succeeded};
+use crate::say;
+
+/// Answers kubectl may wait for; a review that waited for a looping candidate
+/// (2 s) would pass it twice over.
+const GENEROUS: Duration = Duration::from_secs(3);
+
+fn config() -> String {
+    let hostile = bouncer_tests::HOSTILE_POLICY;
+    let deployments = "      kinds: [{apiGroups: [apps], kinds: [Deployment]}]\n      namespaces: {include: [rollout]}\n";
+    format!(
+        "exceptions:
+  namespaces: [platform-exceptions]
+  maxDuration: 30d
+  hint: \"#platform-help takes PolicyException requests\"
+policies:
+  - name: require-irsa
+    source: builtin:require-irsa
+    match:
+{deployments}    settings: {{requireServiceAccountIn: []}}
+    shadow:
+      settings: {{requireServiceAccountIn: [rollout]}}
+  - name: looper
+    source: {hostile}
+    settings: {{behaviour: allow}}
+    match:
+{deployments}    shadow:
+      settings: {{behaviour: loop}}
+      timeout: 2s
+  - name: hoarder
+    source: {hostile}
+    settings: {{behaviour: allow}}
+    match:
+{deployments}    shadow:
+      settings: {{behaviour: alloc}}
+      memory: 32Mi
+"
+    )
+}
+
+fn webhook(server: &TestServer) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {{name: bouncer-rollout}}
+webhooks:
+  - name: rollout.bouncer.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    timeoutSeconds: 5
+    clientConfig:
+      url: https://{}/validate
+      caBundle: {ca}
+    namespaceSelector:
+      matchLabels: {{bouncer-rollout: \"on\"}}
+    rules:
+      - {{apiGroups: [apps], apiVersions: [\"*\"], resources: [deployments], operations: [CREATE, UPDATE]}}
+      - {{apiGroups: [bouncer.dev], apiVersions: [\"*\"], resources: [policyexceptions], operations: [CREATE, UPDATE]}}
+",
+        server.addr
+    )
+}
+
+/// A Deployment in `rollout`; `env` adds container environment lines.
+fn deployment(name: &str, env: &str) -> String {
+    format!(
+        "apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: rollout}}
+spec:
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers:
+        - name: app
+          image: nginx
+{env}"
+    )
+}
+
+const STATIC_KEYS: &str =
+    "          env:\n            - {name: AWS_ACCESS_KEY_ID, value: AKIAIOSFODNN7EXAMPLE}\n";
+
+fn exception(namespace: &str, name: &str, reason: Option<&str>, expires: SystemTime) -> String {
+    let reason = reason.map_or_else(String::new, |r| format!("  reason: {r:?}\n"));
+    format!(
+        "apiVersion: bouncer.dev/v1alpha1
+kind: PolicyException
+metadata: {{name: {name}, namespace: {namespace}}}
+spec:
+  policies: [require-irsa]
+  match:
+    kinds: [{{apiGroups: [apps], kinds: [Deployment]}}]
+    namespaces: {{include: [rollout]}}
+    names: [legacy-keys]
+{reason}  ticket: PLAT-7
+  expires: {}
+",
+        humantime::format_rfc3339_seconds(expires)
+    )
+}
+
+fn apply(cluster: &Cluster, manifest: &str) -> std::process::Output {
+    cluster.kubectl(&["apply", "-f", "-"], Some(manifest))
+}
+
+fn metric(metrics: &str, line_start: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+pub(super) fn scenarios(cluster: &Cluster, runtime: &tokio::runtime::Runtime, steps: &mut Steps) {
+    let kubeconfig = cluster.kubeconfig.clone();
+    let server = runtime.block_on(bouncer_tests::server::start(Some(&config()), |o| {
+        o.kube = bouncer::server::KubeAccess::Kubeconfig(kubeconfig);
+    }));
+    steps.check(
+        "a second bouncer with shadows and exceptions is the webhook of two labelled namespaces",
+        (|| {
+            for ns in ["rollout", "platform-exceptions"] {
+                succeeded(
+                    "create namespace",
+                    cluster.kubectl(&["create", "namespace", ns], None),
+                )?;
+                succeeded(
+                    "label namespace",
+                    cluster.kubectl(&["label", "namespace", ns, "bouncer-rollout=on"], None),
+                )?;
+            }
+            succeeded("apply webhook", apply(cluster, &webhook(&server))).map(drop)
+        })(),
+    );
+
+    steps.check(
+        "with a shadow that denies more and hostile candidates, kubectl writes succeed as before, promptly",
+        (|| {
+            for i in 1..=3 {
+                let name = format!("plain-{i}");
+                // The API server picks the new webhook configuration up within a second or two.
+                let started = Instant::now();
+                let (out, err) = loop {
+                    let output = apply(cluster, &deployment(&name, ""));
+                    if output.status.success() || started.elapsed() > Duration::from_secs(20) {
+                        break succeeded("kubectl apply", output)?;
+                    }
+                    std::thread::sleep(Duration::from_millis(500));
+                };
+                contains(&out, &format!("deployment.apps/{name} created"))?;
+                if err.contains("Warning") {
+                    return Err(format!("a candidate spoke in the answer: {err}"));
+                }
+            }
+            // Timed once the webhook is known to be in place.
+            for i in 4..=6 {
+                let started = Instant::now();
+                succeeded("kubectl apply", apply(cluster, &deployment(&format!("plain-{i}"), "")))?;
+                let took = started.elapsed();
+                say!("e2e: kubectl apply with three shadowed policies took {took:?}");
+                if took > GENEROUS {
+                    return Err(format!("kubectl apply took {took:?}, more than {GENEROUS:?}"));
+                }
+            }
+            Ok(())
+        })(),
+    );
+
+    steps.check(
+        "the disagreement metric, /readyz and the bouncer-shadow report name the objects the candidate would deny",
+        (|| {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let newly_denied = r#"bouncer_shadow_disagreements_total{policy="require-irsa",kind="Deployment",change="newly-denied"}"#;
+            let metrics = loop {
+                let metrics = runtime.block_on(server.get_text("/metrics"));
+                if metric(&metrics, newly_denied) >= 6 || Instant::now() > deadline {
+                    break metrics;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            };
+            if metric(&metrics, newly_denied) < 6 {
+                return Err(format!("fewer than 6 newly-denied disagreements:\n{metrics}"));
+            }
+            for policy in ["looper", "hoarder"] {
+                let failed = metric(&metrics, &format!(
+                    r#"bouncer_shadow_disagreements_total{{policy="{policy}",kind="Deployment",change="failure"}}"#
+                ));
+                if failed == 0 {
+                    return Err(format!("no failure of {policy}'s candidate counted:\n{metrics}"));
+                }
+            }
+            let ready = runtime.block_on(server.get_text("/readyz"));
+            contains(&ready, "policy `require-irsa` is shadowed by builtin:require-irsa: ")?;
+            let report = loop {
+                let output = cluster.kubectl(
+                    &["-n", "rollout", "get", "reports.openreports.io", "bouncer-shadow", "-o", "json"],
+                    None,
+                );
+                let (out, _) = (
+                    String::from_utf8_lossy(&output.stdout).into_owned(),
+                    String::from_utf8_lossy(&output.stderr).into_owned(),
+                );
+                if (output.status.success() && out.contains("plain-6")) || Instant::now() > deadline {
+                    break succeeded("get report", output)?.0;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            };
+            let report: serde_json::Value =
+                serde_json::from_str(&report).map_err(|e| e.to_string())?;
+            if report["source"] != "bouncer-shadow" {
+                return Err(format!("report source: {}", report["source"]));
+            }
+            let results = report["results"].as_array().cloned().unwrap_or_default();
+            for i in 1..=6 {
+                let name = format!("plain-{i}");
+                let found = results.iter().any(|r| {
+                    r["resources"][0]["name"] == name.as_str()
+                        && r["policy"] == "require-irsa"
+                        && r["result"] == "fail"
+                        && r["properties"]["change"] == "newly-denied"
+                });
+                if !found {
+                    return Err(format!("{name} is not in the report:\n{report:#}"));
+                }
+            }
+            say!("e2e: the bouncer-shadow report holds {} results", results.len());
+            Ok(())
+        })(),
+    );
+
+    let expires = SystemTime::now() + Duration::from_secs(40);
+    steps.check(
+        "a denied Deployment is admitted with a warning once an exception covers it",
+        (|| {
+            let manifest = deployment("legacy-keys", STATIC_KEYS);
+            let err = refused("kubectl apply", apply(cluster, &manifest))?;
+            contains(&err, "require-irsa: Deployment rollout/legacy-keys")?;
+            contains(&err, "(to ask for an exception: #platform-help takes PolicyException requests)")?;
+            succeeded(
+                "create exception",
+                apply(cluster, &exception("platform-exceptions", "legacy-keys", Some("moves to IRSA next sprint"), expires)),
+            )?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let (out, err) = loop {
+                let output = apply(cluster, &manifest);
+                if output.status.success() || Instant::now() > deadline {
+                    break succeeded("kubectl apply", output)?;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            };
+            say!("kubectl said: {}", err.trim());
+            contains(&out, "deployment.apps/legacy-keys created")?;
+            contains(&err, "Warning: require-irsa: allowed by PolicyException platform-exceptions/legacy-keys (expires ")?;
+            contains(&err, "ticket PLAT-7): Deployment rollout/legacy-keys")?;
+            let metrics = runtime.block_on(server.get_text("/metrics"));
+            contains(&metrics, r#"bouncer_exceptions_active{policy="require-irsa"} 1"#)?;
+            contains(&metrics, r#"bouncer_exceptions_expiring_soon{policy="require-irsa"} 1"#)
+        })(),
+    );
+
+    steps.check(
+        "exceptions outside platform-exceptions, without a reason or lasting too long are refused",
+        (|| {
+            let soon = SystemTime::now() + Duration::from_secs(3600);
+            let err = refused(
+                "create",
+                apply(
+                    cluster,
+                    &exception("rollout", "self-service", Some("we said so"), soon),
+                ),
+            )?;
+            contains(
+                &err,
+                "exceptions are honoured only in `platform-exceptions`",
+            )?;
+            let err = refused(
+                "create",
+                apply(
+                    cluster,
+                    &exception("platform-exceptions", "no-reason", None, soon),
+                ),
+            )?;
+            contains(&err, "reason")?;
+            let err = refused(
+                "create",
+                apply(
+                    cluster,
+                    &exception("platform-exceptions", "empty-reason", Some(""), soon),
+                ),
+            )?;
+            contains(&err, "reason")?;
+            let year = SystemTime::now() + Duration::from_secs(365 * 24 * 3600);
+            let err = refused(
+                "create",
+                apply(
+                    cluster,
+                    &exception("platform-exceptions", "forever", Some("r"), year),
+                ),
+            )?;
+            contains(&err, "is more than 30 days from now")
+        })(),
+    );
+
+    steps.check(
+        "an expired exception no longer applies, and the denial says so",
+        (|| {
+            let wait = expires
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                + Duration::from_secs(1);
+            say!("e2e: waiting {wait:?} for the exception to expire");
+            std::thread::sleep(wait);
+            let changed = deployment(
+                "legacy-keys",
+                &format!("{STATIC_KEYS}            - {{name: REGION, value: eu-west-1}}\n"),
+            );
+            let err = refused("kubectl apply", apply(cluster, &changed))?;
+            contains(
+                &err,
+                "PolicyException platform-exceptions/legacy-keys (expires ",
+            )?;
+            contains(&err, "has expired and no longer applies")
+        })(),
+    );
+
+    let _ = cluster.kubectl(
+        &[
+            "delete",
+            "validatingwebhookconfiguration",
+            "bouncer-rollout",
+        ],
+        None,
+    );
+    runtime.block_on(async {
+        let _ = server.stop().await;
+    });
+}
