@@ -329,8 +329,15 @@ impl<'s> Underway<'s> {
         self.next += 1;
         let seen = self.wit.clone();
         let recorded = record(&mut self.decision, &matched, answer, true);
-        let after = self.decision.patched_object().filter(|_| recorded.mutated);
-        self.shadow(&matched, seen, &recorded, after.cloned(), true);
+        if self.shadowing && matched.candidate().is_some() {
+            // The object as this policy left it: what its candidate's patch is compared with.
+            let after = self
+                .decision
+                .patched_object()
+                .filter(|_| recorded.mutated)
+                .cloned();
+            self.shadow(&matched, seen, &recorded, after, true);
+        }
         if recorded.mutated {
             let mut next = (*self.wit).clone();
             next.object = self.decision.patched_object_text();
@@ -388,12 +395,9 @@ impl<'s> Underway<'s> {
         let Matched::Loaded(entry) = matched else {
             return;
         };
-        let Some(Candidate::Loaded { policy, .. }) = &entry.shadow else {
+        let Some(policy) = matched.candidate().filter(|_| self.shadowing) else {
             return;
         };
-        if !self.shadowing {
-            return;
-        }
         self.shadows.add(
             entry.policy.name(),
             policy,
@@ -484,7 +488,18 @@ enum Matched<'a> {
     Unloaded(&'a Unloaded),
 }
 
-impl Matched<'_> {
+impl<'a> Matched<'a> {
+    /// Its loaded shadow candidate, if it has one.
+    fn candidate(&self) -> Option<&'a Policy> {
+        match self {
+            Self::Loaded(Entry {
+                shadow: Some(Candidate::Loaded { policy, .. }),
+                ..
+            }) => Some(policy),
+            _ => None,
+        }
+    }
+
     fn name(&self) -> &str {
         match self {
             Self::Loaded(e) => e.policy.name(),

@@ -146,7 +146,22 @@ pub(super) fn scenarios(cluster: &Cluster, runtime: &tokio::runtime::Runtime, st
                     cluster.kubectl(&["label", "namespace", ns, "bouncer-rollout=on"], None),
                 )?;
             }
-            succeeded("apply webhook", apply(cluster, &webhook(&server))).map(drop)
+            succeeded("apply webhook", apply(cluster, &webhook(&server)))?;
+            // In place once the API server sends it what it refuses (a second or two).
+            let probe = deployment("probe", STATIC_KEYS);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let output =
+                    cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&probe));
+                if !output.status.success() {
+                    return refused("dry-run apply", output)
+                        .and_then(|err| contains(&err, "require-irsa"));
+                }
+                if Instant::now() > deadline {
+                    return Err("the API server never sent the rollout webhook a review".into());
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
         })(),
     );
 
@@ -155,15 +170,7 @@ pub(super) fn scenarios(cluster: &Cluster, runtime: &tokio::runtime::Runtime, st
         (|| {
             for i in 1..=3 {
                 let name = format!("plain-{i}");
-                // The API server picks the new webhook configuration up within a second or two.
-                let started = Instant::now();
-                let (out, err) = loop {
-                    let output = apply(cluster, &deployment(&name, ""));
-                    if output.status.success() || started.elapsed() > Duration::from_secs(20) {
-                        break succeeded("kubectl apply", output)?;
-                    }
-                    std::thread::sleep(Duration::from_millis(500));
-                };
+                let (out, err) = succeeded("kubectl apply", apply(cluster, &deployment(&name, "")))?;
                 contains(&out, &format!("deployment.apps/{name} created"))?;
                 if err.contains("Warning") {
                     return Err(format!("a candidate spoke in the answer: {err}"));
@@ -327,11 +334,18 @@ pub(super) fn scenarios(cluster: &Cluster, runtime: &tokio::runtime::Runtime, st
                 + Duration::from_secs(1);
             say!("e2e: waiting {wait:?} for the exception to expire");
             std::thread::sleep(wait);
-            let changed = deployment(
-                "legacy-keys",
-                &format!("{STATIC_KEYS}            - {{name: REGION, value: eu-west-1}}\n"),
-            );
-            let err = refused("kubectl apply", apply(cluster, &changed))?;
+            // Created anew: require-irsa lets an update keep what was already there.
+            succeeded(
+                "delete",
+                cluster.kubectl(
+                    &["-n", "rollout", "delete", "deployment", "legacy-keys"],
+                    None,
+                ),
+            )?;
+            let err = refused(
+                "kubectl apply",
+                apply(cluster, &deployment("legacy-keys", STATIC_KEYS)),
+            )?;
             contains(
                 &err,
                 "PolicyException platform-exceptions/legacy-keys (expires ",
