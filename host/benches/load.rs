@@ -331,6 +331,14 @@ fn main() {
     // a node whose memory can swap gets; `scan` where it provably cannot.
     let full = start(dir.path(), "full", None, &["--instance-reset", "full"]);
     let scan = start(dir.path(), "scan", None, &["--instance-reset", "scan"]);
+    // The same one policy without and with a shadow candidate that disagrees
+    // on every review (it requires the Pod's namespace to name a ServiceAccount):
+    // what a shadow costs the enforced path.
+    let irsa = "policies:\n  - name: require-irsa\n    source: builtin:require-irsa\n";
+    let unshadowed = start(dir.path(), "unshadowed", Some(irsa), &[]);
+    let shadowed_config =
+        format!("{irsa}    shadow:\n      settings: {{requireServiceAccountIn: [\"*\"]}}\n");
+    let shadowed = start(dir.path(), "shadowed", Some(&shadowed_config), &[]);
     let external = external();
     // The generator gets one core's worth of threads; the server the rest.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -367,6 +375,20 @@ fn main() {
             ),
         ]);
     }
+    scenarios.extend([
+        (
+            "one policy alone: /validate, Pod (require-irsa)".to_owned(),
+            &unshadowed.target,
+            "/validate".to_owned(),
+            &pod,
+        ),
+        (
+            "one policy with a shadow that disagrees on every review: /validate, Pod".to_owned(),
+            &shadowed.target,
+            "/validate".to_owned(),
+            &pod,
+        ),
+    ]);
     let scenarios: Vec<(String, &Target, String, &Bytes)> = scenarios
         .into_iter()
         .chain(external.as_ref().map(|(target, path)| {

@@ -58,11 +58,13 @@ struct Object {
 }
 
 #[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
 struct Meta {
     #[serde(default)]
     name: String,
     #[serde(default)]
     namespace: String,
+    creation_timestamp: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -104,6 +106,8 @@ pub struct Exception {
     pub ticket: Option<String>,
     /// When it stops applying.
     pub expires: SystemTime,
+    /// When it was written, when the API server says.
+    created: Option<SystemTime>,
     matcher: Matcher,
     names: Vec<Pattern>,
 }
@@ -152,6 +156,11 @@ impl Exception {
             reason: spec.reason,
             ticket: spec.ticket.filter(|t| !t.is_empty()),
             expires,
+            created: object
+                .metadata
+                .creation_timestamp
+                .as_deref()
+                .and_then(|t| humantime::parse_rfc3339_weak(t).ok()),
             matcher,
             names,
         })
@@ -211,7 +220,15 @@ pub fn honoured(config: &ExceptionsConfig, cluster: &dyn Cluster) -> Vec<Excepti
             .take(MAX_EXCEPTIONS.saturating_sub(found.len()))
         {
             match Exception::parse(text) {
-                Ok(exception) => found.push(exception),
+                Ok(mut exception) => {
+                    // One written while bouncer did not judge them (before it
+                    // was the webhook, or while it was down with failurePolicy
+                    // Ignore) still lasts no longer than the maximum.
+                    if let Some(created) = exception.created {
+                        exception.expires = exception.expires.min(created + config.max_duration);
+                    }
+                    found.push(exception);
+                }
                 Err(error) => tracing::debug!(%namespace, %error, "PolicyException ignored"),
             }
         }
@@ -335,5 +352,27 @@ mod tests {
             ok.describe(),
             "PolicyException bouncer-exceptions/legacy (expires 2027-01-01T00:00:00Z, ticket PLAT-1)"
         );
+    }
+
+    #[test]
+    fn an_exception_written_unjudged_lasts_no_longer_than_the_maximum() {
+        let config = ExceptionsConfig {
+            namespaces: vec!["x".into()],
+            max_duration: Duration::from_secs(24 * 3600),
+            hint: None,
+        };
+        let text = r#"{"metadata":{"name":"e","namespace":"x","creationTimestamp":"2026-01-01T00:00:00Z"},
+            "spec":{"policies":["p"],"reason":"r","expires":"2030-01-01T00:00:00Z"}}"#;
+        let snapshot = crate::context::Snapshot::new(
+            [serde_json::from_str::<serde_json::Value>(&text.replace(
+                r#"{"metadata""#,
+                r#"{"apiVersion":"bouncer.dev/v1alpha1","kind":"PolicyException","metadata""#,
+            ))
+            .unwrap()],
+            "default",
+        );
+        let found = honoured(&config, &snapshot);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].expires_text(), "2026-01-02T00:00:00Z");
     }
 }

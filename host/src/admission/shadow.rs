@@ -6,10 +6,9 @@
 //! what the review already decided, it holds one of its own evaluation slots
 //! (taken when the job is made; with none free the review is not shadowed and
 //! that is counted), its own memory cap and its own timeout, and it runs on
-//! threads that only get CPU time the served reviews leave
-//! (`policy::Threads::idle`). A candidate that missed its deadline for want
-//! of CPU rather than by running long is counted as starved, not as a
-//! disagreement.
+//! threads at the lowest CPU priority (`policy::Threads::idle`). A candidate
+//! that missed its deadline for want of CPU rather than by running long is
+//! counted as starved, not as a disagreement.
 
 use std::sync::Arc;
 use std::time::Duration;

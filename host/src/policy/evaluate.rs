@@ -181,8 +181,8 @@ impl Policy {
     }
 
     /// Evaluates `request` as a shadow candidate: in `slot`, within the
-    /// policy's own timeout from now, on a thread that only gets CPU time the
-    /// served reviews leave (`Threads::idle`). Also says how much CPU time
+    /// policy's own timeout from now, on a thread at the lowest CPU priority
+    /// (`Threads::idle`). Also says how much CPU time
     /// the evaluation had, so a deadline missed for want of CPU is told apart
     /// from a candidate that runs long.
     pub async fn evaluate_in_shadow(

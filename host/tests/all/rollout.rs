@@ -253,3 +253,59 @@ fn bouncer_refuses_exceptions_that_are_misplaced_unexplained_too_long_or_for_no_
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     snapshot!("check-exceptions-refused", stdout(&output));
 }
+
+/// docs/rolling-out.md quotes what `bouncer check` prints: each quoted
+/// command runs, and every line quoted after it must be a line it prints.
+/// The example exception's expiry is moved to 30 days from now (and times are
+/// masked), so the quote stays true after its date.
+#[test]
+fn the_outputs_quoted_in_rolling_out_are_what_bouncer_prints() {
+    let doc =
+        std::fs::read_to_string(crate::support::workspace().join("docs/rolling-out.md")).unwrap();
+    let dir = scratch("rollout", "docs");
+    let exceptions = dir.join("exceptions");
+    std::fs::create_dir_all(&exceptions).unwrap();
+    let example = std::fs::read_to_string(
+        crate::support::workspace().join("examples/rollout/exceptions/billing-static-keys.yaml"),
+    )
+    .unwrap();
+    let soon = rfc3339(SystemTime::now() + Duration::from_secs(30 * 24 * 3600));
+    std::fs::write(
+        exceptions.join("billing-static-keys.yaml"),
+        example.replace("2027-03-01T00:00:00Z", &soon),
+    )
+    .unwrap();
+    let times = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ").unwrap();
+    let mut quoted = 0;
+    for block in doc.split("```sh\n").skip(1) {
+        let Some((command, rest)) = block.split_once("\n```\n\n```text\n") else {
+            continue;
+        };
+        let Some(args) = command.strip_prefix("bouncer check ") else {
+            continue;
+        };
+        let output_quoted = rest.split("\n```").next().unwrap();
+        let args: Vec<String> = args
+            .split_whitespace()
+            .map(|a| match a {
+                "examples/rollout/exceptions/" => exceptions.display().to_string(),
+                other => other.to_owned(),
+            })
+            .collect();
+        let mut all = vec!["check".to_owned()];
+        all.extend(args);
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        let output = bouncer(&all, None);
+        let printed = times.replace_all(&stdout(&output), "[time]").into_owned();
+        for line in output_quoted.lines().filter(|l| *l != "...") {
+            let line = times.replace_all(line, "[time]");
+            assert!(
+                printed.lines().any(|p| p == line),
+                "docs/rolling-out.md quotes a line `bouncer {}` does not print:\n{line}\n\nit prints:\n{printed}",
+                all.join(" ")
+            );
+        }
+        quoted += 1;
+    }
+    assert_eq!(quoted, 3, "the commands quoted with their output");
+}
