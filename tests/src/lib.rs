@@ -170,3 +170,14 @@ pub fn bouncer_binary() -> PathBuf {
     assert!(status.success(), "building the bouncer binary failed");
     profile.join("bouncer")
 }
+
+/// The value of the first Prometheus sample in `metrics` whose line starts
+/// with `line_start` (name and labels); 0 when there is none.
+pub fn metric(metrics: &str, line_start: &str) -> u64 {
+    metrics
+        .lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}

@@ -106,9 +106,12 @@ fn load_set(
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
     let mut awaiting = Vec::new();
-    let mut slots = 0u32;
     let reserved = reserved_instances(engine.max_instances());
-    let available = engine.max_instances().saturating_sub(reserved).max(1);
+    let mut pool = Pool {
+        used: 0,
+        available: engine.max_instances().saturating_sub(reserved).max(1),
+        reserved,
+    };
     // Candidates are resolved with the entries (one round of registry pulls)
     // and loaded after them: the entries' slots come first.
     let candidates = config.candidates();
@@ -119,7 +122,6 @@ fn load_set(
     let mut resolutions = resolve_all(engine, &expanded, pulls);
     let candidate_resolutions = resolutions.split_off(config.policies.len());
     for (entry, resolution) in config.policies.iter().zip(resolutions) {
-        let concurrency = entry.limits().concurrency;
         let asks_registry = match &resolution {
             Ok(Resolution::Pending) => true,
             Ok(Resolution::Registry { fetched, .. }) => fetched.stale.is_some(),
@@ -128,18 +130,8 @@ fn load_set(
         if pulls == Pulls::StoreOnly && asks_registry {
             awaiting.push(entry.name.clone());
         }
-        let loaded = if slots + concurrency > available {
-            Err(EntryError::Slots {
-                total: slots + concurrency,
-                available,
-                reserved,
-            })
-        } else {
-            resolution.and_then(|r| load_entry(engine, entry, r, &mut warnings))
-        };
-        match loaded {
+        match pool.load(engine, entry, resolution, &mut warnings) {
             Ok(Some(loaded)) => {
-                slots += concurrency;
                 if let Some(metadata) = loaded.policy.metadata() {
                     warnings.extend(super::disagreement::find(entry, metadata, loaded.mutating));
                 }
@@ -174,48 +166,37 @@ fn load_set(
             // The entry itself did not load: there is nothing to compare with.
             continue;
         };
-        let concurrency = candidate.limits().concurrency;
         if pulls == Pulls::StoreOnly && matches!(resolution, Ok(Resolution::Pending)) {
             awaiting.push(candidate.name.clone());
         }
-        let loaded = if slots + concurrency > available {
-            Err(EntryError::Slots {
-                total: slots + concurrency,
-                available,
-                reserved,
-            })
-        } else {
-            resolution.and_then(|r| load_entry(engine, candidate, r, &mut warnings))
-        };
-        entry.shadow = Some(match loaded {
-            Ok(Some(loaded)) => {
-                slots += concurrency;
-                Candidate::Loaded {
+        entry.shadow = Some(
+            match pool.load(engine, candidate, resolution, &mut warnings) {
+                Ok(Some(loaded)) => Candidate::Loaded {
                     policy: loaded.policy,
                     source: candidate.source.clone(),
-                }
-            }
-            Ok(None) => Candidate::Unloaded {
-                reason: "not pulled yet: its registry is being asked".into(),
-                source: candidate.source.clone(),
-            },
-            Err(error) => {
-                let reason = LoadFailure {
-                    policy: candidate.name.clone(),
-                    error,
-                }
-                .reason();
-                warnings.push(format!(
-                    "policy `{}`: its shadow candidate is not loaded (the policy serves \
-                     unshadowed): {reason}",
-                    entry.policy.name()
-                ));
-                Candidate::Unloaded {
-                    reason,
+                },
+                Ok(None) => Candidate::Unloaded {
+                    reason: "not pulled yet: its registry is being asked".into(),
                     source: candidate.source.clone(),
+                },
+                Err(error) => {
+                    let reason = LoadFailure {
+                        policy: candidate.name.clone(),
+                        error,
+                    }
+                    .reason();
+                    warnings.push(format!(
+                        "policy `{}`: its shadow candidate is not loaded (the policy serves \
+                     unshadowed): {reason}",
+                        entry.policy.name()
+                    ));
+                    Candidate::Unloaded {
+                        reason,
+                        source: candidate.source.clone(),
+                    }
                 }
-            }
-        });
+            },
+        );
     }
     (
         PolicySet::new(
@@ -227,6 +208,39 @@ fn load_set(
         ),
         failures,
     )
+}
+
+/// The instance pool's slots, taken entry by entry in configuration order.
+struct Pool {
+    used: u32,
+    available: u32,
+    reserved: u32,
+}
+
+impl Pool {
+    /// Loads `entry` from its resolution if its `concurrency` fits in what
+    /// is left of the pool; its slots are taken once it has loaded.
+    fn load(
+        &mut self,
+        engine: &Arc<PolicyEngine>,
+        entry: &PolicyConfig,
+        resolution: Result<Resolution, EntryError>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<Entry>, EntryError> {
+        let concurrency = entry.limits().concurrency;
+        if self.used + concurrency > self.available {
+            return Err(EntryError::Slots {
+                total: self.used + concurrency,
+                available: self.available,
+                reserved: self.reserved,
+            });
+        }
+        let loaded = load_entry(engine, entry, resolution?, warnings)?;
+        if loaded.is_some() {
+            self.used += concurrency;
+        }
+        Ok(loaded)
+    }
 }
 
 /// The loaded entry whose candidate is named `candidate`.

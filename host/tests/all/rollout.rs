@@ -32,6 +32,23 @@ fn exception(namespace: &str, name: &str, spec: &str) -> String {
     )
 }
 
+/// `bouncer check` of `manifests` under the example configuration, with `context`.
+fn check_with(manifests: &str, context: &std::path::Path) -> std::process::Output {
+    let context = context.to_str().unwrap();
+    bouncer(
+        &[
+            "check",
+            "-c",
+            POLICIES,
+            "-f",
+            manifests,
+            "--context",
+            context,
+        ],
+        None,
+    )
+}
+
 fn billing_spec(expires: SystemTime, reason: &str) -> String {
     format!(
         "    policies: [require-irsa]\n    match:\n      kinds: [{{apiGroups: [apps], kinds: [Deployment]}}]\n      namespaces: {{include: [billing]}}\n      names: [invoices]\n    reason: {reason:?}\n    ticket: PLAT-1234\n    expires: {}\n",
@@ -137,18 +154,7 @@ fn an_exception_given_as_a_manifest_lets_a_denied_object_through_until_it_expire
     )
     .unwrap();
     let manifests = format!("{MANIFESTS}billing.yaml");
-    let output = bouncer(
-        &[
-            "check",
-            "-c",
-            POLICIES,
-            "-f",
-            &manifests,
-            "--context",
-            active.to_str().unwrap(),
-        ],
-        None,
-    );
+    let output = check_with(&manifests, &active);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     snapshot!("check-exception-active", stdout(&output));
 
@@ -163,18 +169,7 @@ fn an_exception_given_as_a_manifest_lets_a_denied_object_through_until_it_expire
         ),
     )
     .unwrap();
-    let output = bouncer(
-        &[
-            "check",
-            "-c",
-            POLICIES,
-            "-f",
-            &manifests,
-            "--context",
-            expired.to_str().unwrap(),
-        ],
-        None,
-    );
+    let output = check_with(&manifests, &expired);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
     let text = stdout(&output);
     assert!(
@@ -190,18 +185,7 @@ fn an_exception_given_as_a_manifest_lets_a_denied_object_through_until_it_expire
         exception("billing", "mine", &billing_spec(now + day, "we said so")),
     )
     .unwrap();
-    let output = bouncer(
-        &[
-            "check",
-            "-c",
-            POLICIES,
-            "-f",
-            &manifests,
-            "--context",
-            own.to_str().unwrap(),
-        ],
-        None,
-    );
+    let output = check_with(&manifests, &own);
     assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
 }
 

@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use bouncer_tests::config::{config, hostile};
-use bouncer_tests::fixture;
 use bouncer_tests::server::start;
+use bouncer_tests::{fixture, metric};
 
 /// A hostile entry that allows, shadowed by a candidate behaving as `candidate`.
 fn shadowed(name: &str, candidate: &str, shadow_extra: &str) -> String {
@@ -15,15 +15,6 @@ fn shadowed(name: &str, candidate: &str, shadow_extra: &str) -> String {
         "allow",
         &format!("    shadow:\n      settings: {{behaviour: {candidate}}}\n{shadow_extra}"),
     )
-}
-
-fn metric(metrics: &str, line_start: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[tokio::test]

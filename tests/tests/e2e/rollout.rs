@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
+use bouncer_tests::metric;
 use bouncer_tests::server::TestServer;
 
 use super::cluster::Cluster;
@@ -160,15 +161,6 @@ fn audit(
 
 fn apply(cluster: &Cluster, manifest: &str) -> std::process::Output {
     cluster.kubectl(&["apply", "-f", "-"], Some(manifest))
-}
-
-fn metric(metrics: &str, line_start: &str) -> u64 {
-    metrics
-        .lines()
-        .find(|l| l.starts_with(line_start))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 pub(super) fn scenarios(cluster: &Cluster, runtime: &tokio::runtime::Runtime, steps: &mut Steps) {
