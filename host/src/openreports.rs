@@ -61,14 +61,21 @@ impl ReportResult<'_> {
 
 /// Cuts `message` to [`MAX_MESSAGE`] bytes on a character boundary.
 fn shorten(message: &mut String) {
-    if message.len() > MAX_MESSAGE {
-        let mut end = MAX_MESSAGE - 3;
-        while !message.is_char_boundary(end) {
+    *message = cut(std::mem::take(message), MAX_MESSAGE);
+}
+
+/// `text` cut to `max` bytes (at least 4) on a character boundary, ending in
+/// `...` when it was cut.
+pub fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !text.is_char_boundary(end) {
             end -= 1;
         }
-        message.truncate(end);
-        message.push_str("...");
+        text.truncate(end);
+        text.push_str("...");
     }
+    text
 }
 
 /// A result's timestamp for now.

@@ -186,16 +186,8 @@ impl Ledger {
     }
 }
 
-fn cut(mut text: String) -> String {
-    if text.len() > MAX_VERDICT {
-        let mut end = MAX_VERDICT - 3;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
+fn cut(text: String) -> String {
+    crate::openreports::cut(text, MAX_VERDICT)
 }
 
 #[cfg(test)]

@@ -32,6 +32,21 @@ fn exception(namespace: &str, name: &str, spec: &str) -> String {
     )
 }
 
+/// `bouncer check --compare` of the example manifests, `extra` arguments after.
+fn compare(current: &str, candidate: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "check",
+        "-c",
+        current,
+        "--compare",
+        candidate,
+        "-f",
+        MANIFESTS,
+    ];
+    args.extend(extra);
+    bouncer(&args, None)
+}
+
 /// `bouncer check` of `manifests` under the example configuration, with `context`.
 fn check_with(manifests: &str, context: &std::path::Path) -> std::process::Output {
     let context = context.to_str().unwrap();
@@ -58,34 +73,10 @@ fn billing_spec(expires: SystemTime, reason: &str) -> String {
 
 #[test]
 fn check_compare_lists_what_the_candidate_would_change_and_exits_1_on_a_new_denial() {
-    let output = bouncer(
-        &[
-            "check",
-            "-c",
-            POLICIES,
-            "--compare",
-            CANDIDATE,
-            "-f",
-            MANIFESTS,
-        ],
-        None,
-    );
+    let output = compare(POLICIES, CANDIDATE, &[]);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     snapshot!("check-compare", stdout(&output));
-    let output = bouncer(
-        &[
-            "check",
-            "-c",
-            POLICIES,
-            "--compare",
-            CANDIDATE,
-            "-f",
-            MANIFESTS,
-            "-o",
-            "json",
-        ],
-        None,
-    );
+    let output = compare(POLICIES, CANDIDATE, &["-o", "json"]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["summary"]["newlyDenied"], 2, "{report:#}");
     assert_eq!(report["changes"][0]["change"], "newly-denied");
@@ -97,36 +88,14 @@ fn check_compare_lists_what_the_candidate_would_change_and_exits_1_on_a_new_deni
 
 #[test]
 fn check_compare_exits_0_when_nothing_changes_and_3_when_only_allowing_more() {
-    let same = bouncer(
-        &[
-            "check",
-            "-c",
-            POLICIES,
-            "--compare",
-            POLICIES,
-            "-f",
-            MANIFESTS,
-        ],
-        None,
-    );
+    let same = compare(POLICIES, POLICIES, &[]);
     assert_eq!(same.status.code(), Some(0), "{}", stdout(&same));
     assert!(
         stdout(&same)
             .contains("0 newly denied, 0 newly allowed, 0 with a different patch, 5 unchanged")
     );
     // The other way round: the candidate is the laxer one.
-    let looser = bouncer(
-        &[
-            "check",
-            "-c",
-            CANDIDATE,
-            "--compare",
-            POLICIES,
-            "-f",
-            MANIFESTS,
-        ],
-        None,
-    );
+    let looser = compare(CANDIDATE, POLICIES, &[]);
     assert_eq!(looser.status.code(), Some(3), "{}", stdout(&looser));
     assert!(
         stdout(&looser).contains("NEWLY ALLOWED"),
