@@ -175,6 +175,18 @@ async fn connect(target: &Target) -> Sender {
     sender
 }
 
+/// GETs `path` from `target`; the body as text.
+async fn get_text(target: &Target, path: &str) -> String {
+    let mut sender = connect(target).await;
+    let request = hyper::Request::get(path)
+        .header("host", target.host.as_str())
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8_lossy(&body).into_owned()
+}
+
 struct Run {
     requests: usize,
     errors: usize,
@@ -427,6 +439,13 @@ fn main() {
             );
         }
     }
+    // What became of the shadow evaluations (every run's, all concurrencies).
+    let metrics = runtime.block_on(get_text(&shadowed.target, "/metrics"));
+    let outcomes: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("bouncer_shadow_evaluations_total{"))
+        .collect();
+    println!("shadow outcomes: {}", outcomes.join(", "));
     println!(
         "peak RSS: null webhook {:.1} MiB, bouncer (default set) full reset {:.1} MiB, scan {:.1} MiB",
         null.target.peak_rss_mib().unwrap_or(f64::NAN),

@@ -6,8 +6,9 @@
 //! what the review already decided, it holds one of its own evaluation slots
 //! (taken when the job is made; with none free the review is not shadowed and
 //! that is counted), its own memory cap and its own timeout, and it runs on
-//! threads at the lowest CPU priority (`policy::Threads::idle`). A candidate
-//! that missed its deadline for want of CPU rather than by running long is
+//! threads that only run on idle CPU (`policy::Threads::idle`), its timeout
+//! judged on the CPU time it had. A candidate that the wall clock stopped
+//! before it had used its timeout's worth of CPU never got the CPU, and is
 //! counted as starved, not as a disagreement.
 
 use std::sync::Arc;
@@ -264,7 +265,7 @@ impl ShadowJob {
             .candidate
             .evaluate_in_shadow(self.slot, self.request, Some(self.context))
             .await;
-        if matches!(&result, Err(e) if e.kind() == ErrorKind::Deadline) && cpu < timeout / 2 {
+        if matches!(&result, Err(e) if e.kind() == ErrorKind::Deadline) && cpu < timeout {
             return Shadowed::Starved {
                 policy: self.policy,
             };

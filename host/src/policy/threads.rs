@@ -82,12 +82,11 @@ impl Threads {
         })
     }
 
-    /// The threads shadow candidates run on (`admission::shadow`): at nice
-    /// 19 from their first instruction, so next to served reviews a candidate
-    /// gets about 1/70 of a CPU, and all of an idle one. Not `SCHED_IDLE`: on
-    /// a node that is never idle (the API server's own, in the end-to-end
-    /// test) candidates would starve and say nothing; a candidate's slots
-    /// bound how many such threads there are.
+    /// The threads shadow candidates run on (`admission::shadow`): at
+    /// `SCHED_IDLE` from their first instruction, so a candidate only gets
+    /// CPU time nothing else wants and never delays a served review; never
+    /// retired for it. (Nice 19 was measured too: next to a saturated server
+    /// it took 8 % of its throughput; see host/benches/README.md.)
     pub(crate) fn idle() -> &'static Self {
         static THREADS: OnceLock<Threads> = OnceLock::new();
         THREADS.get_or_init(|| Self {
@@ -154,8 +153,8 @@ fn lock(mutex: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
 
 fn work(shared: &Shared) {
     if shared.idle {
-        // Low from the start: nothing to demote, nothing to retire.
-        set_lowest_nice();
+        // As low as it goes from the start: nothing to demote, nothing to retire.
+        set_idle_priority();
     } else {
         POOLED.set(true);
     }
@@ -202,22 +201,6 @@ pub(crate) fn demote_current_thread() {
         hook();
     }
     set_idle_priority();
-}
-
-/// Gives the calling thread the lowest nice value, for good.
-fn set_lowest_nice() {
-    #[cfg(target_os = "linux")]
-    {
-        // SAFETY: a plain system call on the calling thread (its thread id);
-        // unprivileged threads may always raise their nice value.
-        let result = unsafe {
-            let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19)
-        };
-        if result != 0 {
-            tracing::debug!(error = %std::io::Error::last_os_error(), "cannot lower a shadow thread's priority");
-        }
-    }
 }
 
 /// Moves the calling thread to `SCHED_IDLE`, for good.

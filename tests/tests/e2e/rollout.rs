@@ -15,8 +15,8 @@ use super::scenarios::{Steps, contains, refused, succeeded};
 use crate::say;
 
 /// Answers kubectl may wait for; a review that waited for a looping candidate
-/// (2 s) would pass it twice over.
-const GENEROUS: Duration = Duration::from_secs(3);
+/// (stopped by the wall clock after 8 × 500 ms) would pass it twice over.
+const GENEROUS: Duration = Duration::from_secs(2);
 
 fn config() -> String {
     let hostile = bouncer_tests::HOSTILE_POLICY;
@@ -39,7 +39,7 @@ policies:
     match:
 {deployments}    shadow:
       settings: {{behaviour: loop}}
-      timeout: 2s
+      timeout: 500ms
   - name: hoarder
     source: {hostile}
     settings: {{behaviour: allow}}
