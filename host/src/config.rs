@@ -3,6 +3,7 @@
 //! Start from [`Config`] ([`Config::from_yaml`], [`Config::default_config`]) and
 //! [`PolicyConfig`]; [`matching`] holds an entry's `match` rules.
 
+mod companion;
 mod exceptions;
 mod file;
 mod matching;
@@ -11,6 +12,7 @@ mod quantity;
 mod shadow;
 mod source;
 
+pub use companion::{CompanionConfig, DEFAULT_OPT_OUT, Dns};
 pub use exceptions::{DEFAULT_MAX_EXCEPTION, ExceptionsConfig};
 pub use file::{Config, ConfigError, DEFAULT_CONFIG, Origin, PolicyConfig};
 pub use matching::{KindRule, MatchRules, NamespaceRule};

@@ -19,6 +19,7 @@
 pub mod admission;
 pub mod audit;
 pub mod authoring;
+pub mod companion;
 pub mod comparison;
 pub mod config;
 pub mod context;

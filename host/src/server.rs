@@ -78,6 +78,8 @@ pub struct ServeOptions {
     pub kube: KubeAccess,
     /// How often the shadow disagreement reports are written.
     pub shadow_report_interval: Duration,
+    /// Run the companion (default-deny NetworkPolicies per namespace) too.
+    pub companion: Option<crate::companion::CompanionOptions>,
 }
 
 /// How `bouncer serve` reaches the API server (for the watch caches of
@@ -223,6 +225,7 @@ impl Server {
             shutting_down: AtomicBool::new(false),
             reset: ArcSwap::from_pointee(engine.reset().clone()),
             shadows: Default::default(),
+            companion: Default::default(),
         });
         state.metrics.reset_path(engine.reset().path);
         tracing::info!(path = engine.reset().path.name(), why = %engine.reset().why, "policy instance slots reset");
@@ -292,11 +295,23 @@ impl Server {
             tokio::spawn(certs.watch(options.watch_interval)),
         ];
         if let Some(client) = client {
+            if let Some(companion) = options.companion.clone() {
+                let config = options.config.read()?;
+                let stats = state.companion.clone();
+                let client = client.clone();
+                background.push(tokio::spawn(async move {
+                    crate::companion::run(client, &config, companion, stats).await;
+                }));
+            }
             background.push(tokio::spawn(shadow_reports::write_every(
                 state.clone(),
                 client,
                 options.shadow_report_interval,
             )));
+        } else if options.companion.is_some() {
+            anyhow::bail!(
+                "--companion needs the API server: give --kubeconfig, or run in the cluster"
+            );
         }
         if let Some(client_ca) = client_ca {
             background.push(tokio::spawn(client_ca.watch(options.watch_interval)));

@@ -53,6 +53,7 @@ pub fn options(dir: &Path, config: Option<PathBuf>) -> ServeOptions {
         },
         kube: KubeAccess::None,
         shadow_report_interval: Duration::from_secs(1),
+        companion: None,
     }
 }
 

@@ -96,6 +96,20 @@ pub(super) struct ServeArgs {
     /// `bouncer-shadow` per namespace) is written, when a candidate disagreed.
     #[arg(long, env = "BOUNCER_SHADOW_REPORT_INTERVAL", default_value = "60s", value_parser = humantime::parse_duration)]
     shadow_report_interval: Duration,
+    /// Also run the companion: give every namespace the configuration's
+    /// `companion` block governs a default-deny NetworkPolicy (and an
+    /// allow-DNS one when egress is denied), and keep them there. Replicas
+    /// elect one writer with the Lease `bouncer-companion`.
+    #[arg(long, env = "BOUNCER_COMPANION")]
+    companion: bool,
+    /// bouncer's own namespace: left alone by the companion, and where its
+    /// Lease lives.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "bouncer-system")]
+    companion_namespace: String,
+    /// How long the companion's Lease holds without renewal: how long a
+    /// dead leader's replicas wait before one of them takes over.
+    #[arg(long, env = "BOUNCER_COMPANION_LEASE", default_value = "15s", value_parser = humantime::parse_duration)]
+    companion_lease_duration: Duration,
 }
 
 /// Memory the server needs besides policy instances: code, compiled
@@ -117,6 +131,15 @@ fn instance_memory(args: &ServeArgs, default: usize) -> usize {
 fn parse_bytes(text: &str) -> Result<usize, String> {
     bouncer::config::parse_quantity(text)
         .ok_or_else(|| format!("`{text}`: use bytes or a number with Ki, Mi or Gi"))
+}
+
+/// This replica's name: the pod's (`POD_NAME`), else the host's, with the process id.
+fn replica_name() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_or_else(|_| "bouncer".into(), |h| h.trim().to_owned());
+        format!("{host}-{}", std::process::id())
+    })
 }
 
 /// Runs the webhook until SIGTERM or Ctrl-C.
@@ -153,6 +176,13 @@ pub(super) fn run(args: &ServeArgs, engine: &EngineConfig) -> Result<ExitCode> {
             None => bouncer::server::KubeAccess::Infer,
         },
         shadow_report_interval: args.shadow_report_interval.max(Duration::from_secs(1)),
+        companion: args
+            .companion
+            .then(|| bouncer::companion::CompanionOptions {
+                namespace: args.companion_namespace.clone(),
+                identity: replica_name(),
+                lease_duration: args.companion_lease_duration.max(Duration::from_secs(3)),
+            }),
         engine: EngineConfig {
             instance_memory: instance_memory(args, engine.instance_memory),
             max_instances: args.max_instances.max(2),

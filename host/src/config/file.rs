@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::companion::CompanionConfig;
 use super::exceptions::ExceptionsConfig;
 use super::matching::MatchRules;
 use super::modes::{FailureMode, Mode};
@@ -30,6 +31,10 @@ pub struct Config {
     pub verify: Verification,
     /// Where `PolicyException` objects are honoured; none are without it.
     pub exceptions: Option<ExceptionsConfig>,
+    /// What `serve --companion` writes: default-deny and allow-DNS
+    /// NetworkPolicies per namespace.
+    #[serde(default)]
+    pub companion: CompanionConfig,
     /// The directory relative `.wasm` paths are resolved against.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -221,6 +226,12 @@ impl Config {
                 message,
             })?;
         }
+        self.companion
+            .check()
+            .map_err(|message| ConfigError::Parse {
+                origin: origin.to_owned(),
+                message,
+            })?;
         Ok(())
     }
 
@@ -234,6 +245,21 @@ impl Config {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The policy types the companion's default-deny policy denies: its
+    /// own setting, else what the `default-deny-networkpolicy` entry requires,
+    /// so the two agree, else Ingress and Egress.
+    pub fn companion_policy_types(&self) -> Vec<String> {
+        if let Some(types) = &self.companion.policy_types {
+            return types.clone();
+        }
+        self.policies
+            .iter()
+            .find(|p| p.source == "builtin:default-deny-networkpolicy")
+            .and_then(|p| p.settings.get("require"))
+            .and_then(|r| serde_json::from_value(r.clone()).ok())
+            .unwrap_or_else(|| vec!["Ingress".to_owned(), "Egress".to_owned()])
     }
 
     /// The shadow candidates of its entries, each as an entry of its own.

@@ -83,6 +83,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     state.metrics.observe_context(&state.cluster.health());
     let set = state.policies.load();
     state.metrics.observe_policies(&set);
+    state.metrics.companion.observe(&state.companion);
     if let Some(config) = set.exceptions() {
         let exceptions = crate::admission::exceptions::honoured(config, &*state.cluster);
         state.metrics.rollout.observe_exceptions(&exceptions);

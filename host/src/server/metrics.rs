@@ -9,7 +9,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+mod companion;
 mod rollout;
+pub(super) use companion::CompanionMetrics;
 pub(super) use rollout::RolloutMetrics;
 
 /// `endpoint` and `result` of a review request.
@@ -108,6 +110,8 @@ pub struct Metrics {
     pub instance_reset: Family<ResetLabels, Gauge>,
     /// Shadow candidates and exceptions.
     pub rollout: RolloutMetrics,
+    /// The companion's work.
+    pub companion: CompanionMetrics,
 }
 
 /// An instance reset path's label.
@@ -242,6 +246,7 @@ impl Metrics {
             in_flight.clone(),
         );
         let rollout = RolloutMetrics::register(&mut registry);
+        let companion = CompanionMetrics::register(&mut registry);
         Self {
             registry,
             requests,
@@ -263,6 +268,7 @@ impl Metrics {
             connections_refused,
             instance_reset,
             rollout,
+            companion,
         }
     }
 

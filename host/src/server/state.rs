@@ -61,4 +61,6 @@ pub struct AppState {
     pub reset: ArcSwap<crate::policy::ResetDecision>,
     /// What the shadow candidates said so far.
     pub shadows: super::shadows::ShadowLedger,
+    /// What the companion did (`serve --companion`).
+    pub companion: Arc<crate::companion::Stats>,
 }

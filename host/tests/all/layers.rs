@@ -19,6 +19,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("authoring", &["policy"]),
     ("findings", &["admission", "config", "context"]),
     ("comparison", &["admission", "findings"]),
+    ("companion", &["config", "context", "policy"]),
     ("openreports", &["findings"]),
     (
         "offline",
@@ -64,6 +65,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "admission",
             "config",
             "context",
+            "companion",
             "crypto",
             "findings",
             "openreports",
@@ -83,6 +85,7 @@ const MODULES: &[&str] = &[
     "authoring",
     "findings",
     "comparison",
+    "companion",
     "openreports",
     "offline",
     "audit",

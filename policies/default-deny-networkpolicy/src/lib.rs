@@ -9,11 +9,9 @@
 //! This rule needs cluster context: it looks up the namespace's NetworkPolicies
 //! (declare `context: [{apiVersion: networking.k8s.io/v1, kind: NetworkPolicy}]`).
 
-mod netpol;
-
+use bouncer_eks::network_policy::{self as netpol, NetworkPolicy};
 use bouncer_sdk::workload::Workload;
 use bouncer_sdk::{Metadata, Operation, Policy, Request, Result, Verdict, context, export_policy};
-use netpol::NetworkPolicy;
 use serde::Deserialize;
 
 /// Settings of `default-deny-networkpolicy`.

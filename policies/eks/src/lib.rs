@@ -13,6 +13,7 @@ pub mod lb;
 pub mod listeners;
 pub mod model;
 pub mod names;
+pub mod network_policy;
 
 pub use lb::{Ingress, Metadata, Service};
 

@@ -182,6 +182,7 @@ fn target_config(
                 registry: Default::default(),
                 verify: Default::default(),
                 exceptions: None,
+                companion: Default::default(),
                 base_dir: dir.to_owned(),
             };
             Ok((ConfigSource::Given(Box::new(config), "the suite's policy".into()), "policy"))
