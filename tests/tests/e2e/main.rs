@@ -10,6 +10,7 @@
 
 mod audit;
 mod cluster;
+mod companion;
 mod custom_policy;
 mod gateway_versions;
 mod ingress_classes;

@@ -526,6 +526,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
     super::ingress_groups::scenarios(cluster, &mut steps);
     super::gateway_versions::scenarios(cluster, &mut steps);
     super::rollout::scenarios(cluster, &runtime, &mut steps);
+    super::companion::scenarios(cluster, &runtime, &mut steps);
     steps.check(
         "/readyz and /metrics report the NetworkPolicy cache synced and fresh",
         (|| {
