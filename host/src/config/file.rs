@@ -410,4 +410,43 @@ mod tests {
             "{unknown}"
         );
     }
+
+    #[test]
+    fn the_companion_denies_what_the_default_deny_rule_requires() {
+        let rule = |require: &str| {
+            format!(
+                "policies:\n  - name: d\n    source: builtin:default-deny-networkpolicy\n    settings: {{require: {require}}}\n"
+            )
+        };
+        let config = Config::from_yaml(&rule("[Ingress]"), "p", Path::new(".")).unwrap();
+        assert_eq!(config.companion_policy_types(), ["Ingress"]);
+        let config = Config::from_yaml("policies: []\n", "p", Path::new(".")).unwrap();
+        assert_eq!(config.companion_policy_types(), ["Ingress", "Egress"]);
+        let own = format!(
+            "{}companion: {{policyTypes: [Egress]}}\n",
+            rule("[Ingress]")
+        );
+        let config = Config::from_yaml(&own, "p", Path::new(".")).unwrap();
+        assert_eq!(config.companion_policy_types(), ["Egress"]);
+        let bad = Config::from_yaml(
+            "policies: []\ncompanion: {policyTypes: [Sideways]}\n",
+            "p",
+            Path::new("."),
+        );
+        assert!(
+            bad.unwrap_err()
+                .to_string()
+                .contains("companion.policyTypes")
+        );
+        let config = Config::from_yaml(
+            "policies: []\ncompanion: {optOutLabel: team/opt=out}\n",
+            "p",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(
+            config.companion.opt_out(),
+            ("team/opt".to_owned(), "out".to_owned())
+        );
+    }
 }

@@ -194,29 +194,20 @@ pub(super) fn scenarios(cluster: &Cluster, runtime: &tokio::runtime::Runtime, st
     steps.check(
         "the companion's webhook refuses a Deployment in an opted-out namespace without a default-deny policy",
         (|| {
-            succeeded(
-                "create namespace",
-                cluster.kubectl(&["create", "namespace", "auto-probe"], None),
-            )?;
-            succeeded(
-                "label",
-                cluster.kubectl(&["label", "namespace", "auto-probe", "bouncer.dev/companion=off"], None),
-            )?;
+            // Labelled as it is created: the companion would otherwise write there first.
+            let probe = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: auto-probe\n  labels: {bouncer.dev/companion: \"off\"}\n";
+            succeeded("create namespace", cluster.kubectl(&["apply", "-f", "-"], Some(probe)))?;
             succeeded("apply webhook", cluster.kubectl(&["apply", "-f", "-"], Some(&webhook(&first))))?;
-            let refused_once = within(Duration::from_secs(20), || {
-                !cluster
-                    .kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&deployment("auto-probe")))
-                    .status
-                    .success()
+            // In place once the API server sends it reviews and its NetworkPolicy cache has synced.
+            let dry_run = || {
+                cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&deployment("auto-probe")))
+            };
+            let denied = within(Duration::from_secs(20), || {
+                String::from_utf8_lossy(&dry_run().stderr).contains("has no default-deny NetworkPolicy")
             });
-            let err = refused(
-                "dry-run apply",
-                cluster.kubectl(&["apply", "--dry-run=server", "-f", "-"], Some(&deployment("auto-probe"))),
-            )?;
-            if refused_once.is_none() {
-                return Err("the webhook never refused".into());
+            if denied.is_none() {
+                return Err(format!("never refused for want of a policy: {}", refused("dry-run apply", dry_run())?));
             }
-            contains(&err, "has no default-deny NetworkPolicy")?;
             // Opted out: the companion wrote nothing there.
             let written = policies(cluster, "auto-probe");
             if written.is_empty() { Ok(()) } else { Err(format!("auto-probe holds {written}")) }
@@ -235,7 +226,7 @@ pub(super) fn scenarios(cluster: &Cluster, runtime: &tokio::runtime::Runtime, st
             contains(&written, "bouncer-allow-dns")?;
             let (events, _) = succeeded(
                 "get events",
-                cluster.kubectl(&["-n", "auto-a", "get", "events", "-o", "jsonpath={.items[*].note}"], None),
+                cluster.kubectl(&["-n", "auto-a", "get", "events", "-o", "jsonpath={.items[*].message}"], None),
             )?;
             contains(&events, "created NetworkPolicy bouncer-default-deny")
         })(),
