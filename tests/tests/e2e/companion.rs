@@ -4,12 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bouncer_tests::metric;
 use bouncer_tests::server::TestServer;
 
 use super::cluster::Cluster;
-use super::scenarios::{Steps, admitted_within, contains, refused, succeeded};
+use super::scenarios::{Steps, admitted_within, contains, refused, succeeded, webhook_of};
 use crate::say;
 
 const LEASE: Duration = Duration::from_secs(4);
@@ -44,27 +43,16 @@ async fn replica(cluster: &Cluster, identity: &str) -> TestServer {
 }
 
 fn webhook(server: &TestServer) -> String {
-    let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
     let names = NAMESPACES.map(|n| format!("\"{n}\"")).join(", ");
-    format!(
-        "apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {{name: bouncer-companion}}
-webhooks:
-  - name: companion.bouncer.dev
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 5
-    clientConfig:
-      url: https://{}/validate
-      caBundle: {ca}
-    namespaceSelector:
-      matchExpressions: [{{key: kubernetes.io/metadata.name, operator: In, values: [{names}]}}]
-    rules:
-      - {{apiGroups: [apps], apiVersions: [\"*\"], resources: [deployments], operations: [CREATE]}}
-",
-        server.addr
+    webhook_of(
+        server,
+        "bouncer-companion",
+        &format!(
+            "{{matchExpressions: [{{key: kubernetes.io/metadata.name, operator: In, values: [{names}]}}]}}"
+        ),
+        &[
+            "{apiGroups: [apps], apiVersions: [\"*\"], resources: [deployments], operations: [CREATE]}",
+        ],
     )
 }
 

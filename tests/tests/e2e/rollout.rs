@@ -6,12 +6,11 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use base64::Engine as _;
 use bouncer_tests::metric;
 use bouncer_tests::server::TestServer;
 
 use super::cluster::Cluster;
-use super::scenarios::{Steps, contains, refused, succeeded};
+use super::scenarios::{Steps, contains, refused, succeeded, webhook_of};
 use crate::say;
 
 /// Answers kubectl may wait for; a review that waited for a looping candidate
@@ -52,27 +51,14 @@ policies:
 }
 
 fn webhook(server: &TestServer) -> String {
-    let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
-    format!(
-        "apiVersion: admissionregistration.k8s.io/v1
-kind: ValidatingWebhookConfiguration
-metadata: {{name: bouncer-rollout}}
-webhooks:
-  - name: rollout.bouncer.dev
-    admissionReviewVersions: [v1]
-    sideEffects: None
-    failurePolicy: Fail
-    timeoutSeconds: 5
-    clientConfig:
-      url: https://{}/validate
-      caBundle: {ca}
-    namespaceSelector:
-      matchLabels: {{bouncer-rollout: \"on\"}}
-    rules:
-      - {{apiGroups: [apps], apiVersions: [\"*\"], resources: [deployments], operations: [CREATE, UPDATE]}}
-      - {{apiGroups: [bouncer.dev], apiVersions: [\"*\"], resources: [policyexceptions], operations: [CREATE, UPDATE]}}
-",
-        server.addr
+    webhook_of(
+        server,
+        "bouncer-rollout",
+        "{matchLabels: {bouncer-rollout: \"on\"}}",
+        &[
+            "{apiGroups: [apps], apiVersions: [\"*\"], resources: [deployments], operations: [CREATE, UPDATE]}",
+            "{apiGroups: [bouncer.dev], apiVersions: [\"*\"], resources: [policyexceptions], operations: [CREATE, UPDATE]}",
+        ],
     )
 }
 

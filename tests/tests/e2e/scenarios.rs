@@ -654,6 +654,37 @@ spec:
     )
 }
 
+/// A ValidatingWebhookConfiguration `name` sending `server` the reviews that
+/// `rules` (YAML flow maps, one per line) select in the namespaces
+/// `namespace_selector` (a YAML flow map) selects.
+pub(super) fn webhook_of(
+    server: &bouncer_tests::server::TestServer,
+    name: &str,
+    namespace_selector: &str,
+    rules: &[&str],
+) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(&server.ca_pem);
+    let rules: String = rules.iter().map(|r| format!("      - {r}\n")).collect();
+    format!(
+        "apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata: {{name: {name}}}
+webhooks:
+  - name: {name}.bouncer.dev
+    admissionReviewVersions: [v1]
+    sideEffects: None
+    failurePolicy: Fail
+    timeoutSeconds: 5
+    clientConfig:
+      url: https://{}/validate
+      caBundle: {ca}
+    namespaceSelector: {namespace_selector}
+    rules:
+{rules}",
+        server.addr
+    )
+}
+
 /// Applies `manifest` until it is admitted or `within` passes; the elapsed time.
 pub(super) fn admitted_within(
     cluster: &Cluster,
