@@ -226,6 +226,7 @@ impl Server {
             reset: ArcSwap::from_pointee(engine.reset().clone()),
             shadows: Default::default(),
             companion: Default::default(),
+            certs: certs.clone(),
         });
         state.metrics.reset_path(engine.reset().path);
         tracing::info!(path = engine.reset().path.name(), why = %engine.reset().why, "policy instance slots reset");

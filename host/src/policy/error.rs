@@ -162,6 +162,17 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for metrics that start each series at zero.
+    pub const ALL: [Self; 7] = [
+        Self::Load,
+        Self::Deadline,
+        Self::Memory,
+        Self::Busy,
+        Self::Trap,
+        Self::BadVerdict,
+        Self::Engine,
+    ];
+
     /// The label used in metrics.
     pub fn as_str(self) -> &'static str {
         match self {

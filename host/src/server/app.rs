@@ -84,9 +84,16 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let set = state.policies.load();
     state.metrics.observe_policies(&set);
     state.metrics.companion.observe(&state.companion);
+    if let Some(expires) = state.certs.expires() {
+        state.metrics.certificate_expiry.set(expires);
+    }
     if let Some(config) = set.exceptions() {
         let exceptions = crate::admission::exceptions::honoured(config, &*state.cluster);
-        state.metrics.rollout.observe_exceptions(&exceptions);
+        let policies = set.entries().iter().map(|e| e.policy.name());
+        state
+            .metrics
+            .rollout
+            .observe_exceptions(&exceptions, policies);
     }
     (
         [(
@@ -317,6 +324,14 @@ fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &R
                 policy: record.policy.clone(),
             })
             .observe(record.elapsed.as_secs_f64());
+        if record.effect == Effect::Failed && !record.refused {
+            metrics
+                .failed_open
+                .get_or_create(&PolicyLabels {
+                    policy: record.policy.clone(),
+                })
+                .inc();
+        }
         if record.excepted.is_some() {
             metrics
                 .rollout

@@ -65,8 +65,10 @@ pub struct ResultLabels {
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
-    // 10 µs to ~2.6 s: policies take tens of microseconds, the deadline is 2 s.
-    prometheus_client::metrics::histogram::exponential_buckets(0.000_01, 2.0, 19)
+    // 10 µs to ~42 s: policies take tens of microseconds, and the buckets
+    // reach past the longest webhook timeout the API server allows (30 s),
+    // so a slow review lands in a bucket that says how slow.
+    prometheus_client::metrics::histogram::exponential_buckets(0.000_01, 2.0, 23)
 }
 
 /// Every metric bouncer exports.
@@ -110,6 +112,11 @@ pub struct Metrics {
     pub instance_reset: Family<ResetLabels, Gauge>,
     /// Shadow candidates and exceptions.
     pub rollout: RolloutMetrics,
+    /// Evaluations whose policy failed and whose request was let through
+    /// (failure mode open), per policy.
+    pub failed_open: Family<PolicyLabels, Counter>,
+    /// When the serving certificate expires, in Unix seconds.
+    pub certificate_expiry: Gauge,
     /// The companion's work.
     pub companion: CompanionMetrics,
 }
@@ -247,6 +254,18 @@ impl Metrics {
         );
         let rollout = RolloutMetrics::register(&mut registry);
         let companion = CompanionMetrics::register(&mut registry);
+        let failed_open = Family::default();
+        registry.register(
+            "policy_failed_open",
+            "Evaluations whose policy failed and whose request was allowed anyway (failure mode open)",
+            failed_open.clone(),
+        );
+        let certificate_expiry = Gauge::default();
+        registry.register(
+            "tls_certificate_expiry_timestamp_seconds",
+            "When the serving certificate stops being valid, in seconds since the Unix epoch",
+            certificate_expiry.clone(),
+        );
         Self {
             registry,
             requests,
@@ -269,6 +288,8 @@ impl Metrics {
             instance_reset,
             rollout,
             companion,
+            failed_open,
+            certificate_expiry,
         }
     }
 
@@ -295,6 +316,14 @@ impl Metrics {
             let labels = PolicyLabels {
                 policy: entry.policy.name().to_owned(),
             };
+            // Failures start at zero, so rate() and alerts see their first one.
+            for kind in crate::policy::ErrorKind::ALL {
+                let _ = self.policy_errors.get_or_create(&ErrorLabels {
+                    policy: labels.policy.clone(),
+                    kind: kind.as_str().to_owned(),
+                });
+            }
+            let _ = self.failed_open.get_or_create(&labels);
             self.policy_loaded.get_or_create(&labels).set(1);
             self.policy_running
                 .get_or_create(&labels)

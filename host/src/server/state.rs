@@ -63,4 +63,6 @@ pub struct AppState {
     pub shadows: super::shadows::ShadowLedger,
     /// What the companion did (`serve --companion`).
     pub companion: Arc<crate::companion::Stats>,
+    /// The serving certificate (its expiry is a metric).
+    pub(super) certs: Arc<super::tls::CertStore>,
 }

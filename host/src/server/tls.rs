@@ -98,6 +98,15 @@ impl CertStore {
         ))
     }
 
+    /// When the serving certificate (the chain's first) stops being valid, in
+    /// seconds since the Unix epoch; `None` when it cannot be read.
+    pub(super) fn expires(&self) -> Option<i64> {
+        let current = self.current.load();
+        let leaf = current.cert.first()?;
+        let (_, certificate) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+        Some(certificate.validity().not_after.timestamp())
+    }
+
     /// Re-reads the files every `interval` when their modification time changes.
     /// A bad new pair is logged and the current one keeps serving.
     pub(super) async fn watch(self: Arc<Self>, interval: Duration) {

@@ -201,6 +201,8 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
             vec![
                 "tls.mode=certManager".into(),
                 "serviceMonitor.enabled=true".into(),
+                "prometheusRule.enabled=true".into(),
+                "grafana.dashboard.enabled=true".into(),
             ],
         ),
         (
@@ -243,6 +245,11 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
                         &out,
                         "certificate.cert-manager.io/bouncer created (server dry run)",
                     )?;
+                    contains(
+                        &out,
+                        "prometheusrule.monitoring.coreos.com/bouncer created (server dry run)",
+                    )?;
+                    contains(&out, "configmap/bouncer-dashboard created (server dry run)")?;
                 }
                 Ok(())
             })(),

@@ -117,10 +117,23 @@ impl RolloutMetrics {
             .inc();
     }
 
-    /// Records the exceptions in force now (at scrape time).
-    pub fn observe_exceptions(&self, exceptions: &[crate::admission::exceptions::Exception]) {
+    /// Records the exceptions in force now (at scrape time); every policy of
+    /// `policies` has a series, zero when nothing excepts from it.
+    pub fn observe_exceptions<'p>(
+        &self,
+        exceptions: &[crate::admission::exceptions::Exception],
+        policies: impl Iterator<Item = &'p str>,
+    ) {
         self.exceptions_active.clear();
         self.exceptions_expiring.clear();
+        for policy in policies {
+            let labels = PolicyLabels {
+                policy: policy.to_owned(),
+            };
+            self.exceptions_active.get_or_create(&labels).set(0);
+            self.exceptions_expiring.get_or_create(&labels).set(0);
+            let _ = self.exceptions_applied.get_or_create(&labels);
+        }
         let now = std::time::SystemTime::now();
         let soon = now + crate::admission::exceptions::EXPIRING_SOON;
         for exception in exceptions.iter().filter(|e| !e.expired(now)) {
