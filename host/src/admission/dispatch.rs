@@ -126,18 +126,20 @@ impl PolicySet {
         };
         if endpoint == Endpoint::Mutate {
             while let Some((matched, wit, deadline)) = review.next_mutation() {
-                let answer = matched.evaluate(run, wit, deadline, &review.context).await;
+                let answer = matched
+                    .evaluate(run, wit, deadline, &review.context())
+                    .await;
                 review.record_mutation(matched, answer);
             }
         } else {
             // Independent: one hand-off for all (see `policy::evaluate_all`).
             let (policies, wit) = review.independent();
-            let context = Some(review.context.clone());
+            let context = Some(review.context());
             let answers =
                 crate::policy::evaluate_all(&policies, run, wit, review.deadline, context).await;
             review.record_independent(answers);
         }
-        review.finish(request)
+        review.finish()
     }
 
     /// [`review`](Self::review) on the calling thread, by `deadline`: for
@@ -161,17 +163,17 @@ impl PolicySet {
         };
         if endpoint == Endpoint::Mutate {
             while let Some((matched, wit, deadline)) = review.next_mutation() {
-                let answer = matched.evaluate_here(&wit, deadline, &review.context);
+                let answer = matched.evaluate_here(&wit, deadline, &review.context());
                 review.record_mutation(matched, answer);
             }
         } else {
             let (policies, wit) = review.independent();
-            let context = Some(&review.context);
+            let context = review.context();
             let answers =
-                crate::policy::evaluate_all_here(&policies, &wit, review.deadline, context);
+                crate::policy::evaluate_all_here(&policies, &wit, review.deadline, Some(&context));
             review.record_independent(answers);
         }
-        review.finish(request)
+        review.finish()
     }
 }
 
@@ -235,7 +237,6 @@ struct Underway<'s> {
     wit: Arc<crate::policy::bindings::Request>,
     decision: Decision,
     records: Vec<PolicyResult>,
-    context: Arc<dyn crate::policy::ContextSource>,
     deadline: Instant,
     /// Shadow evaluations are collected (the server's reviews).
     shadowing: bool,
@@ -299,7 +300,6 @@ impl<'s> Underway<'s> {
                 request.object.as_ref().map(super::object::RawObject::json),
                 budget.max_object,
             ),
-            context: cluster.clone(),
             deadline: budget.deadline,
             shadowing: budget.run != Run::Here,
             shadows: ShadowWork::default(),
@@ -327,16 +327,16 @@ impl<'s> Underway<'s> {
     /// Records a mutating policy's answer; the next one sees its patch.
     fn record_mutation(&mut self, matched: Matched<'s>, answer: Answer) {
         self.next += 1;
-        let seen = self.wit.clone();
         let recorded = record(&mut self.decision, &matched, answer, true);
-        if self.shadowing && matched.candidate().is_some() {
-            // The object as this policy left it: what its candidate's patch is compared with.
+        if let Some(candidate) = self.shadowed(&matched) {
+            // The object as this policy left it: what its candidate's patch is
+            // compared with. `self.wit` is still what this policy saw.
             let after = self
                 .decision
                 .patched_object()
                 .filter(|_| recorded.mutated)
                 .cloned();
-            self.shadow(&matched, seen, &recorded, after, true);
+            self.shadow(&matched, candidate, &recorded, after, true);
         }
         if recorded.mutated {
             let mut next = (*self.wit).clone();
@@ -365,7 +365,7 @@ impl<'s> Underway<'s> {
     fn record_independent(&mut self, answers: Vec<Answer>) {
         let mut answers = answers.into_iter();
         for index in 0..self.matching.len() {
-            let matched = &self.matching[index].clone();
+            let matched = self.matching[index];
             let answer = match matched {
                 Matched::Loaded(entry) => answers.next().unwrap_or_else(|| {
                     let error = PolicyError::Trap {
@@ -376,42 +376,49 @@ impl<'s> Underway<'s> {
                 }),
                 Matched::Unloaded(unloaded) => (Err(unloaded.error()), Duration::ZERO),
             };
-            let recorded = record(&mut self.decision, matched, answer, false);
-            self.shadow(matched, self.wit.clone(), &recorded, None, false);
+            let recorded = record(&mut self.decision, &matched, answer, false);
+            if let Some(candidate) = self.shadowed(&matched) {
+                self.shadow(&matched, candidate, &recorded, None, false);
+            }
             self.records.push(recorded);
         }
     }
 
-    /// Adds the shadow of `matched`'s evaluation of `seen`, when it has a
-    /// loaded candidate and this review collects shadows.
+    /// The candidate that shadows `matched` in this review, if any.
+    fn shadowed(&self, matched: &Matched<'s>) -> Option<&'s Policy> {
+        matched.candidate().filter(|_| self.shadowing)
+    }
+
+    /// Adds the shadow of `matched`'s evaluation of the request as it saw
+    /// it (`self.wit`) by `candidate`.
     fn shadow(
         &mut self,
         matched: &Matched<'s>,
-        seen: Arc<crate::policy::bindings::Request>,
+        candidate: &'s Policy,
         recorded: &PolicyResult,
         after: Option<serde_json::Value>,
         mutate: bool,
     ) {
-        let Matched::Loaded(entry) = matched else {
-            return;
-        };
-        let Some(policy) = matched.candidate().filter(|_| self.shadowing) else {
-            return;
-        };
         self.shadows.add(
-            entry.policy.name(),
-            policy,
+            matched.name(),
+            candidate,
             self.request,
-            seen,
+            self.wit.clone(),
             Stance::of(recorded, after.as_ref()),
             mutate,
             self.max_object,
-            &self.context,
+            &self.context(),
         );
     }
 
-    fn finish(mut self, request: &Request) -> Reviewed {
-        self.apply_exceptions(request);
+    /// What policies look their lookups up in.
+    fn context(&self) -> Arc<dyn crate::policy::ContextSource> {
+        self.cluster.clone()
+    }
+
+    fn finish(mut self) -> Reviewed {
+        self.apply_exceptions();
+        let request = self.request;
         let patched = self
             .decision
             .is_mutated()
@@ -424,13 +431,12 @@ impl<'s> Underway<'s> {
             shadows: self.shadows,
         }
     }
-}
 
-impl Underway<'_> {
     /// Lets through what an unexpired `PolicyException` covers, where the
     /// configuration honours exceptions (`exceptions.rs`), and keeps the
     /// records in step with the denials left.
-    fn apply_exceptions(&mut self, request: &Request) {
+    fn apply_exceptions(&mut self) {
+        let request = self.request;
         let Some(config) = self.set.exceptions() else {
             return;
         };

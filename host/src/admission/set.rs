@@ -202,13 +202,6 @@ impl PolicySet {
         self.exceptions.as_ref()
     }
 
-    /// The same set, honouring exceptions as `exceptions` says (tests, and
-    /// sets built without a configuration file).
-    pub fn with_exceptions(mut self, exceptions: Option<ExceptionsConfig>) -> Self {
-        self.exceptions = exceptions;
-        self
-    }
-
     /// Every kind some policy may look up, each once, and `PolicyException`
     /// when exceptions are honoured: what serve mode watches.
     pub fn context_kinds(&self) -> Vec<crate::policy::ContextKind> {

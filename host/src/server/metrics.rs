@@ -331,12 +331,9 @@ impl Metrics {
             self.policy_memory
                 .get_or_create(&labels)
                 .set(i64::try_from(entry.policy.memory_in_use()).unwrap_or(i64::MAX));
-            let dropped = self.policy_log_dropped.get_or_create(&labels);
-            dropped.inc_by(
-                entry
-                    .policy
-                    .log_lines_dropped()
-                    .saturating_sub(dropped.get()),
+            catch_up(
+                &self.policy_log_dropped.get_or_create(&labels),
+                entry.policy.log_lines_dropped(),
             );
         }
         for unloaded in set.unloaded() {
@@ -398,6 +395,11 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text
     }
+}
+
+/// Brings `counter` up to `total`, a count kept elsewhere (read at scrape time).
+fn catch_up(counter: &Counter, total: u64) {
+    counter.inc_by(total.saturating_sub(counter.get()));
 }
 
 impl Default for Metrics {

@@ -9,6 +9,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use super::catch_up;
 use crate::companion::Stats;
 
 /// What was done to a NetworkPolicy.
@@ -60,9 +61,6 @@ impl CompanionMetrics {
 
     /// Brings the metrics up to the companion's counters.
     pub fn observe(&self, stats: &Stats) {
-        let catch_up = |counter: &Counter, total: u64| {
-            counter.inc_by(total.saturating_sub(counter.get()));
-        };
         catch_up(&self.reconciled, stats.reconciled.load(Ordering::Relaxed));
         catch_up(&self.errors, stats.errors.load(Ordering::Relaxed));
         for (action, total) in [
