@@ -206,7 +206,13 @@ pub(crate) fn main() -> ExitCode {
                 && std::env::var_os("NO_COLOR").is_none()
         }
     };
-    init_logging(cli.log_format, default_level, ansi);
+    let tracing = match init_logging(cli.log_format, default_level, ansi) {
+        Ok(tracing) => tracing,
+        Err(error) => {
+            eprintln!("error: {}", causes(&error));
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
     match cli.color {
         ColorWhen::Auto => anstream::ColorChoice::Auto,
         ColorWhen::Always => anstream::ColorChoice::Always,
@@ -237,6 +243,9 @@ pub(crate) fn main() -> ExitCode {
         }
         Command::Config(ConfigCommand::Check { file }) => check_config(&file, &engine_config),
     };
+    if let Some(tracing) = tracing {
+        tracing.finish();
+    }
     match result {
         Ok(code) => code,
         Err(error) => {
@@ -298,15 +307,42 @@ fn check_config(
     Ok(ExitCode::SUCCESS)
 }
 
-fn init_logging(format: LogFormat, default_level: &str, ansi: bool) {
+/// Logs to stderr, and traces where the `OTEL_*` environment says
+/// (`bouncer::telemetry`); the trace pipeline, when on, is flushed at exit.
+fn init_logging(
+    format: LogFormat,
+    default_level: &str,
+    ansi: bool,
+) -> anyhow::Result<Option<bouncer::telemetry::Tracing>> {
+    use tracing_subscriber::filter::FilterExt as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, fmt};
+
     let filter = tracing_subscriber::EnvFilter::try_from_env("BOUNCER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    // Log lines are events only: a trace's spans would otherwise prefix them.
+    fn is_event(meta: &tracing::Metadata<'_>) -> bool {
+        meta.is_event()
     }
+    let events = filter.and(tracing_subscriber::filter::filter_fn(is_event));
+    let logs = match format {
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .with_filter(events)
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .with_filter(events)
+            .boxed(),
+    };
+    let tracing = bouncer::telemetry::Tracing::from_env()?;
+    let traces = tracing.as_ref().map(bouncer::telemetry::Tracing::layer);
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(traces)
+        .init();
+    Ok(tracing)
 }

@@ -32,3 +32,4 @@ pub mod policy;
 pub mod registry;
 pub mod render;
 pub mod server;
+pub mod telemetry;

@@ -22,6 +22,7 @@ mod metadata;
 mod quota;
 mod reset;
 mod source;
+pub mod spans;
 mod threads;
 mod wasi;
 
@@ -29,7 +30,7 @@ pub use batch::{evaluate_all, evaluate_all_here};
 pub use builtin::{BUILTINS, Builtin};
 pub use engine::{Description, EngineConfig, EngineStats, PolicyEngine, default_cache_dir};
 pub use error::{ErrorKind, PolicyError};
-pub use evaluate::{Mutation, Outcome, Run, Slot};
+pub use evaluate::{Mutation, Outcome, Run, Slot, answered};
 pub use limits::{Limits, LogLimits, OutputLimits};
 pub use loaded::Policy;
 pub use lookup::{

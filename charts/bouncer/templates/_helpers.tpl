@@ -133,3 +133,31 @@ the configuration honours them. Nothing else.
 {{- end -}}
 {{- $rules | uniq | toYaml -}}
 {{- end -}}
+
+{{/*
+The OTEL_* environment of a bouncer container when tracing.enabled
+(telemetry.rs reads it): where to send spans, how many to keep, and which
+pod they come from. POD_NAME and POD_NAMESPACE must be set before it.
+*/}}
+{{- define "bouncer.tracingEnv" -}}
+{{- if .Values.tracing.enabled }}
+{{- if not .Values.tracing.endpoint }}
+{{- fail "tracing.endpoint is required with tracing.enabled: the collector's OTLP/HTTP URL, such as http://otel-collector.observability:4318" }}
+{{- end }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .Values.tracing.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: http/protobuf
+- name: OTEL_TRACES_SAMPLER
+  value: parentbased_traceidratio
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ .Values.tracing.sampleRatio | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .Values.tracing.serviceName | quote }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)"
+{{- with .Values.tracing.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::core::admission::AdmissionResponse;
+use tracing::{Instrument as _, Span};
 
 use super::decision::{Decision, PolicyResult};
 use super::review::Request;
@@ -125,18 +126,20 @@ impl PolicySet {
             return Reviewed::unmatched(request);
         };
         if endpoint == Endpoint::Mutate {
-            while let Some((matched, wit, deadline)) = review.next_mutation() {
+            while let Some((matched, wit, deadline, span)) = review.next_mutation() {
                 let answer = matched
                     .evaluate(run, wit, deadline, &review.context())
+                    .instrument(span)
                     .await;
                 review.record_mutation(matched, answer);
             }
         } else {
             // Independent: one hand-off for all (see `policy::evaluate_all`).
-            let (policies, wit) = review.independent();
+            let (policies, spans, wit) = review.independent();
             let context = Some(review.context());
             let answers =
-                crate::policy::evaluate_all(&policies, run, wit, review.deadline, context).await;
+                crate::policy::evaluate_all(&policies, spans, run, wit, review.deadline, context)
+                    .await;
             review.record_independent(answers);
         }
         review.finish()
@@ -162,15 +165,21 @@ impl PolicySet {
             return Reviewed::unmatched(request);
         };
         if endpoint == Endpoint::Mutate {
-            while let Some((matched, wit, deadline)) = review.next_mutation() {
-                let answer = matched.evaluate_here(&wit, deadline, &review.context());
+            while let Some((matched, wit, deadline, span)) = review.next_mutation() {
+                let answer =
+                    span.in_scope(|| matched.evaluate_here(&wit, deadline, &review.context()));
                 review.record_mutation(matched, answer);
             }
         } else {
-            let (policies, wit) = review.independent();
+            let (policies, spans, wit) = review.independent();
             let context = review.context();
-            let answers =
-                crate::policy::evaluate_all_here(&policies, &wit, review.deadline, Some(&context));
+            let answers = crate::policy::evaluate_all_here(
+                &policies,
+                spans,
+                &wit,
+                review.deadline,
+                Some(&context),
+            );
             review.record_independent(answers);
         }
         review.finish()
@@ -232,6 +241,8 @@ struct Underway<'s> {
     set: &'s PolicySet,
     cluster: Arc<dyn Cluster>,
     matching: Vec<Matched<'s>>,
+    /// The trace span of each matching entry's evaluation, taken when it runs.
+    spans: Vec<Option<Span>>,
     timeouts: Vec<Duration>,
     next: usize,
     wit: Arc<crate::policy::bindings::Request>,
@@ -288,9 +299,19 @@ impl<'s> Underway<'s> {
         } else {
             Vec::new()
         };
+        let spans = matching
+            .iter()
+            .map(|m| {
+                Some(crate::policy::spans::evaluation(
+                    m.name(),
+                    m.mode().as_str(),
+                ))
+            })
+            .collect();
         Some(Self {
             set,
             cluster: cluster.clone(),
+            spans,
             timeouts,
             records: Vec::with_capacity(matching.len()),
             matching,
@@ -308,12 +329,18 @@ impl<'s> Underway<'s> {
         })
     }
 
-    /// The next mutating policy, the request as patched so far, and its
-    /// deadline; `None` when every one has answered.
+    /// The next mutating policy, the request as patched so far, its
+    /// deadline and its span; `None` when every one has answered.
     fn next_mutation(
-        &self,
-    ) -> Option<(Matched<'s>, Arc<crate::policy::bindings::Request>, Instant)> {
+        &mut self,
+    ) -> Option<(
+        Matched<'s>,
+        Arc<crate::policy::bindings::Request>,
+        Instant,
+        Span,
+    )> {
         let matched = *self.matching.get(self.next)?;
+        let span = self.take_span(self.next);
         let started = Instant::now();
         let left = self.deadline.saturating_duration_since(started);
         let share = mutate_share(
@@ -321,7 +348,15 @@ impl<'s> Underway<'s> {
             self.timeouts[self.next],
             &self.timeouts[self.next + 1..],
         );
-        Some((matched, self.wit.clone(), started + share))
+        Some((matched, self.wit.clone(), started + share, span))
+    }
+
+    /// The span of the `index`th matching entry (once).
+    fn take_span(&mut self, index: usize) -> Span {
+        self.spans
+            .get_mut(index)
+            .and_then(Option::take)
+            .unwrap_or_else(Span::none)
     }
 
     /// Records a mutating policy's answer; the next one sees its patch.
@@ -348,16 +383,22 @@ impl<'s> Underway<'s> {
 
     /// The loaded policies that matched (independent: the validating
     /// endpoint), and the request they judge.
-    fn independent(&self) -> (Vec<&'s Policy>, Arc<crate::policy::bindings::Request>) {
-        let policies = self
-            .matching
-            .iter()
-            .filter_map(|m| match m {
-                Matched::Loaded(entry) => Some(&entry.policy),
-                Matched::Unloaded(_) => None,
-            })
-            .collect();
-        (policies, self.wit.clone())
+    fn independent(
+        &mut self,
+    ) -> (
+        Vec<&'s Policy>,
+        Vec<Span>,
+        Arc<crate::policy::bindings::Request>,
+    ) {
+        let mut policies = Vec::with_capacity(self.matching.len());
+        let mut spans = Vec::with_capacity(self.matching.len());
+        for index in 0..self.matching.len() {
+            if let Matched::Loaded(entry) = self.matching[index] {
+                policies.push(&entry.policy);
+                spans.push(self.take_span(index));
+            }
+        }
+        (policies, spans, self.wit.clone())
     }
 
     /// Records the independent answers, one per loaded policy in order, and
@@ -374,7 +415,12 @@ impl<'s> Underway<'s> {
                     };
                     (Err(error), Duration::ZERO)
                 }),
-                Matched::Unloaded(unloaded) => (Err(unloaded.error()), Duration::ZERO),
+                Matched::Unloaded(unloaded) => {
+                    let result = Err(unloaded.error());
+                    let span = self.take_span(index);
+                    crate::policy::spans::record_result(&span, crate::policy::answered(&result));
+                    (result, Duration::ZERO)
+                }
             };
             let recorded = record(&mut self.decision, &matched, answer, false);
             if let Some(candidate) = self.shadowed(&matched) {
@@ -417,7 +463,25 @@ impl<'s> Underway<'s> {
     }
 
     fn finish(mut self) -> Reviewed {
+        let merge = tracing::info_span!(
+            target: "bouncer::merge",
+            "merge",
+            bouncer.policies = self.records.len(),
+            bouncer.excepted = tracing::field::Empty,
+        );
+        let _merging = merge.enter();
         self.apply_exceptions();
+        if !merge.is_disabled() {
+            let excepted: Vec<&str> = self
+                .records
+                .iter()
+                .filter(|r| r.excepted.is_some())
+                .map(|r| r.policy.as_str())
+                .collect();
+            if !excepted.is_empty() {
+                merge.record("bouncer.excepted", excepted.join(",").as_str());
+            }
+        }
         let request = self.request;
         let patched = self
             .decision
@@ -513,6 +577,13 @@ impl<'a> Matched<'a> {
         }
     }
 
+    fn mode(&self) -> Mode {
+        match self {
+            Self::Loaded(e) => e.mode,
+            Self::Unloaded(_) => Mode::Enforce,
+        }
+    }
+
     fn timeout(&self) -> Duration {
         match self {
             Self::Loaded(e) => e.policy.limits().timeout,
@@ -538,6 +609,8 @@ impl<'a> Matched<'a> {
             }
             Self::Unloaded(unloaded) => Err(unloaded.error()),
         };
+        // Runs in its evaluation's span (`PolicySet::review`).
+        crate::policy::spans::record_result(&Span::current(), crate::policy::answered(&result));
         (result, started.elapsed())
     }
 
@@ -556,6 +629,8 @@ impl<'a> Matched<'a> {
                 .evaluate_until(request, deadline, Some(context)),
             Self::Unloaded(unloaded) => Err(unloaded.error()),
         };
+        // Runs in its evaluation's span (`PolicySet::review`).
+        crate::policy::spans::record_result(&Span::current(), crate::policy::answered(&result));
         (result, started.elapsed())
     }
 }
@@ -567,11 +642,11 @@ fn record(
     evaluated: (Result<Outcome, PolicyError>, Duration),
     mutate: bool,
 ) -> PolicyResult {
-    let (mode, failure) = match matched {
-        Matched::Loaded(e) => (e.mode, e.failure),
-        Matched::Unloaded(u) => (Mode::Enforce, u.failure),
+    let failure = match matched {
+        Matched::Loaded(e) => e.failure,
+        Matched::Unloaded(u) => u.failure,
     };
-    decision.record(matched.name(), mode, failure, evaluated, mutate)
+    decision.record(matched.name(), matched.mode(), failure, evaluated, mutate)
 }
 
 #[cfg(test)]

@@ -75,6 +75,10 @@ pub fn audit(
     progress: &mut dyn FnMut(Progress<'_>),
 ) -> AuditReport {
     let started = Instant::now();
+    // One trace per run when tracing is on (`telemetry.rs`): a span per kind
+    // listed, per page, per object.
+    let run = tracing::info_span!(target: "bouncer::audit", "audit", otel.name = "bouncer audit");
+    let _run = run.enter();
     let mut report = AuditReport {
         audited_namespaces: (!options.namespaces.is_empty()).then(|| options.namespaces.clone()),
         ..AuditReport::default()
@@ -171,6 +175,15 @@ impl Sweep<'_> {
         progress: &mut dyn FnMut(Progress<'_>),
     ) {
         let label = target.label();
+        let span = tracing::info_span!(
+            target: "bouncer::audit",
+            "list",
+            otel.name = %format_args!("list {label}"),
+            bouncer.kind = %label,
+            bouncer.namespace = namespace,
+            bouncer.objects = tracing::field::Empty,
+        );
+        let _listing = span.enter();
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &target.resource),
             None => Api::all_with(client.clone(), &target.resource),
@@ -191,6 +204,13 @@ impl Sweep<'_> {
             if let Some(token) = &token {
                 params = params.continue_token(token);
             }
+            let page_span = tracing::info_span!(
+                target: "bouncer::audit",
+                "page",
+                bouncer.limit = limit,
+                bouncer.objects = tracing::field::Empty,
+            );
+            let _page = page_span.enter();
             let page = match ask(self.runtime, api.list(&params)) {
                 Ok(page) => page,
                 Err(error) => {
@@ -211,6 +231,7 @@ impl Sweep<'_> {
                 }
             };
             self.report.metrics.pages += 1;
+            page_span.record("bouncer.objects", page.items.len());
             let remaining = page.metadata.remaining_item_count;
             for mut object in page.items {
                 object.types = Some(types.clone());
@@ -227,6 +248,7 @@ impl Sweep<'_> {
                     .and_then(|r| usize::try_from(r).ok())
                     .map(|r| r + done),
             };
+            span.record("bouncer.objects", done);
             progress(Progress {
                 kind: &label,
                 namespace,
@@ -259,6 +281,12 @@ impl Sweep<'_> {
             name: object.metadata.name.clone().unwrap_or_default(),
             uid: object.metadata.uid.clone(),
         };
+        let span = crate::telemetry::object_span(
+            &reference.kind,
+            &reference.name,
+            reference.namespace.as_deref().unwrap_or(""),
+        );
+        let _judging = span.enter();
         let subject = match &reference.namespace {
             Some(ns) => format!("{}/{ns}/{}", reference.kind, reference.name),
             None => format!("{}/{}", reference.kind, reference.name),

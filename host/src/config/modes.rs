@@ -12,6 +12,16 @@ pub enum Mode {
     Monitor,
 }
 
+impl Mode {
+    /// Its name in the configuration, metrics and traces.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Enforce => "enforce",
+            Self::Monitor => "monitor",
+        }
+    }
+}
+
 /// What a policy's own failure (trap, deadline, bad verdict) means for the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

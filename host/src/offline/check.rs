@@ -81,6 +81,15 @@ pub fn check(
     context: &[crate::manifest::ManifestObject],
     namespace: &str,
 ) -> CheckReport {
+    // One trace per run when tracing is on (`telemetry.rs`): a span per object.
+    let run = tracing::info_span!(
+        target: "bouncer::check",
+        "check",
+        otel.name = "bouncer check",
+        bouncer.files = manifests.files,
+        bouncer.objects = manifests.objects.len(),
+    );
+    let _run = run.enter();
     let (cluster, duplicates) = cluster_of(manifests, context, namespace);
     let mut report = CheckReport {
         results: Vec::new(),
@@ -186,6 +195,12 @@ pub(super) fn judge_object(
     namespace: &str,
     cluster: &Arc<dyn Cluster>,
 ) -> Result<Vec<Finding>, InputError> {
+    let span = crate::telemetry::object_span(
+        object.kind(),
+        object.name(),
+        &format!("{}:{}", object.origin.file, object.origin.line),
+    );
+    let _judging = span.enter();
     let value = object.value();
     let api_version = value
         .get("apiVersion")

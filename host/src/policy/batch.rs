@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
+use tracing::{Instrument as _, Span};
 
 use super::bindings::Request;
 use super::error::PolicyError;
@@ -31,7 +32,8 @@ type Answer = (Result<Outcome, PolicyError>, Duration);
 
 /// Evaluates each of `policies` on `request` where `run` says, by `deadline`
 /// at the latest; the answers, with how long each evaluation took, come back
-/// in the order of `policies`.
+/// in the order of `policies`. Each evaluation runs in its span of `spans`
+/// (same order; see `spans.rs`), whatever thread it runs on.
 ///
 /// # Guarantees
 /// As [`Policy::evaluate_by`] for each policy: guest code never runs on an
@@ -39,14 +41,16 @@ type Answer = (Result<Outcome, PolicyError>, Duration);
 /// slowness does not spend another's timeout.
 pub async fn evaluate_all(
     policies: &[&Policy],
+    spans: Vec<Span>,
     run: Run,
     request: Arc<Request>,
     deadline: Instant,
     context: Option<Arc<dyn ContextSource>>,
 ) -> Vec<Answer> {
     if run == Run::Here {
-        return evaluate_all_here(policies, &request, deadline, context.as_ref());
+        return evaluate_all_here(policies, spans, &request, deadline, context.as_ref());
     }
+    let mut spans = spans.into_iter();
     let mut batched = Vec::new();
     let mut waiting = Vec::new();
     for (index, policy) in policies.iter().enumerate() {
@@ -55,23 +59,31 @@ pub async fn evaluate_all(
                 index,
                 policy: (*policy).clone(),
                 slot,
+                span: spans.next().unwrap_or_else(Span::none),
             }),
-            None => waiting.push((index, *policy)),
+            None => waiting.push((index, *policy, spans.next().unwrap_or_else(Span::none))),
         }
     }
-    let alone = futures::future::join_all(waiting.iter().map(|(_, policy)| {
+    let waiting_at: Vec<usize> = waiting.iter().map(|(index, _, _)| *index).collect();
+    // Each future owns its span, so the span ends when its evaluation does.
+    let alone = futures::future::join_all(waiting.into_iter().map(|(_, policy, span)| {
+        super::spans::record_slot_wait(&span);
         let evaluation = policy.evaluate_by(run, request.clone(), deadline, context.clone());
+        let recorded = span.clone();
         async move {
             let started = Instant::now();
-            (evaluation.await, started.elapsed())
+            let result = evaluation.await;
+            super::spans::record_result(&recorded, super::evaluate::answered(&result));
+            (result, started.elapsed())
         }
+        .instrument(span)
     }));
     let batch = run_batch(batched, request.clone(), deadline, context.clone());
     let (alone, batch) = futures::future::join(alone, batch).await;
 
     let mut answers: Vec<Option<Answer>> = policies.iter().map(|_| None).collect();
-    for ((index, _), answer) in waiting.iter().zip(alone) {
-        answers[*index] = Some(answer);
+    for (index, answer) in waiting_at.into_iter().zip(alone) {
+        answers[index] = Some(answer);
     }
     for (index, answer) in batch {
         answers[index] = Some(answer);
@@ -88,19 +100,27 @@ pub async fn evaluate_all(
 /// runtime to await on (`PolicySet::review_here`).
 pub fn evaluate_all_here(
     policies: &[&Policy],
+    spans: Vec<Span>,
     request: &Request,
     deadline: Instant,
     context: Option<&Arc<dyn ContextSource>>,
 ) -> Vec<Answer> {
+    let mut spans = spans.into_iter();
     policies
         .iter()
-        .map(|p| timed(|| p.evaluate_until(request, deadline, context)))
+        .map(|p| {
+            let span = spans.next().unwrap_or_else(Span::none);
+            span.in_scope(|| timed_in(&span, || p.evaluate_until(request, deadline, context)))
+        })
         .collect()
 }
 
-fn timed(evaluate: impl FnOnce() -> Result<Outcome, PolicyError>) -> Answer {
+/// Runs `evaluate`, timing it and recording its answer in `span`.
+fn timed_in(span: &Span, evaluate: impl FnOnce() -> Result<Outcome, PolicyError>) -> Answer {
     let started = Instant::now();
-    (evaluate(), started.elapsed())
+    let result = evaluate();
+    super::spans::record_result(span, super::evaluate::answered(&result));
+    (result, started.elapsed())
 }
 
 fn panicked(policy: &Policy) -> PolicyError {
@@ -118,6 +138,7 @@ struct Item {
     index: usize,
     policy: Policy,
     slot: OwnedSemaphorePermit,
+    span: Span,
 }
 
 /// A batch shared by the threads that work on it.
@@ -178,11 +199,13 @@ fn work(batch: &Arc<Batch>) {
         let _hand_off = threads::on_demotion(move || {
             Threads::global().spawn(move || work(&rest));
         });
-        let answer = timed(|| {
-            item.policy
-                .validate_here(&batch.request, batch.deadline, batch.context.as_ref())
+        let answer = item.span.in_scope(|| {
+            timed_in(&item.span, || {
+                item.policy
+                    .validate_here(&batch.request, batch.deadline, batch.context.as_ref())
+            })
         });
-        drop((item.slot, _hand_off));
+        drop((item.slot, item.span, _hand_off));
         let mut answers = batch
             .answers
             .lock()

@@ -49,6 +49,17 @@ pub struct Outcome {
     pub mutation: Option<Mutation>,
 }
 
+/// What `result` comes to in an evaluation's trace span (`spans.rs`).
+pub fn answered(result: &Result<Outcome, PolicyError>) -> super::spans::Answered {
+    use super::spans::Answered;
+    match result {
+        Ok(outcome) if !outcome.allowed => Answered::Denied,
+        Ok(outcome) if outcome.mutation.is_some() => Answered::Mutated,
+        Ok(_) => Answered::Allowed,
+        Err(error) => Answered::Failed(error.kind().as_str()),
+    }
+}
+
 /// A policy's change to the object.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Mutation {
@@ -148,18 +159,28 @@ impl Policy {
         if run == Run::Here {
             return self.evaluate_until(&request, deadline, context.as_ref());
         }
-        let slot = self.quota.slots().clone().acquire_owned();
-        let Ok(Ok(permit)) = tokio::time::timeout_at(deadline.into(), slot).await else {
-            return Err(PolicyError::Busy {
-                policy: self.name.to_string(),
-                slots: self.quota.concurrency(),
-                waited: asked.elapsed(),
-            });
+        let span = tracing::Span::current();
+        let permit = match self.quota.slots().clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                super::spans::record_slot_wait(&span);
+                let slot = self.quota.slots().clone().acquire_owned();
+                let Ok(Ok(permit)) = tokio::time::timeout_at(deadline.into(), slot).await else {
+                    return Err(PolicyError::Busy {
+                        policy: self.name.to_string(),
+                        slots: self.quota.concurrency(),
+                        waited: asked.elapsed(),
+                    });
+                };
+                permit
+            }
         };
         let policy = self.clone();
+        // The evaluation thread works in the caller's span (the evaluation's),
+        // so the guest's lookups are its children.
         let evaluation = Threads::global().run(move || {
             let _slot = permit;
-            policy.validate_here(&request, deadline, context.as_ref())
+            span.in_scope(|| policy.validate_here(&request, deadline, context.as_ref()))
         });
         evaluation.await.unwrap_or_else(|| {
             Err(PolicyError::Trap {

@@ -9,6 +9,7 @@ use super::limiter::MemoryLimiter;
 use super::limits::LogLimits;
 use super::lookup::{ContextKind, ContextSource, FieldPath, Query, Selector};
 use super::quota::Quota;
+use super::spans;
 use super::wasi::{Wasi, printed_lines};
 
 /// Lookup results of one evaluation may take this part of the policy's memory
@@ -113,13 +114,19 @@ impl StoreState {
         namespace: Option<String>,
         query: &Query,
     ) -> Result<Vec<String>, LookupError> {
-        let kind = self.declared(api_version, kind)?;
-        let texts = self
-            .source()?
-            .list(&kind, namespace.as_deref(), query, self.lookup_room())
-            .map_err(|e| LookupError::Failed(e.to_string()))?;
-        self.charge_lookup(texts.iter().map(String::len).sum())?;
-        Ok(texts)
+        let span = spans::lookup(&api_version, &kind, namespace.as_deref());
+        let _entered = span.enter();
+        let result = (|| {
+            let kind = self.declared(api_version, kind)?;
+            let texts = self
+                .source()?
+                .list(&kind, namespace.as_deref(), query, self.lookup_room())
+                .map_err(|e| LookupError::Failed(e.to_string()))?;
+            self.charge_lookup(texts.iter().map(String::len).sum())?;
+            Ok(texts)
+        })();
+        spans::record_lookup(&span, result.as_ref().map(Vec::len));
+        result
     }
 }
 
@@ -131,13 +138,19 @@ impl context::Host for StoreState {
         namespace: Option<String>,
         name: String,
     ) -> Result<Option<String>, LookupError> {
-        let kind = self.declared(api_version, kind)?;
-        let text = self
-            .source()?
-            .get(&kind, namespace.as_deref(), &name, self.lookup_room())
-            .map_err(|e| LookupError::Failed(e.to_string()))?;
-        self.charge_lookup(text.as_ref().map_or(0, String::len))?;
-        Ok(text)
+        let span = spans::lookup(&api_version, &kind, namespace.as_deref());
+        let _entered = span.enter();
+        let result = (|| {
+            let kind = self.declared(api_version, kind)?;
+            let text = self
+                .source()?
+                .get(&kind, namespace.as_deref(), &name, self.lookup_room())
+                .map_err(|e| LookupError::Failed(e.to_string()))?;
+            self.charge_lookup(text.as_ref().map_or(0, String::len))?;
+            Ok(text)
+        })();
+        spans::record_lookup(&span, result.as_ref().map(|t| usize::from(t.is_some())));
+        result
     }
 
     fn list_objects(

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt as _;
 use http_body_util::BodyExt;
+use tracing::Instrument as _;
 
 use super::connection::Arrived;
 use super::metrics::{ErrorLabels, EvaluationLabels, Metrics, PolicyLabels};
@@ -175,11 +176,43 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// Answers one review, in a trace span that joins the API server's trace
+/// when the request carries one (`telemetry.rs`).
 async fn review(
     state: &Arc<AppState>,
     endpoint: Endpoint,
     only: Option<String>,
     request: axum::extract::Request,
+) -> Response {
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        target: "bouncer::review",
+        "review",
+        otel.name = %format_args!("review {}", endpoint.as_str()),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        bouncer.endpoint = endpoint.as_str(),
+        bouncer.only = only.as_deref().map(crate::telemetry::bounded).as_deref(),
+        bouncer.uid = Empty,
+        bouncer.kind = Empty,
+        bouncer.operation = Empty,
+        bouncer.namespace = Empty,
+        bouncer.name = Empty,
+        bouncer.user = Empty,
+        bouncer.result = Empty,
+    );
+    crate::telemetry::join(&span, request.headers());
+    answer(state, endpoint, only, request, &span)
+        .instrument(span.clone())
+        .await
+}
+
+async fn answer(
+    state: &Arc<AppState>,
+    endpoint: Endpoint,
+    only: Option<String>,
+    request: axum::extract::Request,
+    span: &tracing::Span,
 ) -> Response {
     let started = Instant::now();
     let arrived = request
@@ -194,47 +227,27 @@ async fn review(
         state
             .metrics
             .request(endpoint.as_str(), "invalid", started.elapsed());
+        span.record("bouncer.result", "invalid");
+        span.record("otel.status_code", "ERROR");
         early_rejection(status, reason, body)
     };
 
-    let bytes =
-        match tokio::time::timeout_at(deadline.into(), read_body(&mut body, state.limits.max_body))
-            .await
-        {
-            Err(_) => {
-                return invalid(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "the request body did not arrive in time".into(),
-                    body,
-                );
-            }
-            Ok(Err(BodyError::TooLarge)) => {
-                let limit = state.limits.max_body;
-                return invalid(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("the request body is larger than the {limit} byte limit"),
-                    body,
-                );
-            }
-            Ok(Err(BodyError::Read(error))) => {
-                return invalid(
-                    StatusCode::BAD_REQUEST,
-                    format!("cannot read the request body: {error}"),
-                    body,
-                );
-            }
-            Ok(Ok(bytes)) => bytes,
-        };
-    let request = match review::decode(&bytes) {
-        Ok(request) => request,
-        Err(error) => {
-            return invalid(
-                StatusCode::BAD_REQUEST,
-                format!("{:#}", anyhow::Error::from(error)),
-                Body::empty(),
-            );
+    let decode = tracing::info_span!(target: "bouncer::review", "decode", bouncer.bytes = tracing::field::Empty);
+    let request = match receive(state, &mut body, deadline)
+        .instrument(decode.clone())
+        .await
+    {
+        Ok((request, bytes)) => {
+            decode.record("bouncer.bytes", bytes);
+            request
         }
+        Err(Unreadable::KeepBody(status, reason)) => return invalid(status, reason, body),
+        Err(Unreadable::Read(status, reason)) => return invalid(status, reason, Body::empty()),
     };
+    drop(decode);
+    if !span.is_disabled() {
+        trace_request(span, &request);
+    }
     let set = state.policies.load_full();
     if let Some(name) = only.as_deref().filter(|name| !set.contains(name)) {
         return invalid(
@@ -261,6 +274,7 @@ async fn review(
     } else {
         "allowed"
     };
+    span.record("bouncer.result", result);
     state
         .metrics
         .request(endpoint.as_str(), result, started.elapsed());
@@ -269,6 +283,71 @@ async fn review(
         review::encode_body(&reviewed.response),
     )
         .into_response()
+}
+
+/// Why a review could not be read: the status and reason to answer with,
+/// and whether the request body must be kept until the answer is sent
+/// (`early_rejection`).
+enum Unreadable {
+    KeepBody(StatusCode, String),
+    Read(StatusCode, String),
+}
+
+/// Reads the review's body, within the size limit and by `deadline`, and
+/// decodes it; the request and its size in bytes.
+async fn receive(
+    state: &AppState,
+    body: &mut Body,
+    deadline: Instant,
+) -> Result<(Request, usize), Unreadable> {
+    let limit = state.limits.max_body;
+    let bytes = match tokio::time::timeout_at(deadline.into(), read_body(body, limit)).await {
+        Err(_) => {
+            return Err(Unreadable::KeepBody(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time".into(),
+            ));
+        }
+        Ok(Err(BodyError::TooLarge)) => {
+            return Err(Unreadable::KeepBody(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than the {limit} byte limit"),
+            ));
+        }
+        Ok(Err(BodyError::Read(error))) => {
+            return Err(Unreadable::KeepBody(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {error}"),
+            ));
+        }
+        Ok(Ok(bytes)) => bytes,
+    };
+    match review::decode(&bytes) {
+        Ok(request) => Ok((request, bytes.len())),
+        Err(error) => Err(Unreadable::Read(
+            StatusCode::BAD_REQUEST,
+            format!("{:#}", anyhow::Error::from(error)),
+        )),
+    }
+}
+
+/// What the review span says of the request: who wrote what, each attribute
+/// bounded (a tenant chooses names).
+fn trace_request(span: &tracing::Span, request: &Request) {
+    use crate::telemetry::bounded;
+    span.record("bouncer.uid", bounded(&request.uid).as_ref());
+    span.record("bouncer.kind", bounded(&request.kind.kind).as_ref());
+    span.record(
+        "bouncer.operation",
+        crate::policy::operation_name(crate::admission::wit::operation(&request.operation)),
+    );
+    if let Some(namespace) = request.namespace.as_deref().filter(|n| !n.is_empty()) {
+        span.record("bouncer.namespace", bounded(namespace).as_ref());
+    }
+    span.record("bouncer.name", bounded(&request.name).as_ref());
+    if let Some(user) = request.user_info.username.as_deref() {
+        span.record("bouncer.user", bounded(user).as_ref());
+    }
 }
 
 /// Runs the shadow candidates a review calls for, after its answer: they
@@ -306,10 +385,7 @@ fn observe(state: &AppState, endpoint: Endpoint, request: &Request, reviewed: &R
     let metrics = &state.metrics;
     for record in &reviewed.records {
         let result = record.effect.metric_label();
-        let mode = match record.mode {
-            crate::config::Mode::Enforce => "enforce",
-            crate::config::Mode::Monitor => "monitor",
-        };
+        let mode = record.mode.as_str();
         metrics
             .evaluations
             .get_or_create(&EvaluationLabels {

@@ -7,7 +7,8 @@ use std::path::Path;
 /// Each top-level module and the modules it may name.
 const ALLOWED: &[(&str, &[&str])] = &[
     ("crypto", &[]),
-    ("policy", &[]),
+    ("telemetry", &["crypto"]),
+    ("policy", &["telemetry"]),
     ("registry", &["crypto"]),
     ("manifest", &[]),
     ("config", &["manifest", "policy", "registry"]),
@@ -33,6 +34,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "manifest",
             "policy",
             "registry",
+            "telemetry",
         ],
     ),
     (
@@ -46,6 +48,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "manifest",
             "openreports",
             "policy",
+            "telemetry",
         ],
     ),
     (
@@ -70,12 +73,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "findings",
             "openreports",
             "policy",
+            "telemetry",
         ],
     ),
 ];
 
 const MODULES: &[&str] = &[
     "crypto",
+    "telemetry",
     "policy",
     "registry",
     "manifest",
