@@ -15,6 +15,8 @@
 //! no-match fast path unless the scenario says so). Figures and how to read
 //! them: `host/benches/README.md`.
 
+#[path = "load/otlp_sink.rs"]
+mod otlp_sink;
 #[path = "../tests/all/support/tls.rs"]
 mod tls;
 // The tests' way to start `bouncer serve` as a child process, shared.
@@ -88,10 +90,22 @@ impl Drop for ServerProcess {
 }
 
 fn start(dir: &Path, name: &str, config: Option<&str>, args: &[&str]) -> ServerProcess {
+    start_with(dir, name, config, args, &[])
+}
+
+/// [`start`] with more environment (`OTEL_*` for the traced scenarios).
+fn start_with(
+    dir: &Path,
+    name: &str,
+    config: Option<&str>,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> ServerProcess {
     let port = serve::free_port();
     let ca = dir.join(format!("{name}-ca.pem"));
     let mut command = serve::serve_command(port, &ca);
     command
+        .envs(env.iter().copied())
         .env("BOUNCER_LOG", "error")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -351,6 +365,25 @@ fn main() {
     let shadowed_config =
         format!("{irsa}    shadow:\n      settings: {{requireServiceAccountIn: [\"*\"]}}\n");
     let shadowed = start(dir.path(), "shadowed", Some(&shadowed_config), &[]);
+    // Tracing on (telemetry.rs): every review is sampled (the drive sends no
+    // trace context, so bouncer starts each trace itself), exported over
+    // OTLP/HTTP to a local sink; and with the collector down (nothing listens).
+    let sink = otlp_sink::start();
+    let traced = start_with(
+        dir.path(),
+        "traced",
+        None,
+        &["--instance-reset", "scan"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &sink.url)],
+    );
+    let nowhere = format!("http://127.0.0.1:{}", serve::free_port());
+    let traced_down = start_with(
+        dir.path(),
+        "traced-down",
+        None,
+        &["--instance-reset", "scan"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", &nowhere)],
+    );
     let external = external();
     // The generator gets one core's worth of threads; the server the rest.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -400,6 +433,20 @@ fn main() {
             "/validate".to_owned(),
             &pod,
         ),
+        (
+            "tracing on, every review sampled: default set /validate, Ingress, 3 policies (scan)"
+                .to_owned(),
+            &traced.target,
+            "/validate".to_owned(),
+            &ingress,
+        ),
+        (
+            "tracing on, collector down: default set /validate, Ingress, 3 policies (scan)"
+                .to_owned(),
+            &traced_down.target,
+            "/validate".to_owned(),
+            &ingress,
+        ),
     ]);
     let scenarios: Vec<(String, &Target, String, &Bytes)> = scenarios
         .into_iter()
@@ -446,6 +493,13 @@ fn main() {
         .filter(|l| l.starts_with("bouncer_shadow_evaluations_total{"))
         .collect();
     println!("shadow outcomes: {}", outcomes.join(", "));
+    let (exports, bytes) = sink.received();
+    println!("OTLP sink: {exports} exports, {bytes} bytes");
+    println!(
+        "peak RSS: tracing on {:.1} MiB, tracing on with the collector down {:.1} MiB",
+        traced.target.peak_rss_mib().unwrap_or(f64::NAN),
+        traced_down.target.peak_rss_mib().unwrap_or(f64::NAN)
+    );
     println!(
         "peak RSS: null webhook {:.1} MiB, bouncer (default set) full reset {:.1} MiB, scan {:.1} MiB",
         null.target.peak_rss_mib().unwrap_or(f64::NAN),

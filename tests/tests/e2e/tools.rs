@@ -5,9 +5,9 @@ use crate::say;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Where kube-apiserver, kubectl, etcd and helm are.
+/// Where kube-apiserver, kubectl, etcd, helm and jaeger are.
 pub struct Tools {
-    /// The directory holding all four.
+    /// The directory holding all five.
     pub bin: PathBuf,
 }
 
@@ -48,7 +48,7 @@ pub fn install() -> Option<Tools> {
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let bin = PathBuf::from(stdout.trim().lines().last().unwrap_or_default());
-    for name in ["kube-apiserver", "kubectl", "etcd", "helm"] {
+    for name in ["kube-apiserver", "kubectl", "etcd", "helm", "jaeger"] {
         assert!(bin.join(name).is_file(), "{} lacks {name}", bin.display());
     }
     Some(Tools { bin })
