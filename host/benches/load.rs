@@ -376,6 +376,18 @@ fn main() {
         &["--instance-reset", "scan"],
         &[("OTEL_EXPORTER_OTLP_ENDPOINT", &sink.url)],
     );
+    // The same, keeping 1 % of the traces it starts (`tracing.sampleRatio=0.01`).
+    let traced_sampled = start_with(
+        dir.path(),
+        "traced-sampled",
+        None,
+        &["--instance-reset", "scan"],
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &sink.url),
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.01"),
+        ],
+    );
     let nowhere = format!("http://127.0.0.1:{}", serve::free_port());
     let traced_down = start_with(
         dir.path(),
@@ -437,6 +449,12 @@ fn main() {
             "tracing on, every review sampled: default set /validate, Ingress, 3 policies (scan)"
                 .to_owned(),
             &traced.target,
+            "/validate".to_owned(),
+            &ingress,
+        ),
+        (
+            "tracing on, 1 % sampled: default set /validate, Ingress, 3 policies (scan)".to_owned(),
+            &traced_sampled.target,
             "/validate".to_owned(),
             &ingress,
         ),

@@ -66,22 +66,7 @@ pub(super) fn scenarios(cluster: &Cluster, steps: &mut Steps) {
             if client["service"]["name"] != "bouncer" || client.get("url").is_some() {
                 return Err(format!("the webhook does not call the Service: {client}"));
             }
-            let (ca, _) = succeeded(
-                "get secret",
-                cluster.kubectl(
-                    &[
-                        "-n",
-                        "bouncer-system",
-                        "get",
-                        "secret",
-                        "bouncer-tls",
-                        "-o",
-                        r"jsonpath={.data.ca\.crt}",
-                    ],
-                    None,
-                ),
-            )?;
-            if client["caBundle"] != ca.as_str() {
+            if client["caBundle"] != generated_ca(cluster)?.as_str() {
                 return Err("the webhook's caBundle is not the generated CA".into());
             }
             Ok(())
@@ -266,7 +251,8 @@ fn start_pod(cluster: &Cluster, binary: &Path, log: &str) -> Result<Pod, String>
     Pod::run(cluster, &deployment, binary, &cluster.dir.path().join(log))
 }
 
-fn secret_ca(cluster: &Cluster) -> Result<String, String> {
+/// The CA of the chart's generated Secret, base64-encoded as stored.
+fn generated_ca(cluster: &Cluster) -> Result<String, String> {
     let (ca, _) = succeeded(
         "get secret",
         cluster.kubectl(
@@ -282,9 +268,14 @@ fn secret_ca(cluster: &Cluster) -> Result<String, String> {
             None,
         ),
     )?;
+    Ok(ca.trim().to_owned())
+}
+
+/// The CA of the chart's generated Secret, as PEM.
+fn secret_ca(cluster: &Cluster) -> Result<String, String> {
     use base64::Engine as _;
     let pem = base64::engine::general_purpose::STANDARD
-        .decode(ca.trim())
+        .decode(generated_ca(cluster)?)
         .map_err(|e| e.to_string())?;
     String::from_utf8(pem).map_err(|e| e.to_string())
 }
