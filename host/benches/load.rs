@@ -15,7 +15,8 @@
 //! no-match fast path unless the scenario says so). Figures and how to read
 //! them: `host/benches/README.md`.
 
-#[path = "load/otlp_sink.rs"]
+#[allow(dead_code)]
+#[path = "../tests/all/support/otlp_sink.rs"]
 mod otlp_sink;
 #[path = "../tests/all/support/tls.rs"]
 mod tls;
@@ -368,7 +369,7 @@ fn main() {
     // Tracing on (telemetry.rs): every review is sampled (the drive sends no
     // trace context, so bouncer starts each trace itself), exported over
     // OTLP/HTTP to a local sink; and with the collector down (nothing listens).
-    let sink = otlp_sink::start();
+    let sink = otlp_sink::start(false);
     let traced = start_with(
         dir.path(),
         "traced",

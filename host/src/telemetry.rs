@@ -14,10 +14,14 @@
 //! trace context (`traceparent`), which kube-apiserver sends to webhooks when
 //! its own tracing is on ([`join`]).
 
-use std::time::Duration;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SdkTracerProvider, SpanData, SpanExporter};
 use tracing_subscriber::Layer;
 
 /// The most bytes of an attribute taken from outside (an object's name, a
@@ -103,6 +107,10 @@ impl Tracing {
             .with_http()
             .build()
             .map_err(TelemetryError::Exporter)?;
+        let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"))
+            .unwrap_or_else(|| "http://localhost:4318".to_owned());
+        let exporter = Reporting::new(exporter, endpoint);
         let mut resource = opentelemetry_sdk::Resource::builder();
         if set("OTEL_SERVICE_NAME").is_none() {
             resource = resource.with_service_name("bouncer");
@@ -149,6 +157,73 @@ impl Tracing {
                  OTEL_EXPORTER_OTLP_ENDPOINT reachable?"
             );
         }
+    }
+}
+
+/// The OTLP exporter, saying when exports fail: at the first failure, then at
+/// most once a minute with how many spans were lost since, so a collector
+/// that is away shows in the log without flooding it.
+#[derive(Debug)]
+struct Reporting<E> {
+    inner: E,
+    endpoint: String,
+    lost: AtomicU64,
+    said: Mutex<Option<Instant>>,
+}
+
+/// How often a failing exporter says so again.
+const REPORT_EVERY: Duration = Duration::from_secs(60);
+
+impl<E> Reporting<E> {
+    fn new(inner: E, endpoint: String) -> Self {
+        Self {
+            inner,
+            endpoint,
+            lost: AtomicU64::new(0),
+            said: Mutex::new(None),
+        }
+    }
+
+    fn failed(&self, spans: usize, error: &OTelSdkError) {
+        let lost = self.lost.fetch_add(spans as u64, Ordering::Relaxed) + spans as u64;
+        let mut said = self.said.lock().unwrap_or_else(PoisonError::into_inner);
+        if said.is_some_and(|at| at.elapsed() < REPORT_EVERY) {
+            return;
+        }
+        *said = Some(Instant::now());
+        tracing::warn!(
+            endpoint = %self.endpoint,
+            %error,
+            lost,
+            "cannot export trace spans to the collector; they are dropped (answers are not \
+             affected); check OTEL_EXPORTER_OTLP_ENDPOINT and the collector"
+        );
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for Reporting<E> {
+    fn export(&self, batch: Vec<SpanData>) -> impl Future<Output = OTelSdkResult> + Send {
+        let spans = batch.len();
+        let export = self.inner.export(batch);
+        async move {
+            let result = export.await;
+            if let Err(error) = &result {
+                self.failed(spans, error);
+            }
+            result
+        }
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
     }
 }
 

@@ -14,6 +14,9 @@
 #[allow(dead_code)]
 #[path = "../tests/e2e/cluster.rs"]
 mod cluster;
+#[allow(dead_code)]
+#[path = "../tests/e2e/jaeger.rs"]
+mod jaeger;
 #[path = "../tests/e2e/tools.rs"]
 mod tools;
 

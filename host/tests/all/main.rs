@@ -13,7 +13,8 @@
 //!   memory and time;
 //! - `serve_signals`: `bouncer serve` as a process: start, answer, drain;
 //! - `properties`: generated bad input never panics the host;
-//! - `layers`: the module graph runs one way, with no loops between files.
+//! - `layers`: the module graph runs one way, with no loops between files;
+//! - `traces`: what a collector receives from `bouncer check`, and nothing when off.
 //!
 //! `support` is the kit they share: running the binary, a `serve` child
 //! process over TLS, a registry.
@@ -34,3 +35,4 @@ mod registry_hostile;
 mod rollout;
 mod serve_signals;
 mod snapshots;
+mod traces;

@@ -104,7 +104,7 @@ pub(super) fn scenarios(cluster: &Cluster, steps: &mut Steps) {
                     None,
                 ),
             )?;
-            contains(&slice, &format!("true "))?;
+            contains(&slice, "true ")?;
             contains(&slice, &port.to_string())
         })(),
     );

@@ -762,7 +762,8 @@ impl Isolation {
 /// The EndpointSlices of the Services that select the pod, kept as the
 /// EndpointSlice controller keeps them: one endpoint, this pod.
 struct Slices {
-    kubectl: Box<dyn Fn(&[&str], Option<&str>) -> Result<(), String> + Send + Sync>,
+    kubectl: PathBuf,
+    kubeconfig: PathBuf,
     slices: Vec<Value>,
     published: Mutex<Option<(bool, bool)>>,
 }
@@ -828,19 +829,22 @@ impl Slices {
         if slices.is_empty() {
             return Err("no Service selects the pod's labels".into());
         }
-        let (kubectl, kubeconfig) = (cluster.kubectl_path(), cluster.kubeconfig.clone());
         Ok(Self {
-            kubectl: Box::new(move |args, stdin| {
-                let output = super::cluster::run_with(&kubectl, &kubeconfig, args, stdin);
-                if output.status.success() {
-                    Ok(())
-                } else {
-                    Err(String::from_utf8_lossy(&output.stderr).into_owned())
-                }
-            }),
+            kubectl: cluster.kubectl_path(),
+            kubeconfig: cluster.kubeconfig.clone(),
             slices,
             published: Mutex::new(None),
         })
+    }
+
+    /// Runs kubectl, from the prober's thread too.
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
+        let output = super::cluster::run_with(&self.kubectl, &self.kubeconfig, args, stdin);
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&output.stderr).into_owned())
+        }
     }
 
     /// Writes every slice with the endpoint `ready` (and `terminating`).
@@ -856,7 +860,7 @@ impl Slices {
                 "serving": ready || terminating,
                 "terminating": terminating,
             });
-            (self.kubectl)(&["apply", "-f", "-"], Some(&slice.to_string()))?;
+            self.kubectl(&["apply", "-f", "-"], Some(&slice.to_string()))?;
         }
         *published = Some((ready, terminating));
         Ok(())
@@ -868,7 +872,7 @@ impl Slices {
                 slice["metadata"]["namespace"].as_str().unwrap_or(""),
                 slice["metadata"]["name"].as_str().unwrap_or(""),
             );
-            let _ = (self.kubectl)(
+            let _ = self.kubectl(
                 &[
                     "-n",
                     namespace,

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses its own subset
 
+pub(crate) mod otlp_sink;
 pub(crate) mod registry;
 pub(crate) mod serve;
 pub(crate) mod tls;

@@ -1,9 +1,10 @@
-//! A stand-in OTLP/HTTP collector for the load harness: it accepts every
-//! export at once and counts it, so the traced scenarios measure bouncer's
-//! side of tracing (spans built, batched, encoded and sent), not a backend's.
+//! A stand-in OTLP/HTTP collector: it accepts every export at once and counts
+//! it, and keeps the bodies when asked (the trace tests decode them). The load
+//! harness uses it so its traced scenarios measure bouncer's side of tracing
+//! (spans built, batched, encoded and sent), not a backend's.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -15,6 +16,7 @@ pub(crate) struct Sink {
     pub(crate) url: String,
     exports: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
+    kept: Option<Arc<Mutex<Vec<Bytes>>>>,
 }
 
 impl Sink {
@@ -25,15 +27,25 @@ impl Sink {
             self.bytes.load(Ordering::Relaxed),
         )
     }
+
+    /// The export bodies received so far (protobuf `ExportTraceServiceRequest`s),
+    /// when started with `keep`.
+    pub(crate) fn bodies(&self) -> Vec<Bytes> {
+        self.kept
+            .as_ref()
+            .map(|kept| kept.lock().expect("bodies").clone())
+            .unwrap_or_default()
+    }
 }
 
-/// Starts a sink.
-pub(crate) fn start() -> Sink {
+/// Starts a sink; `keep`: remember each body, for [`Sink::bodies`].
+pub(crate) fn start(keep: bool) -> Sink {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     listener.set_nonblocking(true).expect("non-blocking");
     let url = format!("http://{}", listener.local_addr().expect("its address"));
     let (exports, bytes) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let counts = (exports.clone(), bytes.clone());
+    let kept = keep.then(|| Arc::new(Mutex::new(Vec::new())));
+    let counts = (exports.clone(), bytes.clone(), kept.clone());
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -54,6 +66,9 @@ pub(crate) fn start() -> Sink {
                                 let body = request.into_body().collect().await?.to_bytes();
                                 counts.0.fetch_add(1, Ordering::Relaxed);
                                 counts.1.fetch_add(body.len() as u64, Ordering::Relaxed);
+                                if let Some(kept) = &counts.2 {
+                                    kept.lock().expect("bodies").push(body);
+                                }
                                 let response = hyper::Response::builder()
                                     .header("content-type", "application/x-protobuf")
                                     .body(Full::new(Bytes::new()))
@@ -73,5 +88,6 @@ pub(crate) fn start() -> Sink {
         url,
         exports,
         bytes,
+        kept,
     }
 }
