@@ -26,19 +26,29 @@
 //!   chart's Service;
 //! - stop: the endpoint turns terminating, the preStop hook runs, then
 //!   SIGTERM, and SIGKILL after `terminationGracePeriodSeconds`.
+//!
+//! Its parts: `volumes`, `env`, `isolation` (between fork and exec),
+//! `probes`, `endpoints` (the EndpointSlices).
 
-use std::ffi::CString;
-use std::os::unix::fs::{PermissionsExt as _, chown};
+mod endpoints;
+mod env;
+mod isolation;
+mod probes;
+mod volumes;
+
+use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde_json::{Value, json};
 
+use self::endpoints::Slices;
+use self::isolation::{Isolation, Security};
+use self::volumes::{Mount, make_mount_point, write_service_account, write_volume};
 use super::cluster::Cluster;
 
 /// A running pod; stopped (without its hook) when dropped.
@@ -149,11 +159,11 @@ impl Pod {
         let image_binary = root.path().join("image-entrypoint");
         std::fs::copy(binary, &image_binary).map_err(|e| format!("copy bouncer: {e}"))?;
         set_mode(&image_binary, 0o755)?;
-        let env = environment(cluster, &namespace, &name, &ip, &container)?;
+        let env = env::environment(cluster, &namespace, &name, &ip, &container)?;
         let args: Vec<String> = match container["args"].as_array() {
             Some(args) => args
                 .iter()
-                .map(|a| a.as_str().map(|a| expand(a, &env)))
+                .map(|a| a.as_str().map(|a| env::expand(a, &env)))
                 .collect::<Option<_>>()
                 .ok_or("container args must be strings")?,
             None => cmd,
@@ -195,7 +205,7 @@ impl Pod {
                 container.clone(),
                 ip.clone(),
             );
-            std::thread::spawn(move || probe(&container, &ip, &probing, &slices))
+            std::thread::spawn(move || probes::probe(&container, &ip, &probing, &slices))
         };
         let grace =
             Duration::from_secs(spec["terminationGracePeriodSeconds"].as_u64().unwrap_or(30));
@@ -311,7 +321,7 @@ impl Drop for Pod {
     }
 }
 
-fn text(value: &Value) -> Result<String, String> {
+pub(super) fn text(value: &Value) -> Result<String, String> {
     value
         .as_str()
         .map(str::to_owned)
@@ -324,7 +334,7 @@ fn tail(log: &Path) -> String {
     lines[lines.len().saturating_sub(30)..].join("\n")
 }
 
-fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
+pub(super) fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("chmod {}: {e}", path.display()))
 }
@@ -380,281 +390,8 @@ fn image_entrypoint() -> Result<(String, Vec<String>), String> {
     Ok((entrypoint, exec_form("CMD").unwrap_or_default()))
 }
 
-/// Where a volume goes in the container.
-struct Mount {
-    source: PathBuf,
-    target: PathBuf,
-    read_only: bool,
-}
-
-/// The user and filesystem rules of the container.
-struct Security {
-    user: u32,
-    group: u32,
-    fs_group: Option<u32>,
-    read_only_root: bool,
-    no_new_privileges: bool,
-}
-
-impl Security {
-    fn of(pod: &Value, container: &Value) -> Result<Self, String> {
-        let (pod, container) = (&pod["securityContext"], &container["securityContext"]);
-        let id = |key: &str| -> Option<u32> {
-            container[key]
-                .as_u64()
-                .or_else(|| pod[key].as_u64())
-                .and_then(|v| u32::try_from(v).ok())
-        };
-        let user = id("runAsUser").unwrap_or(0);
-        let non_root = container["runAsNonRoot"]
-            .as_bool()
-            .or_else(|| pod["runAsNonRoot"].as_bool())
-            .unwrap_or(false);
-        if non_root && user == 0 {
-            return Err("runAsNonRoot is set and the container would run as root".into());
-        }
-        let drops_all = container["capabilities"]["drop"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|c| c == "ALL"));
-        if !drops_all {
-            return Err("the e2e kubelet runs containers that drop ALL capabilities".into());
-        }
-        Ok(Self {
-            user,
-            group: id("runAsGroup").unwrap_or(user),
-            fs_group: pod["fsGroup"].as_u64().and_then(|v| u32::try_from(v).ok()),
-            read_only_root: container["readOnlyRootFilesystem"] == true,
-            no_new_privileges: container["allowPrivilegeEscalation"] == false,
-        })
-    }
-}
-
-/// Writes a volume's contents into `dir`.
-fn write_volume(
-    cluster: &Cluster,
-    namespace: &str,
-    volume: &Value,
-    dir: &Path,
-    fs_group: Option<u32>,
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let files: Vec<(String, Vec<u8>)> = if let Some(name) = volume["configMap"]["name"].as_str() {
-        let map = get_json(cluster, namespace, "configmap", name)?;
-        map["data"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str().unwrap_or_default().as_bytes().to_vec(),
-                )
-            })
-            .collect()
-    } else if let Some(name) = volume["secret"]["secretName"].as_str() {
-        let secret = get_json(cluster, namespace, "secret", name)?;
-        secret["data"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| {
-                base64::engine::general_purpose::STANDARD
-                    .decode(v.as_str().unwrap_or_default())
-                    .map(|bytes| (k.clone(), bytes))
-                    .map_err(|e| format!("secret {name} key {k}: {e}"))
-            })
-            .collect::<Result<_, _>>()?
-    } else if volume["emptyDir"].is_object() {
-        Vec::new()
-    } else {
-        return Err(format!("the e2e kubelet cannot make this volume: {volume}"));
-    };
-    let mode = volume["configMap"]["defaultMode"]
-        .as_u64()
-        .or_else(|| volume["secret"]["defaultMode"].as_u64())
-        .and_then(|m| u32::try_from(m).ok())
-        .unwrap_or(0o644);
-    for (key, bytes) in files {
-        let path = dir.join(&key);
-        std::fs::write(&path, bytes).map_err(|e| e.to_string())?;
-        set_mode(&path, mode)?;
-        chown(&path, Some(0), fs_group).map_err(|e| e.to_string())?;
-    }
-    // An emptyDir is the pod's to write (group-writable and setgid with fsGroup).
-    let dir_mode = if volume["emptyDir"].is_object() {
-        0o2775
-    } else {
-        0o755
-    };
-    set_mode(dir, dir_mode)?;
-    chown(dir, Some(0), fs_group).map_err(|e| e.to_string())
-}
-
-fn get_json(cluster: &Cluster, namespace: &str, kind: &str, name: &str) -> Result<Value, String> {
-    let output = cluster.kubectl(&["-n", namespace, "get", kind, name, "-o", "json"], None);
-    if !output.status.success() {
-        return Err(format!(
-            "kubectl get {kind} {name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    serde_json::from_slice(&output.stdout).map_err(|e| e.to_string())
-}
-
-/// The projected service account volume: a token from the TokenRequest
-/// API, the cluster's CA and the namespace.
-fn write_service_account(
-    cluster: &Cluster,
-    namespace: &str,
-    account: &str,
-    dir: &Path,
-    fs_group: Option<u32>,
-) -> Result<(), String> {
-    let output = cluster.kubectl(
-        &["-n", namespace, "create", "token", account, "--duration=1h"],
-        None,
-    );
-    if !output.status.success() {
-        return Err(format!(
-            "kubectl create token {account}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let token = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    for (name, content) in [
-        ("token", token),
-        ("ca.crt", cluster.ca_pem()),
-        ("namespace", namespace.to_owned()),
-    ] {
-        let path = dir.join(name);
-        std::fs::write(&path, content).map_err(|e| e.to_string())?;
-        set_mode(&path, 0o644)?;
-        chown(&path, Some(0), fs_group).map_err(|e| e.to_string())?;
-    }
-    set_mode(dir, 0o755)
-}
-
-/// Makes `target` and any missing parent, noting each one made.
-fn make_mount_point(target: &Path, created: &mut Vec<PathBuf>) -> Result<(), String> {
-    let mut missing = Vec::new();
-    let mut at = Some(target);
-    while let Some(dir) = at {
-        if dir.exists() {
-            break;
-        }
-        missing.push(dir.to_owned());
-        at = dir.parent();
-    }
-    for dir in missing.into_iter().rev() {
-        std::fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
-        created.push(dir);
-    }
-    Ok(())
-}
-
-/// The container's environment, as the kubelet builds it.
-fn environment(
-    cluster: &Cluster,
-    namespace: &str,
-    pod: &str,
-    ip: &str,
-    container: &Value,
-) -> Result<Vec<(String, String)>, String> {
-    let mut env: Vec<(String, String)> = vec![
-        (
-            "PATH".into(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        ),
-        ("HOSTNAME".into(), pod.to_owned()),
-        ("HOME".into(), "/".into()),
-        // The `kubernetes` Service, here the API server itself.
-        ("KUBERNETES_SERVICE_HOST".into(), "127.0.0.1".into()),
-        (
-            "KUBERNETES_SERVICE_PORT".into(),
-            cluster.api_port.to_string(),
-        ),
-    ];
-    for var in container["env"].as_array().into_iter().flatten() {
-        let name = text(&var["name"])?;
-        let value = if let Some(value) = var["value"].as_str() {
-            expand(value, &env)
-        } else if let Some(path) = var["valueFrom"]["fieldRef"]["fieldPath"].as_str() {
-            match path {
-                "metadata.name" => pod.to_owned(),
-                "metadata.namespace" => namespace.to_owned(),
-                "status.podIP" | "status.hostIP" => ip.to_owned(),
-                other => return Err(format!("env {name}: fieldRef {other} is not supported")),
-            }
-        } else if let Some(resource) = var["valueFrom"]["resourceFieldRef"]["resource"].as_str() {
-            let (section, key) = resource
-                .split_once('.')
-                .ok_or_else(|| format!("env {name}: resource {resource}"))?;
-            let quantity = container["resources"][section][key]
-                .as_str()
-                .ok_or_else(|| format!("env {name}: the container sets no {resource}"))?;
-            bytes(quantity)
-                .ok_or_else(|| format!("env {name}: cannot read the quantity {quantity}"))?
-                .to_string()
-        } else {
-            String::new()
-        };
-        env.retain(|(n, _)| *n != name);
-        env.push((name, value));
-    }
-    Ok(env)
-}
-
-/// `$(VAR)` references to earlier variables replaced by their values, as
-/// the kubelet does (`$$` escapes; unknown references stay as written).
-fn expand(text: &str, env: &[(String, String)]) -> String {
-    let mut out = String::new();
-    let mut rest = text;
-    while let Some(at) = rest.find('$') {
-        out.push_str(&rest[..at]);
-        let after = &rest[at + 1..];
-        if let Some(tail) = after.strip_prefix('$') {
-            out.push('$');
-            rest = tail;
-        } else if let Some((name, tail)) = after
-            .strip_prefix('(')
-            .and_then(|a| a.split_once(')'))
-            .filter(|(name, _)| env.iter().any(|(n, _)| n == name))
-        {
-            let value = env.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v);
-            out.push_str(value.map_or("", String::as_str));
-            rest = tail;
-        } else {
-            out.push('$');
-            rest = after;
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// A Kubernetes quantity in bytes (`384Mi`, `1G`, `1024`).
-fn bytes(quantity: &str) -> Option<u64> {
-    let units: [(&str, u64); 8] = [
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("k", 1_000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-    ];
-    for (suffix, factor) in units {
-        if let Some(number) = quantity.strip_suffix(suffix) {
-            return number.parse::<u64>().ok().map(|n| n * factor);
-        }
-    }
-    quantity.parse().ok()
-}
-
 /// The container port `port` names (by name or number).
-fn named_port(container: &Value, port: &Value) -> Option<u16> {
+pub(super) fn named_port(container: &Value, port: &Value) -> Option<u16> {
     if let Some(number) = port.as_u64() {
         return u16::try_from(number).ok();
     }
@@ -664,329 +401,4 @@ fn named_port(container: &Value, port: &Value) -> Option<u16> {
         .find(|p| p["name"] == *port)
         .and_then(|p| p["containerPort"].as_u64())
         .and_then(|p| u16::try_from(p).ok())
-}
-
-/// What the child does between fork and exec: its own mount namespace with
-/// the volumes in place, the root read-only, then the container's user.
-struct Isolation {
-    mounts: Vec<(CString, CString, bool)>,
-    read_only_root: bool,
-    user: u32,
-    group: u32,
-    groups: Vec<libc::gid_t>,
-    no_new_privileges: bool,
-    root: CString,
-}
-
-impl Isolation {
-    fn new(mounts: &[Mount], security: &Security) -> Result<Self, String> {
-        let c =
-            |p: &Path| CString::new(p.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string());
-        Ok(Self {
-            mounts: mounts
-                .iter()
-                .map(|m| Ok((c(&m.source)?, c(&m.target)?, m.read_only)))
-                .collect::<Result<_, String>>()?,
-            read_only_root: security.read_only_root,
-            user: security.user,
-            group: security.group,
-            groups: security.fs_group.into_iter().collect(),
-            no_new_privileges: security.no_new_privileges,
-            root: CString::new("/").expect("no NUL"),
-        })
-    }
-
-    /// Runs in the forked child: system calls only.
-    fn enter(&self) -> std::io::Result<()> {
-        let check = |result: libc::c_int| {
-            if result == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        };
-        let none = std::ptr::null();
-        // SAFETY: each call gets NUL-terminated strings prepared before the
-        // fork, or null where the call allows it.
-        unsafe {
-            check(libc::unshare(libc::CLONE_NEWNS))?;
-            check(libc::mount(
-                none,
-                self.root.as_ptr(),
-                none,
-                libc::MS_REC | libc::MS_PRIVATE,
-                std::ptr::null(),
-            ))?;
-            for (source, target, read_only) in &self.mounts {
-                check(libc::mount(
-                    source.as_ptr(),
-                    target.as_ptr(),
-                    none,
-                    libc::MS_BIND | libc::MS_REC,
-                    std::ptr::null(),
-                ))?;
-                if *read_only {
-                    check(libc::mount(
-                        none,
-                        target.as_ptr(),
-                        none,
-                        libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
-                        std::ptr::null(),
-                    ))?;
-                }
-            }
-            if self.read_only_root {
-                check(libc::mount(
-                    none,
-                    self.root.as_ptr(),
-                    none,
-                    libc::MS_REMOUNT | libc::MS_BIND | libc::MS_RDONLY,
-                    std::ptr::null(),
-                ))?;
-            }
-            // capabilities: drop ALL, from the bounding set too.
-            for capability in 0..=libc::c_ulong::from(63u8) {
-                libc::prctl(libc::PR_CAPBSET_DROP, capability, 0, 0, 0);
-            }
-            check(libc::setgroups(self.groups.len(), self.groups.as_ptr()))?;
-            check(libc::setgid(self.group))?;
-            check(libc::setuid(self.user))?;
-            if self.no_new_privileges {
-                check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The EndpointSlices of the Services that select the pod, kept as the
-/// EndpointSlice controller keeps them: one endpoint, this pod.
-struct Slices {
-    kubectl: PathBuf,
-    kubeconfig: PathBuf,
-    slices: Vec<Value>,
-    published: Mutex<Option<(bool, bool)>>,
-}
-
-impl Slices {
-    fn of(
-        cluster: &Cluster,
-        namespace: &str,
-        template: &Value,
-        container: &Value,
-        pod: &str,
-        ip: &str,
-    ) -> Result<Self, String> {
-        let output = cluster.kubectl(&["-n", namespace, "get", "services", "-o", "json"], None);
-        let services: Value = serde_json::from_slice(&output.stdout)
-            .map_err(|e| format!("kubectl get services: {e}"))?;
-        let labels = &template["metadata"]["labels"];
-        let mut slices = Vec::new();
-        for service in services["items"].as_array().into_iter().flatten() {
-            let Some(selector) = service["spec"]["selector"].as_object() else {
-                continue;
-            };
-            if selector.is_empty() || selector.iter().any(|(k, v)| labels[k] != *v) {
-                continue;
-            }
-            let service_name = text(&service["metadata"]["name"])?;
-            let ports: Vec<Value> = service["spec"]["ports"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|p| {
-                    let target = if p["targetPort"].is_null() {
-                        &p["port"]
-                    } else {
-                        &p["targetPort"]
-                    };
-                    Some(json!({
-                        "name": p["name"].as_str().unwrap_or(""),
-                        "port": named_port(container, target)?,
-                        "protocol": p["protocol"].as_str().unwrap_or("TCP"),
-                    }))
-                })
-                .collect();
-            slices.push(json!({
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": format!("{service_name}-e2e-kubelet"),
-                    "namespace": namespace,
-                    "labels": {
-                        "kubernetes.io/service-name": service_name,
-                        "endpointslice.kubernetes.io/managed-by": "e2e-kubelet.bouncer.dev",
-                    },
-                },
-                "addressType": "IPv4",
-                "ports": ports,
-                "endpoints": [{
-                    "addresses": [ip],
-                    "targetRef": {"kind": "Pod", "namespace": namespace, "name": pod},
-                }],
-            }));
-        }
-        if slices.is_empty() {
-            return Err("no Service selects the pod's labels".into());
-        }
-        Ok(Self {
-            kubectl: cluster.kubectl_path(),
-            kubeconfig: cluster.kubeconfig.clone(),
-            slices,
-            published: Mutex::new(None),
-        })
-    }
-
-    /// Runs kubectl, from the prober's thread too.
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Result<(), String> {
-        let output = super::cluster::run_with(&self.kubectl, &self.kubeconfig, args, stdin);
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(String::from_utf8_lossy(&output.stderr).into_owned())
-        }
-    }
-
-    /// Writes every slice with the endpoint `ready` (and `terminating`).
-    fn publish(&self, ready: bool, terminating: bool) -> Result<(), String> {
-        let mut published = self.published.lock().expect("slices");
-        if *published == Some((ready, terminating)) {
-            return Ok(());
-        }
-        for slice in &self.slices {
-            let mut slice = slice.clone();
-            slice["endpoints"][0]["conditions"] = json!({
-                "ready": ready,
-                "serving": ready || terminating,
-                "terminating": terminating,
-            });
-            self.kubectl(&["apply", "-f", "-"], Some(&slice.to_string()))?;
-        }
-        *published = Some((ready, terminating));
-        Ok(())
-    }
-
-    fn remove(&self) {
-        for slice in &self.slices {
-            let (namespace, name) = (
-                slice["metadata"]["namespace"].as_str().unwrap_or(""),
-                slice["metadata"]["name"].as_str().unwrap_or(""),
-            );
-            let _ = self.kubectl(
-                &[
-                    "-n",
-                    namespace,
-                    "delete",
-                    "endpointslice",
-                    name,
-                    "--ignore-not-found",
-                ],
-                None,
-            );
-        }
-    }
-}
-
-/// One probe of the container spec: where, how often, how many failures.
-struct Probe {
-    url: String,
-    period: Duration,
-    timeout: Duration,
-    failure_threshold: u32,
-    failures: u32,
-    next: Instant,
-}
-
-impl Probe {
-    fn of(container: &Value, key: &str, ip: &str) -> Option<Self> {
-        let probe = &container[key];
-        let get = &probe["httpGet"];
-        let port = named_port(container, &get["port"])?;
-        let scheme = get["scheme"]
-            .as_str()
-            .unwrap_or("HTTP")
-            .to_ascii_lowercase();
-        let seconds =
-            |k: &str, default: u64| Duration::from_secs(probe[k].as_u64().unwrap_or(default));
-        Some(Self {
-            url: format!(
-                "{scheme}://{ip}:{port}{}",
-                get["path"].as_str().unwrap_or("/")
-            ),
-            period: seconds("periodSeconds", 10),
-            timeout: seconds("timeoutSeconds", 1),
-            failure_threshold: u32::try_from(probe["failureThreshold"].as_u64().unwrap_or(3))
-                .unwrap_or(3),
-            failures: 0,
-            next: Instant::now() + seconds("initialDelaySeconds", 0),
-        })
-    }
-
-    /// Probes when due: `Some(result)` when it probed.
-    fn due(&mut self, client: &reqwest::blocking::Client) -> Option<bool> {
-        if Instant::now() < self.next {
-            return None;
-        }
-        self.next = Instant::now() + self.period;
-        let ok = client
-            .get(&self.url)
-            .timeout(self.timeout)
-            .send()
-            .is_ok_and(|r| (200..400).contains(&r.status().as_u16()));
-        self.failures = if ok { 0 } else { self.failures + 1 };
-        Some(ok)
-    }
-}
-
-/// The kubelet's prober: startup first, then readiness and liveness.
-fn probe(container: &Value, ip: &str, probing: &Probing, slices: &Slices) {
-    bouncer::crypto::install_default_provider();
-    let Ok(client) = reqwest::blocking::Client::builder().build() else {
-        return;
-    };
-    let mut startup = Probe::of(container, "startupProbe", ip);
-    let mut readiness = Probe::of(container, "readinessProbe", ip);
-    let mut liveness = Probe::of(container, "livenessProbe", ip);
-    while !probing.stop.load(Ordering::Acquire) {
-        std::thread::sleep(Duration::from_millis(100));
-        if !probing.started.load(Ordering::Acquire) {
-            match startup.as_mut().map(|p| p.due(&client)) {
-                Some(Some(true)) | None => probing.started.store(true, Ordering::Release),
-                _ => {}
-            }
-            continue;
-        }
-        if let Some(Some(ok)) = readiness.as_mut().map(|p| p.due(&client)) {
-            let was = probing.ready.load(Ordering::Acquire);
-            let threshold = readiness.as_ref().map_or(1, |p| p.failure_threshold);
-            let ready = ok || (was && readiness.as_ref().is_some_and(|p| p.failures < threshold));
-            if was && !ready {
-                probing.unready_spells.fetch_add(1, Ordering::AcqRel);
-            }
-            if slices.publish(ready, false).is_ok() {
-                probing.ready.store(ready, Ordering::Release);
-            }
-        }
-        if let Some(probe) = liveness.as_mut()
-            && probe.due(&client) == Some(false)
-            && probe.failures >= probe.failure_threshold
-        {
-            probing.liveness_failures.fetch_add(1, Ordering::AcqRel);
-            probe.failures = 0;
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_references_expand_as_the_kubelet_expands_them() {
-        let env = vec![("POD_NAME".to_owned(), "p-1".to_owned())];
-        assert_eq!(expand("k8s.pod.name=$(POD_NAME)", &env), "k8s.pod.name=p-1");
-        assert_eq!(expand("$$(POD_NAME) $(NOPE)", &env), "$(POD_NAME) $(NOPE)");
-        assert_eq!(bytes("384Mi"), Some(384 << 20));
-        assert_eq!(bytes("1G"), Some(1_000_000_000));
-    }
 }
