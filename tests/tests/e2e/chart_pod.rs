@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::cluster::Cluster;
 use super::kubelet::Pod;
-use super::scenarios::{HTTPS, Steps, contains, ingress, refused, succeeded};
+use super::scenarios::{HTTPS, Steps, bouncer_webhook, contains, ingress, refused, succeeded};
 
 /// Reviews sent straight to the pod while the collector is down.
 const REVIEWS_WITHOUT_COLLECTOR: usize = 3_000;
@@ -48,19 +48,7 @@ pub(super) fn scenarios(cluster: &Cluster, steps: &mut Steps) {
         "helm upgrade points the webhooks at the chart's Service with the generated CA",
         (|| {
             upgrade(true)?;
-            let (webhook, _) = succeeded(
-                "get webhook",
-                cluster.kubectl(
-                    &[
-                        "get",
-                        "validatingwebhookconfiguration",
-                        "bouncer",
-                        "-o",
-                        "json",
-                    ],
-                    None,
-                ),
-            )?;
+            let webhook = bouncer_webhook(cluster)?;
             let webhook: Value = serde_json::from_str(&webhook).map_err(|e| e.to_string())?;
             let client = &webhook["webhooks"][0]["clientConfig"];
             if client["service"]["name"] != "bouncer" || client.get("url").is_some() {
@@ -309,6 +297,9 @@ fn evaluations(pod: &Pod) -> Result<std::collections::BTreeMap<String, u64>, Str
 /// Finds the write's trace in Jaeger and checks its shape: bouncer's review
 /// span (the webhook call that denied it) under the API server's span, and
 /// one child per policy bouncer counted as evaluated for it.
+///
+/// Each side exports on its own schedule (bouncer's batches and the API
+/// server's), so the trace is read again until it is whole or 30 s passed.
 fn the_write_is_one_trace(
     cluster: &Cluster,
     name: &str,
@@ -318,18 +309,20 @@ fn the_write_is_one_trace(
         return Err("bouncer counted no evaluation for the write".into());
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    let ids = loop {
-        let ids = cluster.jaeger.find("bouncer", "bouncer.name", name)?;
-        if !ids.is_empty() || Instant::now() > deadline {
-            break ids;
+    loop {
+        match trace_as_read(cluster, name, evaluated) {
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_secs(1)),
+            done => return done,
         }
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    // Each kubectl apply that was denied is one trace; the last is the one
-    // the scenario above ended with.
-    let id = ids.first().ok_or_else(|| {
-        format!("no trace of service `bouncer` names the Ingress {name} within 30 s")
-    })?;
+    }
+}
+
+/// [`the_write_is_one_trace`], from what Jaeger holds now.
+fn trace_as_read(cluster: &Cluster, name: &str, evaluated: &[String]) -> Result<(), String> {
+    let ids = cluster.jaeger.find("bouncer", "bouncer.name", name)?;
+    let id = ids
+        .first()
+        .ok_or_else(|| format!("no trace of service `bouncer` names the Ingress {name}"))?;
     let trace = cluster.jaeger.trace(id)?;
     // The mutating webhook is called first; a denial there ends the write.
     let reviews: Vec<_> = trace

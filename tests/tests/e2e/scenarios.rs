@@ -351,19 +351,7 @@ pub fn run_all(cluster: &Cluster) -> Vec<String> {
                     "audit.enabled=true",
                 ]),
             )?;
-            let (out, _) = succeeded(
-                "get webhook",
-                cluster.kubectl(
-                    &[
-                        "get",
-                        "validatingwebhookconfiguration",
-                        "bouncer",
-                        "-o",
-                        "json",
-                    ],
-                    None,
-                ),
-            )?;
+            let out = bouncer_webhook(cluster)?;
             contains(&out, "\"ingresses\"")?;
             contains(&out, &format!("{url}/validate"))?;
             if out.contains("\"configmaps\"") || out.contains("\"leases\"") {
@@ -666,6 +654,19 @@ spec:
 /// A ValidatingWebhookConfiguration `name` sending `server` the reviews that
 /// `rules` (YAML flow maps, one per line) select in the namespaces
 /// `namespace_selector` (a YAML flow map) selects.
+/// The release's ValidatingWebhookConfiguration, as JSON.
+pub(super) fn bouncer_webhook(cluster: &Cluster) -> Result<String, String> {
+    let what = "kubectl get validatingwebhookconfiguration bouncer";
+    let args = [
+        "get",
+        "validatingwebhookconfiguration",
+        "bouncer",
+        "-o",
+        "json",
+    ];
+    succeeded(what, cluster.kubectl(&args, None)).map(|(out, _)| out)
+}
+
 pub(super) fn webhook_of(
     server: &bouncer_tests::server::TestServer,
     name: &str,
