@@ -68,11 +68,7 @@ fn shorten(message: &mut String) {
 /// `...` when it was cut.
 pub fn cut(mut text: String, max: usize) -> String {
     if text.len() > max {
-        let mut end = max.saturating_sub(3);
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
+        text.truncate(text.floor_char_boundary(max.saturating_sub(3)));
         text.push_str("...");
     }
     text

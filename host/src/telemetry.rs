@@ -82,12 +82,11 @@ impl Tracing {
         }
         let exporter = set("OTEL_TRACES_EXPORTER").map(|v| v.to_ascii_lowercase());
         let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            .is_some();
+            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"));
         match exporter.as_deref() {
             Some("none") => return Ok(None),
             Some("otlp") => {}
-            _ if endpoint => {}
+            _ if endpoint.is_some() => {}
             _ => return Ok(None),
         }
         for variable in [
@@ -107,9 +106,8 @@ impl Tracing {
             .with_http()
             .build()
             .map_err(TelemetryError::Exporter)?;
-        let endpoint = set("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-            .or_else(|| set("OTEL_EXPORTER_OTLP_ENDPOINT"))
-            .unwrap_or_else(|| "http://localhost:4318".to_owned());
+        // Where the SDK sends them (its own default when neither is set).
+        let endpoint = endpoint.unwrap_or_else(|| "http://localhost:4318".to_owned());
         let exporter = Reporting::new(exporter, endpoint);
         let mut resource = opentelemetry_sdk::Resource::builder();
         if set("OTEL_SERVICE_NAME").is_none() {
@@ -125,9 +123,6 @@ impl Tracing {
             .with_batch_exporter(exporter)
             .with_resource(resource)
             .build();
-        opentelemetry::global::set_text_map_propagator(
-            opentelemetry_sdk::propagation::TraceContextPropagator::new(),
-        );
         Ok(Some(Self { provider }))
     }
 
@@ -231,27 +226,28 @@ impl<E: SpanExporter> SpanExporter for Reporting<E> {
 /// `tracestate`), as kube-apiserver sends them to webhooks when its own
 /// tracing is on. No-op when tracing is off or there is no trace context.
 pub fn join(span: &tracing::Span, headers: &http::HeaderMap) {
+    use opentelemetry::propagation::TextMapPropagator as _;
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
     if span.is_disabled() || !headers.contains_key("traceparent") {
         return;
     }
-    let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&opentelemetry_http::HeaderExtractor(headers))
-    });
+    let parent = opentelemetry_sdk::propagation::TraceContextPropagator::new()
+        .extract(&opentelemetry_http::HeaderExtractor(headers));
     let _ = span.set_parent(parent);
 }
 
 /// The span of one object judged by `check` or `audit` (not by the webhook:
 /// its review span says more), with the evaluations as children. `at` says
-/// where the object came from: `file:line`, or its namespace.
-pub fn object_span(kind: &str, name: &str, at: &str) -> tracing::Span {
+/// where the object came from: `file:line`, or its namespace; it is only
+/// formatted when tracing is on.
+pub fn object_span(kind: &str, name: &str, at: std::fmt::Arguments<'_>) -> tracing::Span {
     tracing::info_span!(
         target: "bouncer::judge",
         "object",
         otel.name = %format_args!("judge {}", bounded(kind)),
         bouncer.kind = %bounded(kind),
         bouncer.name = %bounded(name),
-        bouncer.at = %bounded(at),
+        bouncer.at = %bounded(&at.to_string()),
     )
 }
 
@@ -261,11 +257,7 @@ pub fn bounded(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= ATTRIBUTE_BYTES {
         return text.into();
     }
-    let mut end = ATTRIBUTE_BYTES;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end]).into()
+    format!("{}…", &text[..text.floor_char_boundary(ATTRIBUTE_BYTES)]).into()
 }
 
 #[cfg(test)]

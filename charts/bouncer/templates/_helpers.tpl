@@ -135,12 +135,11 @@ the configuration honours them. Nothing else.
 {{- end -}}
 
 {{/*
-The OTEL_* environment of a bouncer container when tracing.enabled
+The OTEL_* environment of a bouncer container, included when tracing.enabled
 (telemetry.rs reads it): where to send spans, how many to keep, and which
 pod they come from. POD_NAME and POD_NAMESPACE must be set before it.
 */}}
 {{- define "bouncer.tracingEnv" -}}
-{{- if .Values.tracing.enabled }}
 {{- if not .Values.tracing.endpoint }}
 {{- fail "tracing.endpoint is required with tracing.enabled: the collector's OTLP/HTTP URL, such as http://otel-collector.observability:4318" }}
 {{- end }}
@@ -158,6 +157,5 @@ pod they come from. POD_NAME and POD_NAMESPACE must be set before it.
   value: "k8s.pod.name=$(POD_NAME),k8s.namespace.name=$(POD_NAMESPACE)"
 {{- with .Values.tracing.extraEnv }}
 {{ toYaml . }}
-{{- end }}
 {{- end }}
 {{- end }}

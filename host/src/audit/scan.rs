@@ -284,7 +284,7 @@ impl Sweep<'_> {
         let span = crate::telemetry::object_span(
             &reference.kind,
             &reference.name,
-            reference.namespace.as_deref().unwrap_or(""),
+            format_args!("{}", reference.namespace.as_deref().unwrap_or("")),
         );
         let _judging = span.enter();
         let subject = match &reference.namespace {

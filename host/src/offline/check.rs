@@ -198,7 +198,7 @@ pub(super) fn judge_object(
     let span = crate::telemetry::object_span(
         object.kind(),
         object.name(),
-        &format!("{}:{}", object.origin.file, object.origin.line),
+        format_args!("{}:{}", object.origin.file, object.origin.line),
     );
     let _judging = span.enter();
     let value = object.value();

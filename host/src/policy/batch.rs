@@ -66,8 +66,8 @@ pub async fn evaluate_all(
     }
     let waiting_at: Vec<usize> = waiting.iter().map(|(index, _, _)| *index).collect();
     // Each future owns its span, so the span ends when its evaluation does.
+    // `evaluate_by` marks the span when it does wait for a slot.
     let alone = futures::future::join_all(waiting.into_iter().map(|(_, policy, span)| {
-        super::spans::record_slot_wait(&span);
         let evaluation = policy.evaluate_by(run, request.clone(), deadline, context.clone());
         let recorded = span.clone();
         async move {

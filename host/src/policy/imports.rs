@@ -115,8 +115,7 @@ impl StoreState {
         query: &Query,
     ) -> Result<Vec<String>, LookupError> {
         let span = spans::lookup(&api_version, &kind, namespace.as_deref());
-        let _entered = span.enter();
-        let result = (|| {
+        spans::traced_lookup(span, Vec::len, || {
             let kind = self.declared(api_version, kind)?;
             let texts = self
                 .source()?
@@ -124,9 +123,7 @@ impl StoreState {
                 .map_err(|e| LookupError::Failed(e.to_string()))?;
             self.charge_lookup(texts.iter().map(String::len).sum())?;
             Ok(texts)
-        })();
-        spans::record_lookup(&span, result.as_ref().map(Vec::len));
-        result
+        })
     }
 }
 
@@ -139,8 +136,8 @@ impl context::Host for StoreState {
         name: String,
     ) -> Result<Option<String>, LookupError> {
         let span = spans::lookup(&api_version, &kind, namespace.as_deref());
-        let _entered = span.enter();
-        let result = (|| {
+        let found = |text: &Option<String>| usize::from(text.is_some());
+        spans::traced_lookup(span, found, || {
             let kind = self.declared(api_version, kind)?;
             let text = self
                 .source()?
@@ -148,9 +145,7 @@ impl context::Host for StoreState {
                 .map_err(|e| LookupError::Failed(e.to_string()))?;
             self.charge_lookup(text.as_ref().map_or(0, String::len))?;
             Ok(text)
-        })();
-        spans::record_lookup(&span, result.as_ref().map(|t| usize::from(t.is_some())));
-        result
+        })
     }
 
     fn list_objects(
@@ -254,11 +249,7 @@ impl StoreState {
 /// Cuts `text` to at most `max` bytes on a character boundary, marking the cut.
 pub(crate) fn truncate(mut text: String, max: usize) -> String {
     if text.len() > max {
-        let mut end = max;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
+        text.truncate(text.floor_char_boundary(max));
         text.push('…');
     }
     text

@@ -80,22 +80,21 @@ pub(crate) fn lookup(api_version: &str, kind: &str, namespace: Option<&str>) -> 
     )
 }
 
-/// Records a lookup's end: how many objects it found, or why it failed.
-pub(crate) fn record_lookup(span: &Span, result: Result<usize, &LookupError>) {
-    if span.is_disabled() {
-        return;
+/// Runs `lookup` in `span` (from [`lookup`]) and records its end: how many
+/// objects it `found`, or why it failed.
+pub(crate) fn traced_lookup<T>(
+    span: Span,
+    found: impl FnOnce(&T) -> usize,
+    lookup: impl FnOnce() -> Result<T, LookupError>,
+) -> Result<T, LookupError> {
+    let result = span.in_scope(lookup);
+    if !span.is_disabled() {
+        match &result {
+            Ok(answer) => span.record("bouncer.found", found(answer)),
+            Err(LookupError::NotDeclared(why) | LookupError::Failed(why)) => {
+                span.record("bouncer.failure", crate::telemetry::bounded(why).as_ref())
+            }
+        };
     }
-    match result {
-        Ok(found) => span.record("bouncer.found", found),
-        Err(error) => span.record(
-            "bouncer.failure",
-            crate::telemetry::bounded(&lookup_error(error)).as_ref(),
-        ),
-    };
-}
-
-fn lookup_error(error: &LookupError) -> String {
-    match error {
-        LookupError::NotDeclared(text) | LookupError::Failed(text) => text.clone(),
-    }
+    result
 }
