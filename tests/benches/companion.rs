@@ -10,27 +10,13 @@
 //! Run with: `cargo bench -p bouncer-tests --bench companion`.
 //! Figures: `host/benches/README.md`.
 
-// Only part of the control plane helpers is used here.
-#[allow(dead_code)]
-#[path = "../tests/e2e/cluster.rs"]
-mod cluster;
-#[allow(dead_code)]
-#[path = "../tests/e2e/jaeger.rs"]
-mod jaeger;
-#[path = "../tests/e2e/tools.rs"]
-mod tools;
+mod control_plane;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// As in the end-to-end test: straight to stderr, which `cargo bench` shows.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-pub(crate) use say;
+// `crate::say`, as the control plane's files name it.
+use control_plane::{cluster, say, tools};
 
 const NAMESPACES: usize = 500;
 

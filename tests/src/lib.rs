@@ -171,6 +171,14 @@ pub fn bouncer_binary() -> PathBuf {
     profile.join("bouncer")
 }
 
+/// A loopback port free now, for a server the test starts next.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
 /// The value of the first Prometheus sample in `metrics` whose line starts
 /// with `line_start` (name and labels); 0 when there is none.
 pub fn metric(metrics: &str, line_start: &str) -> u64 {

@@ -6,6 +6,7 @@ use crate::say;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use bouncer_tests::free_port;
 use serde_json::Value;
 
 use super::cluster::Cluster;
@@ -209,13 +210,6 @@ pub(super) fn scenarios(cluster: &Cluster, steps: &mut Steps) {
             Ok(())
         })(),
     );
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// Runs the pod of the release's Deployment as the API server now holds it.

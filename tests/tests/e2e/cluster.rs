@@ -7,12 +7,12 @@
 //! (`--enable-aggregator-routing`), as there is no kube-proxy.
 
 use crate::say;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use bouncer_tests::free_port;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
     KeyPair, KeyUsagePurpose,
@@ -34,13 +34,6 @@ pub struct Cluster {
     pub jaeger: super::jaeger::Jaeger,
     /// The API server's port on 127.0.0.1.
     pub api_port: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 fn b64(text: &str) -> String {

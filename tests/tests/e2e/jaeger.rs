@@ -2,12 +2,12 @@
 //! receiving OTLP from kube-apiserver (gRPC) and bouncer (HTTP), read back
 //! through its query API as a user's Jaeger UI would.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use bouncer_tests::free_port;
 use serde_json::Value;
 
 /// A Jaeger process on fixed loopback ports (kept across restarts, since the
@@ -21,14 +21,8 @@ pub struct Jaeger {
     /// OTLP over HTTP: what bouncer exports to.
     pub otlp_http: u16,
     query: u16,
+    client: reqwest::blocking::Client,
     child: Mutex<Option<Child>>,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
 }
 
 impl Jaeger {
@@ -82,6 +76,8 @@ exporters:
             ),
         )
         .expect("jaeger config");
+        // reqwest's rustls needs the process's crypto provider, even for http://.
+        bouncer::crypto::install_default_provider();
         let jaeger = Self {
             bin: bin.to_owned(),
             config,
@@ -89,6 +85,10 @@ exporters:
             otlp_grpc,
             otlp_http,
             query,
+            client: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client"),
             child: Mutex::new(None),
         };
         jaeger.run();
@@ -136,14 +136,13 @@ exporters:
 
     /// A query API answer, as JSON.
     fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, String> {
-        // reqwest's rustls needs the process's crypto provider, even for http://.
-        bouncer::crypto::install_default_provider();
         let url = format!("http://127.0.0.1:{}{path}", self.query);
         let path_and_query = format!("{path}?{query:?}");
-        let response = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .and_then(|client| client.get(&url).query(query).send())
+        let response = self
+            .client
+            .get(&url)
+            .query(query)
+            .send()
             .map_err(|e| format!("jaeger query {path_and_query}: {e}"))?;
         if !response.status().is_success() {
             return Err(format!(
